@@ -1,0 +1,146 @@
+/**
+ * The one configuration schema. Parsed and validated before anything listens; every error
+ * names the key, the value and the reason (house style 11). docs/config.md describes each key.
+ */
+import { z } from "zod";
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port, e.g. 127.0.0.1:9002")
+  .refine((s) => {
+    const port = Number(s.slice(s.lastIndexOf(":") + 1));
+    return port >= 0 && port <= 65535;
+  }, "port must be 0..65535");
+
+const MiB = 1024 * 1024;
+
+export const extProcSchema = z
+  .object({
+    listen: hostPort.describe("address the ext_proc gRPC server listens on"),
+    maxMessageBytes: z.number().int().min(MiB).default(64 * MiB).describe("largest gRPC message accepted from Envoy"),
+    bodyMode: z
+      .enum(["auto", "buffered", "full-duplex-streamed"])
+      .default("auto")
+      .describe("how Envoy sends the request body; auto reads Envoy's protocol_config and assumes buffered without it"),
+    debugHeaders: z.boolean().default(true).describe("add x-prefix-router-* headers that explain each decision"),
+  })
+  .strict();
+
+export const memoryStoreSchema = z
+  .object({
+    kind: z.literal("memory"),
+    maxEntries: z
+      .number()
+      .int()
+      .positive()
+      .default(4_000_000)
+      .describe("bound on distinct block keys held; the least recently stored are dropped first"),
+  })
+  .strict();
+
+export const storeSchema = z.discriminatedUnion("kind", [memoryStoreSchema]);
+
+export const modelSchema = z
+  .object({
+    name: z.string().min(1).describe("model name as clients send it in the body's `model`"),
+    tokenizer: z.string().min(1).describe("folder holding tokenizer.json and tokenizer_config.json"),
+    chatTemplate: z.string().min(1).optional().describe("file overriding tokenizer_config.json's chat_template"),
+    aliases: z.array(z.string().min(1)).default([]).describe("other names (e.g. served-model-name, LoRA adapters) routed as this model"),
+  })
+  .strict();
+
+export const workerSchema = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "1-64 characters of A-Z a-z 0-9 . _ -"),
+    address: hostPort.describe("ip:port Envoy sends the request to (x-gateway-destination-endpoint)"),
+    models: z.array(z.string().min(1)).min(1).describe("model names this worker serves"),
+  })
+  .strict();
+
+export const loadGuardSchema = z
+  .object({
+    absolute: z.number().min(0).default(8).describe("in-flight requests above the least-loaded worker tolerated for affinity"),
+    relative: z.number().min(1).default(1.5).describe("ratio over the least-loaded worker's in-flight count tolerated for affinity"),
+  })
+  .strict();
+
+export const routingSchema = z
+  .object({
+    policy: z.literal("sticky-least-loaded").default("sticky-least-loaded"),
+    loadGuard: loadGuardSchema.default({ absolute: 8, relative: 1.5 }),
+    speculativeTtlMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(10_000)
+      .describe("how long a routed chain counts as cached on the chosen worker before a store event confirms it; 0 disables"),
+    decisionTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(150)
+      .describe("budget for tokenize + lookup; past it the request is routed by the fallback policy (keep under Envoy's message_timeout)"),
+  })
+  .strict();
+
+export const limitsSchema = z
+  .object({
+    maxBodyBytes: z.number().int().positive().default(8 * MiB).describe("larger bodies are routed without tokenizing"),
+    maxMessages: z.number().int().positive().default(10_000).describe("chats with more messages are routed without tokenizing"),
+    maxPromptChars: z.number().int().positive().default(2_000_000).describe("longer prompts are routed without tokenizing"),
+  })
+  .strict();
+
+export const tokenizerCacheSchema = z
+  .object({
+    maxBytes: z.number().int().min(0).default(256 * MiB).describe("memory for cached token ids of repeated text segments"),
+  })
+  .strict();
+
+export const logSchema = z
+  .object({
+    level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    extProc: extProcSchema,
+    blockSize: z.number().int().min(1).max(4096).default(16).describe("tokens per KV block; must equal the workers' --block-size"),
+    hashSeed: z.string().default("0").describe("namespace for prefix keys; equal on every router and reporter"),
+    store: storeSchema.default({ kind: "memory", maxEntries: 4_000_000 }),
+    models: z.array(modelSchema).min(1),
+    workers: z.array(workerSchema).min(1),
+    routing: routingSchema.default(routingSchema.parse({})),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    tokenizerCache: tokenizerCacheSchema.default(tokenizerCacheSchema.parse({})),
+    log: logSchema.default({ level: "info" }),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const modelNames = new Map<string, number>();
+    cfg.models.forEach((m, i) => {
+      for (const name of [m.name, ...m.aliases]) {
+        if (modelNames.has(name)) ctx.addIssue({ code: "custom", path: ["models", i, "name"], message: `model name ${JSON.stringify(name)} is declared twice` });
+        modelNames.set(name, i);
+      }
+    });
+    const ids = new Set<string>();
+    const addresses = new Set<string>();
+    cfg.workers.forEach((w, i) => {
+      if (ids.has(w.id)) ctx.addIssue({ code: "custom", path: ["workers", i, "id"], message: `duplicate worker id ${JSON.stringify(w.id)}` });
+      if (addresses.has(w.address)) ctx.addIssue({ code: "custom", path: ["workers", i, "address"], message: `duplicate worker address ${w.address}` });
+      ids.add(w.id);
+      addresses.add(w.address);
+      w.models.forEach((m, j) => {
+        if (!modelNames.has(m)) ctx.addIssue({ code: "custom", path: ["workers", i, "models", j], message: `unknown model ${JSON.stringify(m)}: not in models[]` });
+      });
+    });
+  });
+
+export type RouterConfig = z.infer<typeof configSchema>;
+export type ModelConfig = RouterConfig["models"][number];
+export type WorkerConfig = RouterConfig["workers"][number];
+export type RoutingConfig = RouterConfig["routing"];
+export type LoadGuardConfig = RoutingConfig["loadGuard"];
+export type LimitsConfig = RouterConfig["limits"];

@@ -1,0 +1,70 @@
+/**
+ * Turns a routing result into Envoy's language: the destination header (and the same value in
+ * dynamic metadata namespace envoy.lb, the Gateway API Inference Extension convention), the debug
+ * headers that explain the decision, or a 503 ImmediateResponse when nobody can take the request.
+ */
+import type { RejectedRequest, RoutedRequest } from "../router/route-result";
+import { mutation } from "./headers";
+import type { CommonResponse, ImmediateResponse, Struct } from "./messages";
+
+export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
+export const LB_METADATA_NAMESPACE = "envoy.lb";
+
+/** Debug headers, documented in README.md ("Debug headers"). */
+export const DEBUG_HEADERS = {
+  decision: "x-prefix-router-decision",
+  blocks: "x-prefix-router-blocks",
+  worker: "x-prefix-router-worker",
+  candidates: "x-prefix-router-candidates",
+  reason: "x-prefix-router-reason",
+  decisionMicros: "x-prefix-router-decision-us",
+  model: "x-prefix-router-model",
+} as const;
+
+/** Client-supplied copies of these are always removed, so nobody can steer or fake a decision. */
+const STRIPPED_HEADERS = [DESTINATION_HEADER, ...Object.values(DEBUG_HEADERS)];
+
+export function routedHeaders(result: RoutedRequest, debug: boolean): Array<[string, string]> {
+  const headers: Array<[string, string]> = [[DESTINATION_HEADER, result.worker.address]];
+  if (!debug) return headers;
+  headers.push(
+    [DEBUG_HEADERS.decision, result.outcome],
+    [DEBUG_HEADERS.blocks, `${result.matchedBlocks}/${result.totalBlocks}`],
+    [DEBUG_HEADERS.worker, result.worker.id],
+    [DEBUG_HEADERS.candidates, String(result.candidates)],
+    [DEBUG_HEADERS.decisionMicros, String(result.decisionMicros)],
+  );
+  if (result.reason) headers.push([DEBUG_HEADERS.reason, result.reason]);
+  if (result.model) headers.push([DEBUG_HEADERS.model, result.model]);
+  return headers;
+}
+
+/** The CommonResponse that routes the request (Envoy applies removals before sets). */
+export function routingCommonResponse(result: RoutedRequest, debug: boolean): CommonResponse {
+  return {
+    status: "CONTINUE",
+    header_mutation: mutation(routedHeaders(result, debug), STRIPPED_HEADERS),
+    // Envoy ignores clear_route_cache unless the same response carries a header mutation.
+    clear_route_cache: true,
+  };
+}
+
+/** A CommonResponse that only strips client-supplied routing headers. */
+export function strippingCommonResponse(): CommonResponse {
+  return { status: "CONTINUE", header_mutation: mutation([], STRIPPED_HEADERS) };
+}
+
+export function destinationMetadata(address: string): Struct {
+  return {
+    fields: {
+      [LB_METADATA_NAMESPACE]: { struct_value: { fields: { [DESTINATION_HEADER]: { string_value: address } } } },
+    },
+  };
+}
+
+export function rejection(result: RejectedRequest, debug: boolean): ImmediateResponse {
+  const body = JSON.stringify({ error: { message: `no eligible worker: ${result.detail}`, type: "service_unavailable", code: 503 } });
+  const set: Array<[string, string]> = [["content-type", "application/json"]];
+  if (debug) set.push([DEBUG_HEADERS.reason, result.reason], [DEBUG_HEADERS.decisionMicros, String(result.decisionMicros)]);
+  return { status: { code: result.status }, headers: mutation(set), body: Buffer.from(body), details: "prefix_router_no_eligible_worker" };
+}

@@ -1,0 +1,243 @@
+/**
+ * One Envoy ext_proc stream (= one HTTP request), as a small state machine.
+ *
+ * BUFFERED body mode:   headers → HeadersResponse(strip)  ·  body(eos) → BodyResponse(route mutation)
+ * FULL_DUPLEX_STREAMED: headers → (held)  ·  body chunks … eos → HeadersResponse(route mutation),
+ *                       then the body echoed as streamed_response chunks of ≤ 64 KiB.
+ * No body (headers with end_of_stream): routed at once in the HeadersResponse.
+ * Other body modes (STREAMED, BUFFERED_PARTIAL): routed at once on headers (fallback, reason
+ * body-mode-unsupported), later chunks pass through untouched.
+ * Response-path messages get empty answers. The worker's in-flight count is released when the
+ * stream ends, however it ends.
+ */
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import type { RouteRequest, RouteResult } from "../router/route-result";
+import { destinationMetadata, rejection, routingCommonResponse, strippingCommonResponse } from "./decision-response";
+import { readHeaders } from "./headers";
+import type { BodySendMode, HttpBody, ProcessingRequest, ProcessingResponse } from "./messages";
+import type { StreamOutcome } from "./stream-outcome";
+import { readSubsetHint } from "./subset-hint";
+
+export const STREAMED_CHUNK_BYTES = 64 * 1024;
+
+export type BodyModeSetting = "auto" | "buffered" | "full-duplex-streamed";
+
+export interface StreamDeps {
+  route(request: RouteRequest): Promise<RouteResult>;
+  readonly bodyMode: BodyModeSetting;
+  readonly debugHeaders: boolean;
+  /** In full-duplex mode, a body past this size is routed early (fallback) and streamed through. */
+  readonly maxBodyBytes: number;
+  onEnd(outcome: StreamOutcome): void;
+}
+
+type Mode = "buffered" | "full-duplex-streamed" | "other";
+type Phase = "headers" | "body" | "routed";
+
+export class ProcessStream {
+  private phase: Phase = "headers";
+  private mode: Mode = "buffered";
+  private responseMode: BodySendMode | undefined;
+  private method: string | null = null;
+  private path: string | null = null;
+  private requestId: string | null = null;
+  private subset: string[] | null = null;
+  private readonly chunks: Buffer[] = [];
+  private bodyBytes = 0;
+  private result: RouteResult | null = null;
+  private responseStatus: number | null = null;
+  private queue: Promise<void> = Promise.resolve();
+  private ended = false;
+
+  constructor(
+    private readonly call: ServerDuplexStream<ProcessingRequest, ProcessingResponse>,
+    private readonly deps: StreamDeps,
+  ) {
+    call.on("data", (msg: ProcessingRequest) => {
+      this.queue = this.queue.then(() => this.handle(msg)).catch((err: unknown) => this.abort(err));
+    });
+    call.on("end", () => {
+      this.queue = this.queue.then(() => {
+        if (!this.ended) call.end();
+        this.finish("completed", null);
+      });
+    });
+    call.on("cancelled", () => this.finish("cancelled", null));
+    call.on("error", (err: Error) => this.finish("error", err.message));
+    // After a normal end, "close" follows "end"; queue behind it so the stream counts as completed.
+    call.on("close", () => {
+      this.queue = this.queue.then(() => this.finish("cancelled", null));
+    });
+  }
+
+  private send(response: ProcessingResponse): void {
+    if (!this.ended && !this.call.writableEnded) this.call.write(response);
+  }
+
+  private async handle(msg: ProcessingRequest): Promise<void> {
+    if (msg.observability_mode) return; // Envoy ignores answers in observability mode.
+    switch (msg.request) {
+      case "request_headers":
+        return this.onRequestHeaders(msg);
+      case "request_body":
+        return this.onRequestBody(msg.request_body ?? {});
+      case "request_trailers":
+        return this.onRequestTrailers();
+      case "response_headers": {
+        const status = Number(readHeaders(msg.response_headers?.headers).get(":status"));
+        this.responseStatus = Number.isFinite(status) ? status : null;
+        return this.send({ response_headers: {} });
+      }
+      case "response_body":
+        return this.onResponseBody(msg.response_body ?? {});
+      case "response_trailers":
+        return this.send({ response_trailers: {} });
+      default:
+        throw new Error(`ProcessingRequest without a known request field: ${String(msg.request)}`);
+    }
+  }
+
+  private async onRequestHeaders(msg: ProcessingRequest): Promise<void> {
+    const headers = readHeaders(msg.request_headers?.headers);
+    this.method = headers.get(":method") ?? null;
+    this.path = headers.get(":path") ?? null;
+    this.requestId = headers.get("x-request-id") ?? null;
+    this.subset = readSubsetHint(msg);
+    this.mode = this.resolveMode(msg.protocol_config?.request_body_mode);
+    this.responseMode = msg.protocol_config?.response_body_mode;
+
+    if (msg.request_headers?.end_of_stream) {
+      return this.routeAndAnswerHeaders({ bodyUnavailable: undefined, body: null });
+    }
+    if (this.mode === "other") {
+      return this.routeAndAnswerHeaders({ bodyUnavailable: "body-mode-unsupported", body: null });
+    }
+    this.phase = "body";
+    if (this.mode === "buffered") this.send({ request_headers: { response: strippingCommonResponse() } });
+    // Full duplex: the headers answer waits for the end of the body.
+  }
+
+  private resolveMode(announced: BodySendMode | undefined): Mode {
+    if (announced === "FULL_DUPLEX_STREAMED") return "full-duplex-streamed";
+    if (announced === "BUFFERED") return "buffered";
+    if (announced === "STREAMED" || announced === "BUFFERED_PARTIAL") return "other";
+    return this.deps.bodyMode === "full-duplex-streamed" ? "full-duplex-streamed" : "buffered";
+  }
+
+  private async onRequestBody(body: HttpBody): Promise<void> {
+    const chunk = body.body ?? Buffer.alloc(0);
+    this.bodyBytes += chunk.length;
+    if (this.phase === "routed") {
+      // Already routed (unsupported mode, or an oversized full-duplex body): pass chunks through.
+      if (this.mode === "full-duplex-streamed") return this.echo([chunk], !!body.end_of_stream);
+      return this.send({ request_body: {} });
+    }
+    this.chunks.push(chunk);
+    if (this.mode === "buffered") {
+      // BUFFERED sends the whole body in one message; its answer carries the routing mutation.
+      const result = await this.decide(Buffer.concat(this.chunks));
+      this.answer(result, (common) => ({ request_body: { response: common } }));
+      return;
+    }
+    if (body.end_of_stream) return this.finishFullDuplexBody(true);
+    if (this.bodyBytes > this.deps.maxBodyBytes) {
+      // Too large to hold: route now without the body, then stream the rest through.
+      const held = this.chunks.splice(0);
+      const result = await this.deps.route({ ...this.requestBase(), body: null, bodyUnavailable: "body-too-large" });
+      this.result = result;
+      this.phase = "routed";
+      if (!this.answer(result, (common) => ({ request_headers: { response: common } }))) return;
+      this.echo(held, false);
+    }
+  }
+
+  private async onRequestTrailers(): Promise<void> {
+    if (this.mode === "full-duplex-streamed" && this.phase === "body") await this.finishFullDuplexBody(false);
+    this.send({ request_trailers: {} });
+  }
+
+  private async finishFullDuplexBody(endOfStream: boolean): Promise<void> {
+    const body = Buffer.concat(this.chunks.splice(0));
+    const result = await this.decide(body);
+    if (!this.answer(result, (common) => ({ request_headers: { response: common } }))) return;
+    this.echo([body], endOfStream);
+  }
+
+  private onResponseBody(body: HttpBody): void {
+    if (this.responseMode === "FULL_DUPLEX_STREAMED") return this.echo([body.body ?? Buffer.alloc(0)], !!body.end_of_stream, "response_body");
+    this.send({ response_body: {} });
+  }
+
+  /** Echoes body bytes as streamed_response chunks of at most 64 KiB. */
+  private echo(parts: Buffer[], endOfStream: boolean, field: "request_body" | "response_body" = "request_body"): void {
+    const body = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    if (body.length === 0) {
+      if (endOfStream) this.send({ [field]: { response: { body_mutation: { streamed_response: { body, end_of_stream: true } } } } });
+      return;
+    }
+    for (let offset = 0; offset < body.length; offset += STREAMED_CHUNK_BYTES) {
+      const piece = body.subarray(offset, offset + STREAMED_CHUNK_BYTES);
+      const last = offset + STREAMED_CHUNK_BYTES >= body.length;
+      this.send({ [field]: { response: { body_mutation: { streamed_response: { body: piece, end_of_stream: endOfStream && last } } } } });
+    }
+  }
+
+  private requestBase(): Omit<RouteRequest, "body"> {
+    return { method: this.method ?? "", path: this.path ?? "", subset: this.subset };
+  }
+
+  private async decide(body: Buffer): Promise<RouteResult> {
+    const result = await this.deps.route({ ...this.requestBase(), body });
+    this.result = result;
+    this.phase = "routed";
+    return result;
+  }
+
+  private async routeAndAnswerHeaders(extra: Pick<RouteRequest, "body" | "bodyUnavailable">): Promise<void> {
+    const result = await this.deps.route({ ...this.requestBase(), ...extra });
+    this.result = result;
+    this.phase = "routed";
+    this.answer(result, (common) => ({ request_headers: { response: common } }));
+  }
+
+  /**
+   * Sends the routing answer in the message type Envoy waits for; a rejection becomes an
+   * ImmediateResponse instead. Returns false when the request was rejected.
+   */
+  private answer(result: RouteResult, wrap: (common: ReturnType<typeof routingCommonResponse>) => ProcessingResponse): boolean {
+    if (this.ended) {
+      if (result.kind === "route") result.release(); // the stream is gone: nobody will use the pick
+      return false;
+    }
+    if (result.kind === "reject") {
+      this.send({ immediate_response: rejection(result, this.deps.debugHeaders) });
+      return false;
+    }
+    this.send({ ...wrap(routingCommonResponse(result, this.deps.debugHeaders)), dynamic_metadata: destinationMetadata(result.worker.address) });
+    return true;
+  }
+
+  /** A bug, not bad input: close the stream cleanly so Envoy carries on without us. */
+  private abort(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    if (!this.ended && !this.call.writableEnded) this.call.end();
+    this.finish("error", message);
+  }
+
+  private finish(end: StreamOutcome["end"], error: string | null): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.result?.kind === "route") this.result.release();
+    this.deps.onEnd({
+      requestId: this.requestId,
+      method: this.method,
+      path: this.path,
+      result: this.result,
+      bodyMode: this.method === null ? null : this.mode,
+      bodyBytes: this.bodyBytes,
+      responseStatus: this.responseStatus,
+      end,
+      error,
+    });
+  }
+}

@@ -1,0 +1,30 @@
+/** Loads our ext_proc .proto subset (proto/) once, with the options messages.ts assumes. */
+import { loadSync, type Options } from "@grpc/proto-loader";
+import { loadPackageDefinition, type ServiceDefinition } from "@grpc/grpc-js";
+import { join } from "node:path";
+
+/** proto/ at the repository root; this file sits in src/extproc or dist/extproc. */
+export const PROTO_ROOT = join(__dirname, "..", "..", "proto");
+
+export const LOADER_OPTIONS: Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  bytes: Buffer,
+  defaults: false,
+  oneofs: true,
+  includeDirs: [PROTO_ROOT],
+};
+
+let cached: ServiceDefinition | undefined;
+
+export function externalProcessorService(): ServiceDefinition {
+  if (!cached) {
+    const definition = loadSync("envoy/service/ext_proc/v3/external_processor.proto", LOADER_OPTIONS);
+    const grpcObject = loadPackageDefinition(definition) as unknown as {
+      envoy: { service: { ext_proc: { v3: { ExternalProcessor: { service: ServiceDefinition } } } } };
+    };
+    cached = grpcObject.envoy.service.ext_proc.v3.ExternalProcessor.service;
+  }
+  return cached;
+}

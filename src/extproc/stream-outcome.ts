@@ -1,0 +1,17 @@
+/** What one ext_proc stream did, recorded once when the stream ends (house style 14). */
+import type { RouteResult } from "../router/route-result";
+
+export interface StreamOutcome {
+  readonly requestId: string | null;
+  readonly method: string | null;
+  readonly path: string | null;
+  /** null when the stream ended before a decision (client gone, protocol error). */
+  readonly result: RouteResult | null;
+  readonly bodyMode: "buffered" | "full-duplex-streamed" | "other" | null;
+  readonly bodyBytes: number;
+  /** Upstream response status seen in response headers, when Envoy sends them. */
+  readonly responseStatus: number | null;
+  /** How the stream ended. */
+  readonly end: "completed" | "cancelled" | "error";
+  readonly error: string | null;
+}

@@ -1,0 +1,184 @@
+/**
+ * The request path, end to end, with no Envoy in sight: body → prompt → token ids → block keys →
+ * cache lookup → Sticky-Least-Loaded → in-flight accounting and speculative record.
+ * Everything that can go wrong on the way is a value (a Failure) and ends in the fallback policy
+ * (least-loaded among the eligible workers) with a reason; only "no eligible worker" rejects.
+ */
+import type { LimitsConfig, RouterConfig, WorkerConfig } from "../config/schema";
+import { fail, type Failure, type Outcome as Result } from "../failure";
+import { blockKeys } from "../prefix/block-keys";
+import type { Prompt } from "../request/prompt";
+import { parseOpenAiBody } from "../request/parse-openai-body";
+import { InFlightTracker } from "../routing/in-flight-tracker";
+import type { LoadGuard } from "../routing/policy";
+import { stickyLeastLoaded } from "../routing/sticky-least-loaded";
+import { leastLoaded } from "../routing/worker-view";
+import type { CacheIndex } from "../state/cache-index";
+import { withDeadline } from "./deadline";
+import { KeyedSerializer } from "./keyed-serializer";
+import { ModelCatalog, type CatalogModel } from "./model-catalog";
+import type { RouteReason, RouteRequest, RouteResult } from "./route-result";
+
+export interface PromptTokenizer {
+  tokenize(prompt: Prompt): Promise<Result<Uint32Array>>;
+}
+
+export interface TokenizerSource {
+  get(model: string): PromptTokenizer | undefined;
+}
+
+export interface RequestRouterDeps {
+  readonly config: Pick<RouterConfig, "blockSize" | "hashSeed" | "models" | "workers" | "routing" | "limits">;
+  readonly index: CacheIndex;
+  readonly tokenizers: TokenizerSource;
+  readonly inFlight?: InFlightTracker;
+  /** Uniform [0, 1): tie-breaks for requests without a prefix. Injected for tests. */
+  readonly random?: () => number;
+  /** Called when a speculative record fails (the decision itself is unaffected). */
+  readonly onBackgroundError?: (error: unknown) => void;
+}
+
+const PARSED_PATHS = new Set(["/v1/completions", "/v1/chat/completions"]);
+
+function pathOnly(path: string): string {
+  const q = path.indexOf("?");
+  return q < 0 ? path : path.slice(0, q);
+}
+
+export class RequestRouter {
+  readonly inFlight: InFlightTracker;
+  private readonly catalog: ModelCatalog;
+  private readonly serializer = new KeyedSerializer();
+  private readonly random: () => number;
+  private readonly limits: LimitsConfig;
+  private readonly guard: LoadGuard;
+
+  constructor(private readonly deps: RequestRouterDeps) {
+    const { config } = deps;
+    this.catalog = new ModelCatalog(config.models, config.workers, config.hashSeed);
+    this.inFlight = deps.inFlight ?? new InFlightTracker();
+    this.random = deps.random ?? Math.random;
+    this.limits = config.limits;
+    this.guard = { ...config.routing.loadGuard };
+  }
+
+  async route(request: RouteRequest): Promise<RouteResult> {
+    const started = process.hrtime.bigint();
+    const micros = () => Number((process.hrtime.bigint() - started) / 1000n);
+
+    const prompt = this.understand(request);
+    const model = prompt.ok ? this.catalog.resolve(prompt.value.model) : undefined;
+    const modelName = prompt.ok ? prompt.value.model : null;
+    const eligible = this.eligibleWorkers(model, request.subset);
+    if (eligible.length === 0) {
+      const why = request.subset ? "no worker of the subset hint serves this request" : `no worker serves model ${modelName}`;
+      return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: why, model: modelName, decisionMicros: micros() };
+    }
+    if (!prompt.ok) return this.fallback(eligible, prompt.failure, modelName, micros);
+    if (!model) return this.fallback(eligible, { code: "unknown-model", detail: `model ${JSON.stringify(modelName)} is not configured` }, modelName, micros);
+
+    const keys = await withDeadline(this.keysFor(model, prompt.value), this.deps.config.routing.decisionTimeoutMs);
+    if (!keys.done) {
+      const failure: Failure = keys.error
+        ? { code: "tokenize-error", detail: String(keys.error) }
+        : { code: "decision-timeout", detail: `tokenizing took over ${this.deps.config.routing.decisionTimeoutMs} ms` };
+      return this.fallback(eligible, failure, model.name, micros);
+    }
+    if (!keys.value.ok) return this.fallback(eligible, keys.value.failure, model.name, micros);
+    const chain = keys.value.value;
+
+    // Same first block → same queue, so a burst on one new prefix sees its own speculative entries.
+    return this.serializer.run(chain[0] ?? `nochain:${this.random()}`, () => this.decide(model, eligible, chain, micros));
+  }
+
+  private understand(request: RouteRequest): Result<Prompt> {
+    if (request.bodyUnavailable) return fail(request.bodyUnavailable, "request body not available in this processing mode");
+    if (request.body === null) return fail("no-body", `${request.method} ${request.path} carries no body`);
+    const path = pathOnly(request.path);
+    if (!PARSED_PATHS.has(path)) return fail("unsupported-path", `${path} is not a completions or chat completions path`);
+    return parseOpenAiBody(path, request.body, this.limits);
+  }
+
+  private eligibleWorkers(model: CatalogModel | undefined, subset: readonly string[] | null): readonly WorkerConfig[] {
+    const base = model ? model.workers : this.catalog.allWorkers;
+    if (subset === null) return base;
+    const allowed = new Set(subset);
+    return base.filter((w) => allowed.has(w.address));
+  }
+
+  private async keysFor(model: CatalogModel, prompt: Prompt): Promise<Result<string[]>> {
+    let ids: ArrayLike<number>;
+    if (prompt.kind === "completion-ids") {
+      ids = prompt.ids;
+    } else {
+      const tokenizer = this.deps.tokenizers.get(model.name);
+      if (!tokenizer) return fail("unknown-model", `no tokenizer loaded for ${model.name}`);
+      const tokens = await tokenizer.tokenize(prompt);
+      if (!tokens.ok) return tokens;
+      ids = tokens.value;
+    }
+    try {
+      return { ok: true, value: blockKeys(ids, this.deps.config.blockSize, model.root) };
+    } catch (err) {
+      return fail("invalid-request", `token ids: ${(err as Error).message}`);
+    }
+  }
+
+  private async decide(model: CatalogModel, eligible: readonly WorkerConfig[], chain: string[], micros: () => number): Promise<RouteResult> {
+    const ids = eligible.map((w) => w.id);
+    const lookup = await withDeadline(this.deps.index.lookup(chain, ids), this.deps.config.routing.decisionTimeoutMs);
+    if (!lookup.done) {
+      const detail = lookup.error ? `cache lookup failed: ${String(lookup.error)}` : "cache lookup timed out";
+      return this.fallback(eligible, { code: "store-error", detail }, model.name, micros, chain.length);
+    }
+    const seed = chain.length ? parseInt(chain[0].slice(0, 8), 16) : this.randomSeed();
+    const decision = stickyLeastLoaded(this.inFlight.snapshot(eligible), { totalBlocks: chain.length, runs: lookup.value, seed }, this.guard);
+    if (decision.kind === "reject") {
+      return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: "no candidates", model: model.name, decisionMicros: micros() };
+    }
+    const release = this.inFlight.acquire(decision.worker.id);
+    this.recordSpeculatively(decision.worker.id, chain);
+    const reason: RouteReason | null = decision.guardTripped ? "load-guard" : null;
+    return {
+      kind: "route",
+      worker: decision.worker,
+      outcome: decision.outcome,
+      reason,
+      detail: decision.guardTripped ? "longer match only on overloaded workers" : null,
+      model: model.name,
+      matchedBlocks: decision.matchedBlocks,
+      totalBlocks: decision.totalBlocks,
+      candidates: decision.candidates,
+      decisionMicros: micros(),
+      release,
+    };
+  }
+
+  private recordSpeculatively(worker: string, chain: readonly string[]): void {
+    const ttl = this.deps.config.routing.speculativeTtlMs;
+    if (ttl <= 0 || chain.length === 0) return;
+    this.deps.index.addSpeculative(worker, chain, ttl).catch((err: unknown) => this.deps.onBackgroundError?.(err));
+  }
+
+  private fallback(eligible: readonly WorkerConfig[], failure: Failure, model: string | null, micros: () => number, totalBlocks = 0): RouteResult {
+    const worker = leastLoaded(this.inFlight.snapshot(eligible), this.randomSeed());
+    if (!worker) return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: "no candidates", model, decisionMicros: micros() };
+    return {
+      kind: "route",
+      worker,
+      outcome: "fallback",
+      reason: failure.code,
+      detail: failure.detail,
+      model,
+      matchedBlocks: 0,
+      totalBlocks,
+      candidates: eligible.length,
+      decisionMicros: micros(),
+      release: this.inFlight.acquire(worker.id),
+    };
+  }
+
+  private randomSeed(): number {
+    return Math.floor(this.random() * 0x1_0000_0000) >>> 0;
+  }
+}

@@ -1,0 +1,49 @@
+/** What the router answers for one request: where to send it and why, or why it cannot be sent. */
+import type { FailureCode } from "../failure";
+import type { WorkerView } from "../routing/worker-view";
+
+export type Outcome = "hit" | "miss" | "fallback";
+
+/** Why a decision is not a plain prefix decision: a fallback's failure, or the load guard. */
+export type RouteReason = FailureCode | "load-guard";
+
+export interface RoutedRequest {
+  readonly kind: "route";
+  readonly worker: WorkerView;
+  readonly outcome: Outcome;
+  readonly reason: RouteReason | null;
+  /** Detail of the reason, for logs. */
+  readonly detail: string | null;
+  readonly model: string | null;
+  readonly matchedBlocks: number;
+  readonly totalBlocks: number;
+  readonly candidates: number;
+  /** Wall time of the whole decision (parse, tokenize, hash, lookup, pick), microseconds. */
+  readonly decisionMicros: number;
+  /** Ends this request's in-flight count on the worker. Idempotent. */
+  readonly release: () => void;
+}
+
+export interface RejectedRequest {
+  readonly kind: "reject";
+  /** HTTP status for Envoy's ImmediateResponse. */
+  readonly status: 503;
+  readonly reason: "no-eligible-worker";
+  readonly detail: string;
+  readonly model: string | null;
+  readonly decisionMicros: number;
+}
+
+export type RouteResult = RoutedRequest | RejectedRequest;
+
+/** A request as the inner code sees it: no Envoy protocol state (house style 3). */
+export interface RouteRequest {
+  readonly method: string;
+  readonly path: string;
+  /** null when the request has no body. */
+  readonly body: Buffer | null;
+  /** Gateway API Inference Extension subset hint: the only addresses allowed; null = no hint. */
+  readonly subset: readonly string[] | null;
+  /** Set when the body arrived in a mode we cannot route on; the request falls back. */
+  readonly bodyUnavailable?: FailureCode;
+}

@@ -1,0 +1,60 @@
+/**
+ * CacheIndex: which workers hold which prefix blocks. One interface, one file per backend, one
+ * contract suite (cache-index.contract.ts) that every backend passes. Backends hold no telemetry.
+ *
+ * Worked example — worker w1 stored blocks [a, b, c], worker w2 stored [a, b]:
+ *   lookup([a, b, c, d], [w1, w2, w3])  →  { w1: 3, w2: 2, w3: 0 }
+ * A worker's run stops at its first missing block: w2 holding [a, c] gives w2: 1.
+ *
+ * Concurrency: every method may be called concurrently; each call is applied atomically
+ * (a lookup never sees half of an add). Calls for one worker are applied in call order.
+ */
+import type { BlockKey } from "../prefix/block-keys";
+
+export type WorkerId = string;
+
+export interface WorkerIndexStats {
+  /** Confirmed blocks this worker holds. */
+  readonly blocks: number;
+  /** Speculative (unconfirmed, unexpired) blocks. */
+  readonly speculative: number;
+}
+
+export interface IndexStats {
+  /** Distinct block keys held by at least one worker. */
+  readonly entries: number;
+  readonly workers: Readonly<Record<WorkerId, WorkerIndexStats>>;
+}
+
+export interface CacheIndex {
+  /**
+   * Records that `worker` stored `keys` (a store event). Idempotent; confirms speculative entries.
+   * Empty `keys` is a no-op. Order within `keys` does not matter.
+   */
+  add(worker: WorkerId, keys: readonly BlockKey[]): Promise<void>;
+
+  /**
+   * Records that `worker` will probably store `keys` (our own routing decision). The entries count
+   * as held until `ttlMs` passes unless add() confirms them; never downgrades a confirmed entry.
+   * Empty `keys` or ttlMs <= 0 is a no-op.
+   */
+  addSpeculative(worker: WorkerId, keys: readonly BlockKey[], ttlMs: number): Promise<void>;
+
+  /** Records that `worker` evicted `keys`, confirmed or speculative. Unknown keys are ignored. */
+  remove(worker: WorkerId, keys: readonly BlockKey[]): Promise<void>;
+
+  /** Drops every entry of `worker` (engine restart, AllBlocksCleared, worker removed). */
+  clearWorker(worker: WorkerId): Promise<void>;
+
+  /**
+   * For a chain of keys in prefix order, the number of leading keys each of `workers` holds.
+   * Every worker in `workers` is in the result (0 when it holds no leading block); workers not
+   * asked about are not. Empty `keys` gives 0 for everyone.
+   */
+  lookup(keys: readonly BlockKey[], workers: readonly WorkerId[]): Promise<ReadonlyMap<WorkerId, number>>;
+
+  stats(): Promise<IndexStats>;
+
+  /** Releases timers and connections. The index must not be used afterwards. */
+  close(): Promise<void>;
+}
