@@ -118,6 +118,35 @@ export function describeCacheIndexContract(backend: string, create: () => Promis
       expect(Object.fromEntries(await idx.lookup([a], ["w1"]))).toEqual({ w1: 0 });
     });
 
+    it("apply runs a batch of ops in order", async () => {
+      const idx = await fresh();
+      await idx.add("w1", [d]);
+      await idx.apply("w1", [
+        { op: "clear" },
+        { op: "add", keys: [a, b, c] },
+        { op: "remove", keys: [c] },
+        { op: "add", keys: [c, d] },
+        { op: "remove", keys: [d] },
+      ]);
+      expect(Object.fromEntries(await idx.lookup([a, b, c, d], ["w1"]))).toEqual({ w1: 3 });
+      expect((await idx.stats()).workers.w1?.blocks).toBe(3);
+      await idx.apply("w1", []);
+      expect(Object.fromEntries(await idx.lookup([a, b, c, d], ["w1"]))).toEqual({ w1: 3 });
+    });
+
+    it("replaceWorker replaces, it does not add, and drops speculation", async () => {
+      const idx = await fresh();
+      await idx.add("w1", [a, b, c]);
+      await idx.addSpeculative("w1", [d], 60_000);
+      await idx.add("w2", [a, b]);
+      await idx.replaceWorker("w1", [a, d]);
+      expect(Object.fromEntries(await idx.lookup([a, b, c, d], ["w1", "w2"]))).toEqual({ w1: 1, w2: 2 });
+      expect(Object.fromEntries(await idx.lookup([d], ["w1"]))).toEqual({ w1: 1 });
+      expect((await idx.stats()).workers.w1).toEqual({ blocks: 2, speculative: 0 });
+      await idx.replaceWorker("w1", []);
+      expect((await idx.stats()).workers.w1 ?? { blocks: 0, speculative: 0 }).toEqual({ blocks: 0, speculative: 0 });
+    });
+
     it("long chains stop early and stay exact", async () => {
       const idx = await fresh();
       const long = chainOf(2048, "long");

@@ -26,6 +26,12 @@ export interface IndexStats {
   readonly workers: Readonly<Record<WorkerId, WorkerIndexStats>>;
 }
 
+/** One change in a batch applied by apply(): the domain form of a KV event. */
+export type IndexOp =
+  | { readonly op: "add"; readonly keys: readonly BlockKey[] }
+  | { readonly op: "remove"; readonly keys: readonly BlockKey[] }
+  | { readonly op: "clear" };
+
 export interface CacheIndex {
   /**
    * Records that `worker` stored `keys` (a store event). Idempotent; confirms speculative entries.
@@ -45,6 +51,18 @@ export interface CacheIndex {
 
   /** Drops every entry of `worker` (engine restart, AllBlocksCleared, worker removed). */
   clearWorker(worker: WorkerId): Promise<void>;
+
+  /**
+   * Applies a batch of ops for one worker, in order, atomically: a concurrent lookup sees all of
+   * the batch or none of it. Empty `ops` is a no-op.
+   */
+  apply(worker: WorkerId, ops: readonly IndexOp[]): Promise<void>;
+
+  /**
+   * Resync: afterwards `worker` holds exactly `keys` (confirmed), nothing else — its speculative
+   * entries are dropped too. Atomic like apply(). Empty `keys` leaves the worker with nothing.
+   */
+  replaceWorker(worker: WorkerId, keys: readonly BlockKey[]): Promise<void>;
 
   /**
    * For a chain of keys in prefix order, the number of leading keys each of `workers` holds.

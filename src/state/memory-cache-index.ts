@@ -10,7 +10,7 @@
  * Parameters: maxEntries (default 4,000,000), now (injected clock, default Date.now).
  */
 import type { BlockKey } from "../prefix/block-keys";
-import type { CacheIndex, IndexStats, WorkerId, WorkerIndexStats } from "./cache-index";
+import type { CacheIndex, IndexOp, IndexStats, WorkerId, WorkerIndexStats } from "./cache-index";
 
 interface Holders {
   /** Worker slots holding this key. */
@@ -48,6 +48,10 @@ export class MemoryCacheIndex implements CacheIndex {
   }
 
   async remove(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
+    this.removeNow(worker, keys);
+  }
+
+  private removeNow(worker: WorkerId, keys: readonly BlockKey[]): void {
     const slot = this.slotOf.get(worker);
     if (slot === undefined) return;
     for (const key of keys) {
@@ -57,6 +61,24 @@ export class MemoryCacheIndex implements CacheIndex {
   }
 
   async clearWorker(worker: WorkerId): Promise<void> {
+    this.clearNow(worker);
+  }
+
+  // Single-threaded: a synchronous method body is atomic with respect to every other call.
+  async apply(worker: WorkerId, ops: readonly IndexOp[]): Promise<void> {
+    for (const op of ops) {
+      if (op.op === "add") this.store(worker, op.keys, 0);
+      else if (op.op === "remove") this.removeNow(worker, op.keys);
+      else this.clearNow(worker);
+    }
+  }
+
+  async replaceWorker(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
+    this.clearNow(worker);
+    this.store(worker, keys, 0);
+  }
+
+  private clearNow(worker: WorkerId): void {
     const slot = this.slotOf.get(worker);
     if (slot === undefined) return;
     if (this.confirmedCount[slot] === 0 && this.speculativeCount[slot] === 0) return;

@@ -1,0 +1,57 @@
+/**
+ * OpenAI-style request body → Prompt, the first step of the hot path. Never throws: every way a body
+ * can be unusable is a Failure value (src/failure.ts), checked cheapest first —
+ * path → size (before decoding) → UTF-8 → JSON → object → model → per-endpoint fields.
+ * Chat bodies are parsed as vLLM parses them (parse-chat.ts, chat-messages.ts), completions in
+ * parse-completion.ts.
+ */
+import { fail, type Outcome } from "../failure";
+import type { Prompt } from "./prompt";
+import { field, invalid, isNullish, isObject } from "./json-fields";
+import { parseChatRequest } from "./parse-chat";
+import { parseCompletionRequest } from "./parse-completion";
+
+export interface BodyLimits {
+  readonly maxBodyBytes: number;
+  readonly maxMessages: number;
+  readonly maxPromptChars: number;
+}
+
+type Endpoint = "chat" | "completions";
+
+const ENDPOINTS: ReadonlyMap<string, Endpoint> = new Map([
+  ["/v1/chat/completions", "chat"],
+  ["/v1/completions", "completions"],
+]);
+
+// fatal: malformed bytes throw instead of becoming U+FFFD, which would change the tokens.
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+export function parseOpenAiBody(path: string, body: Buffer, limits: BodyLimits): Outcome<Prompt> {
+  const query = path.indexOf("?");
+  const endpoint = ENDPOINTS.get(query < 0 ? path : path.slice(0, query));
+  if (endpoint === undefined) return fail("unsupported-path", `no prompt parser for ${path.slice(0, 200)}`);
+  if (body.length > limits.maxBodyBytes) {
+    return fail("body-too-large", `${body.length} bytes, limit ${limits.maxBodyBytes}`);
+  }
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return fail("invalid-utf8", "body is not valid UTF-8");
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return fail("invalid-json", err instanceof Error ? err.message : "body is not JSON");
+  }
+  if (!isObject(json)) return invalid("body", "expected a JSON object");
+  const model = field(json, "model");
+  if (isNullish(model) || model === "") return fail("no-model", "the body names no model");
+  if (typeof model !== "string") return invalid("model", "expected string");
+  return endpoint === "chat"
+    ? parseChatRequest(json, model, limits)
+    : parseCompletionRequest(json, model, limits.maxPromptChars);
+}
+
