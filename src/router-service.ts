@@ -1,21 +1,35 @@
 /**
- * The composition root: config → tokenizers, cache index, request router → ext_proc server.
- * Used by `prefix-router serve` and by the end-to-end tests, so both run the same wiring.
+ * The composition root: config → tokenizers, cache index, request router → ext_proc server, plus
+ * the ingest server and the admin server when configured. Used by `prefix-router serve` and by
+ * the end-to-end tests, so both run the same wiring.
  */
+import type { RunningServer } from "./common/grpc-server";
+import { bindAndWrap } from "./common/grpc-server";
 import type { RouterConfig } from "./config/schema";
-import { startExtProcServer, type RunningServer } from "./extproc/server";
+import { startExtProcServer } from "./extproc/server";
+import { IngestAuth } from "./ingest/ingest-auth";
+import { BatchValidator } from "./ingest/ingest-batch";
+import { createIngestServer, ingestCredentials } from "./ingest/ingest-server";
+import { IngestService } from "./ingest/ingest-service";
+import { MemoryWorkerStateStore, type WorkerStateStore } from "./ingest/worker-state-store";
 import { RequestRouter } from "./router/request-router";
 import type { CacheIndex } from "./state/cache-index";
 import { createCacheIndex } from "./state/create-cache-index";
 import { MemoryCacheIndex } from "./state/memory-cache-index";
+import { startAdminServer, type AdminServer } from "./telemetry/admin-server";
+import { adminRoutes } from "./telemetry/admin-routes";
 import { createLogger, type Logger } from "./telemetry/logger";
 import { logStreamOutcome } from "./telemetry/stream-log";
 import { loadTokenizerRegistry, type TokenizerRegistry } from "./tokenize/tokenizer-registry";
 
 export interface RouterService {
+  readonly config: RouterConfig;
   readonly extProc: RunningServer;
+  readonly ingest: { readonly server: RunningServer; readonly service: IngestService } | null;
+  readonly admin: AdminServer | null;
   readonly router: RequestRouter;
   readonly index: CacheIndex;
+  readonly workerStates: WorkerStateStore;
   readonly tokenizers: TokenizerRegistry;
   readonly logger: Logger;
   close(): Promise<void>;
@@ -25,6 +39,7 @@ export interface RouterServiceOptions {
   readonly logger?: Logger;
   /** An index to use instead of the configured one (tests share one between routers). */
   readonly index?: CacheIndex;
+  readonly workerStates?: WorkerStateStore;
 }
 
 const SWEEP_INTERVAL_MS = 5_000;
@@ -33,11 +48,36 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
   const logger = options.logger ?? createLogger(config.log.level);
   const tokenizers = await loadTokenizerRegistry(config.models, { segmentCacheBytes: config.tokenizerCache.maxBytes });
   const index = options.index ?? createCacheIndex(config.store);
+  const workerStates = options.workerStates ?? new MemoryWorkerStateStore();
+  const timers: NodeJS.Timeout[] = [];
+
+  let ingest: RouterService["ingest"] = null;
+  if (config.ingest) {
+    const auth = new IngestAuth(config.workers, config.ingest.requireAuth);
+    const service = new IngestService({ index, states: workerStates, livenessTimeoutMs: config.ingest.livenessTimeoutMs });
+    const server = await bindAndWrap(
+      createIngestServer({ config: config.ingest, validator: new BatchValidator(config, config.ingest), auth, service }),
+      config.ingest.listen,
+      ingestCredentials(config.ingest),
+    );
+    ingest = { server, service };
+    const every = Math.max(250, Math.min(1_000, Math.floor(config.ingest.livenessTimeoutMs / 3)));
+    timers.push(
+      setInterval(() => {
+        service.checkLiveness().then(
+          (purged) => purged.length && logger.warn({ workers: purged }, "workers stopped reporting KV events: purged, not candidates until they resync"),
+          (err: unknown) => logger.error({ err }, "liveness check failed"),
+        );
+      }, every).unref(),
+    );
+  }
+
   const router = new RequestRouter({
     config,
     index,
     tokenizers,
     onBackgroundError: (err) => logger.warn({ err }, "speculative record failed"),
+    ...(ingest ? { staleWorkers: () => ingest.service.staleWorkers() } : {}),
   });
   const extProc = await startExtProcServer({
     listen: config.extProc.listen,
@@ -49,18 +89,39 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
     onStreamEnd: (outcome) => logStreamOutcome(logger, outcome),
   });
   // Expired speculative entries are dropped lazily on lookup; the sweep frees the rest.
-  const sweep = index instanceof MemoryCacheIndex ? setInterval(() => index.sweepExpired(), SWEEP_INTERVAL_MS).unref() : undefined;
-  logger.info({ extProc: extProc.address, store: config.store.kind, models: config.models.map((m) => m.name), workers: config.workers.length }, "prefix-router listening");
+  if (index instanceof MemoryCacheIndex) timers.push(setInterval(() => index.sweepExpired(), SWEEP_INTERVAL_MS).unref());
+
+  const admin = config.admin
+    ? await startAdminServer(config.admin.listen, adminRoutes({ config, index, workerStates, router, ingest: ingest?.service ?? null }))
+    : null;
+
+  logger.info(
+    {
+      extProc: extProc.address,
+      ingest: ingest?.server.address ?? null,
+      admin: admin?.address ?? null,
+      store: config.store.kind,
+      models: config.models.map((m) => m.name),
+      workers: config.workers.length,
+    },
+    "prefix-router listening",
+  );
 
   return {
+    config,
     extProc,
+    ingest,
+    admin,
     router,
     index,
+    workerStates,
     tokenizers,
     logger,
     close: async () => {
-      if (sweep) clearInterval(sweep);
+      for (const t of timers) clearInterval(t);
       await extProc.close();
+      await ingest?.server.close();
+      await admin?.close();
       if (!options.index) await index.close();
     },
   };

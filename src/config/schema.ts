@@ -54,6 +54,45 @@ export const workerSchema = z
     id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "1-64 characters of A-Z a-z 0-9 . _ -"),
     address: hostPort.describe("ip:port Envoy sends the request to (x-gateway-destination-endpoint)"),
     models: z.array(z.string().min(1)).min(1).describe("model names this worker serves"),
+    ingestToken: z.string().min(16, "use at least 16 characters").optional().describe("bearer token this worker presents to the ingest API"),
+    ingestTokenEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name")
+      .optional()
+      .describe("environment variable holding the worker's ingest token (instead of ingestToken)"),
+    kvEvents: z
+      .string()
+      .regex(/^tcp:\/\/.+:\d+$/, "expected tcp://host:port")
+      .optional()
+      .describe("vLLM's native ZMQ KV-event endpoint; the router subscribes to it"),
+    kvEventsReplay: z.string().regex(/^tcp:\/\/.+:\d+$/, "expected tcp://host:port").optional().describe("vLLM's ZMQ replay endpoint, to fill sequence gaps"),
+    kvEventsTopic: z.string().default("").describe("ZMQ topic vLLM publishes on (--kv-events-config topic)"),
+  })
+  .strict();
+
+const tlsSchema = z
+  .object({
+    cert: z.string().min(1).describe("PEM certificate chain file"),
+    key: z.string().min(1).describe("PEM private key file"),
+    clientCa: z.string().min(1).optional().describe("PEM CA file: require and verify client certificates"),
+  })
+  .strict();
+
+export const ingestSchema = z
+  .object({
+    listen: hostPort.describe("address of the KV-event ingest gRPC server (never the ext_proc port)"),
+    tls: tlsSchema.optional(),
+    requireAuth: z.boolean().default(true).describe("reject pushes without a valid per-worker bearer token"),
+    livenessTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(15_000)
+      .describe("a worker silent this long (no batch, no heartbeat) stops being a candidate and its entries are purged"),
+    maxEventsPerBatch: z.number().int().positive().default(10_000),
+    maxKeysPerBatch: z.number().int().positive().default(500_000),
+    maxResyncKeys: z.number().int().positive().default(4_000_000),
+    maxMessageBytes: z.number().int().min(MiB).default(64 * MiB),
   })
   .strict();
 
@@ -97,6 +136,12 @@ export const tokenizerCacheSchema = z
   })
   .strict();
 
+export const adminSchema = z
+  .object({
+    listen: hostPort.describe("address of the admin HTTP server: /healthz, /metrics, /debug/*"),
+  })
+  .strict();
+
 export const logSchema = z
   .object({
     level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -111,6 +156,8 @@ export const configSchema = z
     store: storeSchema.default({ kind: "memory", maxEntries: 4_000_000 }),
     models: z.array(modelSchema).min(1),
     workers: z.array(workerSchema).min(1),
+    ingest: ingestSchema.optional(),
+    admin: adminSchema.optional(),
     routing: routingSchema.default(routingSchema.parse({})),
     limits: limitsSchema.default(limitsSchema.parse({})),
     tokenizerCache: tokenizerCacheSchema.default(tokenizerCacheSchema.parse({})),
@@ -132,6 +179,9 @@ export const configSchema = z
       if (addresses.has(w.address)) ctx.addIssue({ code: "custom", path: ["workers", i, "address"], message: `duplicate worker address ${w.address}` });
       ids.add(w.id);
       addresses.add(w.address);
+      if (w.ingestToken && w.ingestTokenEnv) ctx.addIssue({ code: "custom", path: ["workers", i, "ingestTokenEnv"], message: "set ingestToken or ingestTokenEnv, not both" });
+      if (cfg.ingest?.requireAuth !== false && cfg.ingest && !w.ingestToken && !w.ingestTokenEnv && !w.kvEvents)
+        ctx.addIssue({ code: "custom", path: ["workers", i], message: "ingest.requireAuth is on: give the worker an ingestToken or ingestTokenEnv (or use kvEvents)" });
       w.models.forEach((m, j) => {
         if (!modelNames.has(m)) ctx.addIssue({ code: "custom", path: ["workers", i, "models", j], message: `unknown model ${JSON.stringify(m)}: not in models[]` });
       });
@@ -144,3 +194,4 @@ export type WorkerConfig = RouterConfig["workers"][number];
 export type RoutingConfig = RouterConfig["routing"];
 export type LoadGuardConfig = RoutingConfig["loadGuard"];
 export type LimitsConfig = RouterConfig["limits"];
+export type IngestConfig = NonNullable<RouterConfig["ingest"]>;

@@ -1,10 +1,7 @@
 /** Loads our ext_proc .proto subset (proto/) once, with the options messages.ts assumes. */
 import { loadSync, type Options } from "@grpc/proto-loader";
 import { loadPackageDefinition, type ServiceDefinition } from "@grpc/grpc-js";
-import { join } from "node:path";
-
-/** proto/ at the repository root; this file sits in src/extproc or dist/extproc. */
-export const PROTO_ROOT = join(__dirname, "..", "..", "proto");
+import { PROTO_ROOT } from "../common/grpc-server";
 
 export const LOADER_OPTIONS: Options = {
   keepCase: true,

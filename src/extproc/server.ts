@@ -1,5 +1,6 @@
 /** The ext_proc gRPC server: one ProcessStream per Envoy stream, all sharing one RequestRouter. */
-import { Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
+import { Server, type ServerDuplexStream } from "@grpc/grpc-js";
+import { bindAndWrap, type RunningServer } from "../common/grpc-server";
 import type { RouteRequest, RouteResult } from "../router/route-result";
 import type { ProcessingRequest, ProcessingResponse } from "./messages";
 import { ProcessStream, type BodyModeSetting } from "./process-stream";
@@ -17,14 +18,7 @@ export interface ExtProcServerOptions {
   onStreamEnd?(outcome: StreamOutcome): void;
 }
 
-export interface RunningServer {
-  readonly server: Server;
-  /** The bound port (useful with port 0). */
-  readonly port: number;
-  readonly address: string;
-  /** Stops accepting streams and waits up to graceMs for open ones before cutting them. */
-  close(graceMs?: number): Promise<void>;
-}
+export type { RunningServer };
 
 export async function startExtProcServer(options: ExtProcServerOptions): Promise<RunningServer> {
   const server = new Server({
@@ -43,30 +37,4 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
     },
   });
   return bindAndWrap(server, options.listen);
-}
-
-/** Binds insecurely (Envoy talks to the router over loopback or a mesh) and wraps close(). */
-export function bindAndWrap(server: Server, listen: string): Promise<RunningServer> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(listen, ServerCredentials.createInsecure(), (err, port) => {
-      if (err) return reject(new Error(`cannot listen on ${listen}: ${err.message}`));
-      const host = listen.slice(0, listen.lastIndexOf(":"));
-      resolve({
-        server,
-        port,
-        address: `${host}:${port}`,
-        close: (graceMs = 2000) =>
-          new Promise<void>((done) => {
-            const timer = setTimeout(() => {
-              server.forceShutdown();
-              done();
-            }, graceMs);
-            server.tryShutdown(() => {
-              clearTimeout(timer);
-              done();
-            });
-          }),
-      });
-    });
-  });
 }

@@ -14,8 +14,8 @@ import type { LoadGuard } from "../routing/policy";
 import { stickyLeastLoaded } from "../routing/sticky-least-loaded";
 import { leastLoaded } from "../routing/worker-view";
 import type { CacheIndex } from "../state/cache-index";
-import { withDeadline } from "./deadline";
-import { KeyedSerializer } from "./keyed-serializer";
+import { withDeadline } from "../common/deadline";
+import { KeyedSerializer } from "../common/keyed-serializer";
 import { ModelCatalog, type CatalogModel } from "./model-catalog";
 import type { RouteReason, RouteRequest, RouteResult } from "./route-result";
 
@@ -36,6 +36,8 @@ export interface RequestRouterDeps {
   readonly random?: () => number;
   /** Called when a speculative record fails (the decision itself is unaffected). */
   readonly onBackgroundError?: (error: unknown) => void;
+  /** Workers that stopped reporting KV events (liveness timeout): not candidates while others are. */
+  readonly staleWorkers?: () => ReadonlySet<string>;
 }
 
 const PARSED_PATHS = new Set(["/v1/completions", "/v1/chat/completions"]);
@@ -100,10 +102,16 @@ export class RequestRouter {
   }
 
   private eligibleWorkers(model: CatalogModel | undefined, subset: readonly string[] | null): readonly WorkerConfig[] {
-    const base = model ? model.workers : this.catalog.allWorkers;
-    if (subset === null) return base;
-    const allowed = new Set(subset);
-    return base.filter((w) => allowed.has(w.address));
+    let base = model ? model.workers : this.catalog.allWorkers;
+    if (subset !== null) {
+      const allowed = new Set(subset);
+      base = base.filter((w) => allowed.has(w.address));
+    }
+    const stale = this.deps.staleWorkers?.();
+    if (!stale || stale.size === 0) return base;
+    // Never take traffic down: when every eligible worker looks stale, the event path is what broke.
+    const live = base.filter((w) => !stale.has(w.id));
+    return live.length > 0 ? live : base;
   }
 
   private async keysFor(model: CatalogModel, prompt: Prompt): Promise<Result<string[]>> {

@@ -1,0 +1,39 @@
+/**
+ * Per-worker bearer tokens for the ingest API (gRPC metadata `authorization: Bearer <token>`).
+ * A missing or unknown token is UNAUTHENTICATED; a valid token pushing for another worker is
+ * PERMISSION_DENIED. Tokens come from the config or from the environment variable it names.
+ */
+import { timingSafeEqual } from "node:crypto";
+import type { WorkerConfig } from "../config/schema";
+
+export type AuthVerdict = { readonly ok: true } | { readonly ok: false; readonly code: "unauthenticated" | "permission-denied"; readonly message: string };
+
+export class IngestAuth {
+  private readonly tokens: ReadonlyArray<{ worker: string; token: Buffer }>;
+
+  /** Throws when a worker names a token environment variable that is not set (startup error). */
+  constructor(
+    workers: readonly WorkerConfig[],
+    private readonly required: boolean,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.tokens = workers.flatMap((w) => {
+      const token = w.ingestToken ?? (w.ingestTokenEnv ? env[w.ingestTokenEnv] : undefined);
+      if (w.ingestTokenEnv && !token) throw new Error(`workers[${w.id}].ingestTokenEnv: environment variable ${w.ingestTokenEnv} is not set`);
+      return token ? [{ worker: w.id, token: Buffer.from(token) }] : [];
+    });
+  }
+
+  check(authorization: string | undefined, worker: string): AuthVerdict {
+    if (!this.required) return { ok: true };
+    const match = /^Bearer\s+(.+)$/i.exec(authorization?.trim() ?? "");
+    if (!match) return { ok: false, code: "unauthenticated", message: "missing bearer token (metadata authorization: Bearer <token>)" };
+    const presented = Buffer.from(match[1]);
+    // Compare against every token so timing does not reveal which worker a token belongs to.
+    let owner: string | undefined;
+    for (const t of this.tokens) if (t.token.length === presented.length && timingSafeEqual(t.token, presented)) owner = t.worker;
+    if (owner === undefined) return { ok: false, code: "unauthenticated", message: "unknown bearer token" };
+    if (owner !== worker) return { ok: false, code: "permission-denied", message: `this token belongs to another worker, not ${worker}` };
+    return { ok: true };
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The gRPC adapter of the ingest API (proto/prefix_router/ingest/v1/ingest.proto): auth, then
+ * validation (all-or-nothing), then the IngestService. Listens on its own port, optionally TLS.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type sendUnaryData,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  loadPackageDefinition,
+} from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import type { IngestConfig } from "../config/schema";
+import { PROTO_ROOT } from "../common/grpc-server";
+import type { BlockKey } from "../prefix/block-keys";
+import { IngestAuth } from "./ingest-auth";
+import { BatchValidator, decodeKeys, type WireBatch, type WireResyncPage } from "./ingest-batch";
+import type { IngestService } from "./ingest-service";
+
+export interface IngestServerDeps {
+  readonly config: IngestConfig;
+  readonly validator: BatchValidator;
+  readonly auth: IngestAuth;
+  readonly service: IngestService;
+}
+
+interface PushReply {
+  status: "APPLIED" | "DUPLICATE" | "RESYNC_REQUIRED";
+  applied_seq: string;
+  message: string;
+}
+
+let cachedService: ServiceDefinition | undefined;
+export function kvIngestService(): ServiceDefinition {
+  if (!cachedService) {
+    const def = loadSync(join("prefix_router", "ingest", "v1", "ingest.proto"), {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      bytes: Buffer,
+      defaults: false,
+      oneofs: true,
+      includeDirs: [PROTO_ROOT],
+    });
+    const pkg = loadPackageDefinition(def) as unknown as { prefix_router: { ingest: { v1: { KvIngest: { service: ServiceDefinition } } } } };
+    cachedService = pkg.prefix_router.ingest.v1.KvIngest.service;
+  }
+  return cachedService;
+}
+
+type GrpcError = { code: status; details: string };
+
+export function createIngestServer(deps: IngestServerDeps): Server {
+  const { validator, auth, service } = deps;
+  const server = new Server({
+    "grpc.max_receive_message_length": deps.config.maxMessageBytes,
+    "grpc.max_send_message_length": deps.config.maxMessageBytes,
+  });
+
+  const authorize = (metadata: { get(key: string): unknown[] }, worker: string): GrpcError | null => {
+    const verdict = auth.check(String(metadata.get("authorization")[0] ?? ""), worker);
+    if (verdict.ok) return null;
+    service.counters.reject(verdict.code);
+    return { code: verdict.code === "unauthenticated" ? status.UNAUTHENTICATED : status.PERMISSION_DENIED, details: verdict.message };
+  };
+  const invalid = (message: string): GrpcError => {
+    service.counters.reject("invalid-argument");
+    return { code: status.INVALID_ARGUMENT, details: message };
+  };
+
+  server.addService(kvIngestService(), {
+    Push: (call: ServerUnaryCall<WireBatch, PushReply>, callback: sendUnaryData<PushReply>) => {
+      const denied = authorize(call.metadata, call.request.worker_id ?? "");
+      if (denied) return callback(denied);
+      const batch = validator.batch(call.request);
+      if (!batch.ok) return callback(invalid(batch.message));
+      service.push(batch.value).then(
+        (out) => callback(null, { status: out.status, applied_seq: String(out.appliedSeq), message: out.message }),
+        (err: unknown) => callback({ code: status.UNAVAILABLE, details: `could not apply the batch: ${String(err)}` }),
+      );
+    },
+
+    Resync: (call: ServerReadableStream<WireResyncPage, { keys: string; applied_seq: string }>, callback: sendUnaryData<{ keys: string; applied_seq: string }>) => {
+      let header: { worker: string; epoch: string; seq: number } | undefined;
+      const keys: BlockKey[] = [];
+      let failed = false;
+      let finished = false;
+      const fail = (err: GrpcError) => {
+        if (failed || finished) return;
+        failed = true;
+        callback(err);
+        call.destroy();
+      };
+      call.on("data", (page: WireResyncPage) => {
+        if (failed || finished) return;
+        const head = validator.header(page);
+        if (!head.ok) return fail(invalid(head.message));
+        if (!header) {
+          const denied = authorize(call.metadata, head.value.worker);
+          if (denied) return fail(denied);
+          header = head.value;
+        } else if (head.value.worker !== header.worker || head.value.epoch !== header.epoch || head.value.seq !== header.seq) {
+          return fail(invalid("every page of a resync must carry the same worker_id, epoch and seq"));
+        }
+        const decoded = decodeKeys(page.keys, "keys");
+        if (!decoded.ok) return fail(invalid(decoded.message));
+        if (keys.length + decoded.value.length > deps.config.maxResyncKeys) return fail(invalid(`resync exceeds ingest.maxResyncKeys ${deps.config.maxResyncKeys}`));
+        for (const k of decoded.value) keys.push(k);
+        if (page.last) {
+          finished = true;
+          service.resync({ ...header, keys }).then(
+            (r) => callback(null, { keys: String(r.keys), applied_seq: String(r.appliedSeq) }),
+            (err: unknown) => callback({ code: status.UNAVAILABLE, details: `could not apply the resync: ${String(err)}` }),
+          );
+        }
+      });
+      call.on("end", () => {
+        if (!failed && !finished) fail(invalid("resync stream ended without a page marked last; nothing was applied"));
+      });
+    },
+  });
+  return server;
+}
+
+/** Server credentials from the config: TLS (optionally mutual) when configured, else insecure. */
+export function ingestCredentials(config: IngestConfig): ServerCredentials {
+  if (!config.tls) return ServerCredentials.createInsecure();
+  const ca = config.tls.clientCa ? readFileSync(config.tls.clientCa) : null;
+  return ServerCredentials.createSsl(ca, [{ private_key: readFileSync(config.tls.key), cert_chain: readFileSync(config.tls.cert) }], ca !== null);
+}
