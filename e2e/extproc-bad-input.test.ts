@@ -54,6 +54,18 @@ describe("bad input still gets routed", () => {
     });
   });
 
+  it("falls back when tokenizing takes longer than routing.decisionTimeoutMs", async () => {
+    const hasty = await startTestRouter((await import("./support/router-fixture")).testConfig({ routing: { decisionTimeoutMs: 1 } }));
+    try {
+      const ex = await hasty.client.process({ path: "/v1/chat/completions", body: chatBody("z".repeat(200_000) + Math.random(), "hi") });
+      expect(ex.upstreamHeaders.get("x-prefix-router-decision")).toBe("fallback");
+      expect(ex.upstreamHeaders.get("x-prefix-router-reason")).toBe("decision-timeout");
+      await ex.complete(200);
+    } finally {
+      await hasty.stop();
+    }
+  });
+
   it("routes early and streams through a full-duplex body larger than limits.maxBodyBytes", async () => {
     const small = await startTestRouter((await import("./support/router-fixture")).testConfig({ limits: { maxBodyBytes: 256 * 1024 } }));
     try {

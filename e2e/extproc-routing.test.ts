@@ -7,7 +7,8 @@ import type { Exchange } from "./support/envoy-ext-proc-client";
 import { chatBody, realPrompts, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
 
 const MODES = ["buffered", "full-duplex-streamed"] as const;
-const SYSTEM = realPrompts()[3] + "\n\n" + realPrompts()[4]; // a long shared prefix (hundreds of tokens)
+// A long shared prefix: the three longest real prompts (a few thousand tokens).
+const SYSTEM = [...realPrompts()].sort((a, b) => b.length - a.length).slice(0, 3).join("\n\n");
 
 function header(ex: Exchange, name: string): string | undefined {
   return ex.upstreamHeaders.get(name);
@@ -46,8 +47,8 @@ describe("ext_proc routing", () => {
         counts.set(w, (counts.get(w) ?? 0) + 1);
         await ex.complete(200);
       }
-      expect(counts.size).toBe(4);
-      for (const n of counts.values()) expect(n).toBeGreaterThanOrEqual(4);
+      expect(counts.size, JSON.stringify([...counts])).toBe(4);
+      for (const n of counts.values()) expect(n, JSON.stringify([...counts])).toBeGreaterThanOrEqual(4);
     });
 
     it("sets the destination in raw_value, in dynamic metadata, and clears the route cache", async () => {
@@ -60,7 +61,7 @@ describe("ext_proc routing", () => {
       const dest = header(ex, "x-gateway-destination-endpoint")!;
       expect(dest).toMatch(/^10\.0\.0\.[1-4]:8000$/);
       expect(header(ex, "x-prefix-router-worker")).not.toBe("forged");
-      expect(ex.dynamicMetadata?.fields?.["envoy.lb"]?.struct_value?.fields?.["x-gateway-destination-endpoint"]?.string_value).toBe(dest);
+      expect(ex.dynamicMetadata?.fields?.["envoy.lb"]?.structValue?.fields?.["x-gateway-destination-endpoint"]?.stringValue).toBe(dest);
       expect(ex.clearRouteCache).toBe(true);
       expect(ex.protocolError).toBeNull();
       for (const resp of ex.responses) {
@@ -83,7 +84,7 @@ describe("ext_proc routing", () => {
   });
 
   it("full duplex: holds the headers answer until the body ends, then echoes the body in ≤ 64 KiB chunks", async () => {
-    const big = chatBody(SYSTEM.repeat(30), "summarize"); // ~ 300 KB
+    const big = chatBody(SYSTEM.repeat(Math.ceil(300_000 / SYSTEM.length)), "summarize"); // ≥ 300 KB
     const ex = await r.client.process({ path: "/v1/chat/completions", body: big, mode: "full-duplex-streamed", chunkBytes: 10_000 });
     expect(Object.keys(ex.responses[0])).toContain("request_headers");
     expect(ex.responses[0].request_headers?.response?.header_mutation?.set_headers?.length).toBeGreaterThan(0);

@@ -55,13 +55,22 @@ export interface Exchange extends ExchangeResult {
 
 const FORBIDDEN = (key: string) => [":authority", "host", ":method", ":scheme"].includes(key) || key.startsWith("x-envoy-");
 
+/** proto-loader hands enums over as names; Envoy reads the number. */
+function statusCodeNumber(def: ReturnType<typeof loadSync>, code: unknown): number {
+  if (typeof code === "number") return code;
+  const values = (def["envoy.type.v3.StatusCode"] as unknown as { type: { value: { name: string; number: number }[] } }).type.value;
+  return values.find((v) => v.name === code)?.number ?? Number(code);
+}
+
 type RawClient = { Process(): ClientDuplexStream<ProcessingRequest, ProcessingResponse>; close(): void };
 
 export class EnvoyExtProcClient {
   private readonly client: RawClient;
+  private readonly def: ReturnType<typeof loadSync>;
 
   constructor(address: string) {
     const def = loadSync("envoy/service/ext_proc/v3/external_processor.proto", LOADER_OPTIONS);
+    this.def = def;
     const pkg = loadPackageDefinition(def) as unknown as {
       envoy: { service: { ext_proc: { v3: { ExternalProcessor: new (addr: string, creds: unknown, opts: object) => RawClient } } } };
     };
@@ -103,7 +112,7 @@ export class EnvoyExtProcClient {
     if (req.subset) {
       first.metadata_context = {
         filter_metadata: {
-          "envoy.lb.subset_hint": { fields: { "x-gateway-destination-endpoint-subset": { list_value: { values: req.subset.map((s) => ({ string_value: s })) } } } },
+          "envoy.lb.subset_hint": { fields: { "x-gateway-destination-endpoint-subset": { listValue: { values: req.subset.map((s) => ({ stringValue: s })) } } } },
         },
       };
     }
@@ -141,6 +150,7 @@ export class EnvoyExtProcClient {
         state.upstreamBody = Buffer.concat(parts);
       }
     }
+    if (state.immediate) state.immediate = { ...state.immediate, status: { code: statusCodeNumber(this.def, state.immediate.status.code) } };
     return {
       upstreamHeaders: state.headers,
       dynamicMetadata: state.dynamicMetadata,

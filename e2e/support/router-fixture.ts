@@ -26,7 +26,9 @@ export function testConfig(overrides: Record<string, unknown> = {}, workers = 4)
     ],
     workers: Array.from({ length: workers }, (_, i) => ({ id: `w${i + 1}`, address: `10.0.0.${i + 1}:8000`, models: ["qwen3", "llama3"] })),
     log: { level: "silent" },
-    ...overrides,
+    // Generous: tests assert routing, not speed (decision-timeout has its own test).
+    routing: { decisionTimeoutMs: 10_000, ...(overrides.routing as object | undefined) },
+    ...Object.fromEntries(Object.entries(overrides).filter(([k]) => k !== "routing")),
   });
 }
 

@@ -172,6 +172,13 @@ export const configSchema = z
         modelNames.set(name, i);
       }
     });
+    const listeners = [["extProc", cfg.extProc.listen], ["ingest", cfg.ingest?.listen], ["admin", cfg.admin?.listen]].filter(
+      (l): l is [string, string] => typeof l[1] === "string" && !l[1].endsWith(":0"),
+    );
+    listeners.forEach(([name, addr], i) => {
+      const clash = listeners.slice(0, i).find(([, other]) => other === addr);
+      if (clash) ctx.addIssue({ code: "custom", path: [name, "listen"], message: `${addr} is already used by ${clash[0]}.listen; each server needs its own port` });
+    });
     const ids = new Set<string>();
     const addresses = new Set<string>();
     cfg.workers.forEach((w, i) => {

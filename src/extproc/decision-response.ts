@@ -57,7 +57,7 @@ export function strippingCommonResponse(): CommonResponse {
 export function destinationMetadata(address: string): Struct {
   return {
     fields: {
-      [LB_METADATA_NAMESPACE]: { struct_value: { fields: { [DESTINATION_HEADER]: { string_value: address } } } },
+      [LB_METADATA_NAMESPACE]: { structValue: { fields: { [DESTINATION_HEADER]: { stringValue: address } } } },
     },
   };
 }

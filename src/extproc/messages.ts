@@ -40,14 +40,14 @@ export interface HttpTrailers {
   trailers?: HeaderMap;
 }
 
-/** google.protobuf.Value / Struct in proto-loader's object form. */
+/** google.protobuf.Value / Struct in proto-loader's object form: protobufjs bundles these well-known types with camelCase field names, whatever keepCase says. */
 export interface StructValue {
-  null_value?: "NULL_VALUE";
-  number_value?: number;
-  string_value?: string;
-  bool_value?: boolean;
-  struct_value?: Struct;
-  list_value?: { values?: StructValue[] };
+  nullValue?: "NULL_VALUE";
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: Struct;
+  listValue?: { values?: StructValue[] };
   kind?: string;
 }
 

@@ -12,8 +12,8 @@ export const SUBSET_KEY = "x-gateway-destination-endpoint-subset";
 export function readSubsetHint(request: ProcessingRequest): string[] | null {
   const value: StructValue | undefined = request.metadata_context?.filter_metadata?.[SUBSET_NAMESPACE]?.fields?.[SUBSET_KEY];
   if (!value) return null;
-  if (value.list_value) return (value.list_value.values ?? []).flatMap((v) => (typeof v.string_value === "string" ? splitEndpoints(v.string_value) : []));
-  if (typeof value.string_value === "string") return splitEndpoints(value.string_value);
+  if (value.listValue) return (value.listValue.values ?? []).flatMap((v) => (typeof v.stringValue === "string" ? splitEndpoints(v.stringValue) : []));
+  if (typeof value.stringValue === "string") return splitEndpoints(value.stringValue);
   return [];
 }
 
