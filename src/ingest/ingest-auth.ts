@@ -8,6 +8,9 @@ import type { WorkerConfig } from "../config/schema";
 
 export type AuthVerdict = { readonly ok: true } | { readonly ok: false; readonly code: "unauthenticated" | "permission-denied"; readonly message: string };
 
+/** Who presented the token: a worker id, "*" when auth is off, or a failure. */
+export type Caller = { readonly ok: true; readonly worker: string } | { readonly ok: false; readonly code: "unauthenticated"; readonly message: string };
+
 export class IngestAuth {
   private readonly tokens: ReadonlyArray<{ worker: string; token: Buffer }>;
 
@@ -24,8 +27,9 @@ export class IngestAuth {
     });
   }
 
-  check(authorization: string | undefined, worker: string): AuthVerdict {
-    if (!this.required) return { ok: true };
+  /** Step 1: who is calling (UNAUTHENTICATED when nobody we know). */
+  authenticate(authorization: string | undefined): Caller {
+    if (!this.required) return { ok: true, worker: "*" };
     const match = /^Bearer\s+(.+)$/i.exec(authorization?.trim() ?? "");
     if (!match) return { ok: false, code: "unauthenticated", message: "missing bearer token (metadata authorization: Bearer <token>)" };
     const presented = Buffer.from(match[1]);
@@ -33,7 +37,12 @@ export class IngestAuth {
     let owner: string | undefined;
     for (const t of this.tokens) if (t.token.length === presented.length && timingSafeEqual(t.token, presented)) owner = t.worker;
     if (owner === undefined) return { ok: false, code: "unauthenticated", message: "unknown bearer token" };
-    if (owner !== worker) return { ok: false, code: "permission-denied", message: `this token belongs to another worker, not ${worker}` };
-    return { ok: true };
+    return { ok: true, worker: owner };
+  }
+
+  /** Step 2 (after validation): may this caller push for `worker`? */
+  authorize(caller: { worker: string }, worker: string): AuthVerdict {
+    if (caller.worker === "*" || caller.worker === worker) return { ok: true };
+    return { ok: false, code: "permission-denied", message: `this token belongs to another worker, not ${worker}` };
   }
 }

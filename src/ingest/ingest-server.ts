@@ -62,11 +62,18 @@ export function createIngestServer(deps: IngestServerDeps): Server {
     "grpc.max_send_message_length": deps.config.maxMessageBytes,
   });
 
-  const authorize = (metadata: { get(key: string): unknown[] }, worker: string): GrpcError | null => {
-    const verdict = auth.check(String(metadata.get("authorization")[0] ?? ""), worker);
+  // Order: authenticate (UNAUTHENTICATED), validate (INVALID_ARGUMENT), authorize the worker (PERMISSION_DENIED).
+  const authenticate = (metadata: { get(key: string): unknown[] }): { worker: string } | GrpcError => {
+    const caller = auth.authenticate(String(metadata.get("authorization")[0] ?? ""));
+    if (caller.ok) return caller;
+    service.counters.reject("unauthenticated");
+    return { code: status.UNAUTHENTICATED, details: caller.message };
+  };
+  const authorize = (caller: { worker: string }, worker: string): GrpcError | null => {
+    const verdict = auth.authorize(caller, worker);
     if (verdict.ok) return null;
-    service.counters.reject(verdict.code);
-    return { code: verdict.code === "unauthenticated" ? status.UNAUTHENTICATED : status.PERMISSION_DENIED, details: verdict.message };
+    service.counters.reject("permission-denied");
+    return { code: status.PERMISSION_DENIED, details: verdict.message };
   };
   const invalid = (message: string): GrpcError => {
     service.counters.reject("invalid-argument");
@@ -75,10 +82,12 @@ export function createIngestServer(deps: IngestServerDeps): Server {
 
   server.addService(kvIngestService(), {
     Push: (call: ServerUnaryCall<WireBatch, PushReply>, callback: sendUnaryData<PushReply>) => {
-      const denied = authorize(call.metadata, call.request.worker_id ?? "");
-      if (denied) return callback(denied);
+      const caller = authenticate(call.metadata);
+      if ("code" in caller) return callback(caller);
       const batch = validator.batch(call.request);
       if (!batch.ok) return callback(invalid(batch.message));
+      const denied = authorize(caller, batch.value.worker);
+      if (denied) return callback(denied);
       service.push(batch.value).then(
         (out) => callback(null, { status: out.status, applied_seq: String(out.appliedSeq), message: out.message }),
         (err: unknown) => callback({ code: status.UNAVAILABLE, details: `could not apply the batch: ${String(err)}` }),
@@ -86,6 +95,7 @@ export function createIngestServer(deps: IngestServerDeps): Server {
     },
 
     Resync: (call: ServerReadableStream<WireResyncPage, { keys: string; applied_seq: string }>, callback: sendUnaryData<{ keys: string; applied_seq: string }>) => {
+      const caller = authenticate(call.metadata);
       let header: { worker: string; epoch: string; seq: number } | undefined;
       const keys: BlockKey[] = [];
       let failed = false;
@@ -96,12 +106,16 @@ export function createIngestServer(deps: IngestServerDeps): Server {
         callback(err);
         call.destroy();
       };
+      if ("code" in caller) {
+        fail(caller);
+        return;
+      }
       call.on("data", (page: WireResyncPage) => {
         if (failed || finished) return;
         const head = validator.header(page);
         if (!head.ok) return fail(invalid(head.message));
         if (!header) {
-          const denied = authorize(call.metadata, head.value.worker);
+          const denied = authorize(caller, head.value.worker);
           if (denied) return fail(denied);
           header = head.value;
         } else if (head.value.worker !== header.worker || head.value.epoch !== header.epoch || head.value.seq !== header.seq) {
