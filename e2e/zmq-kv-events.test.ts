@@ -263,3 +263,44 @@ describe("ZmqKvSubscriber against a vLLM-framed publisher", () => {
     expect(await r.blocks()).toBe(0);
   });
 });
+
+describe("a worker configured with kvEvents", () => {
+  it("is subscribed by the router service, and routing follows its native events", async () => {
+    const { startTestRouter, testConfig, chatBody } = await import("./support/router-fixture");
+    const fake = await FakeVllm.start();
+    const base = testConfig();
+    const router = await startTestRouter(
+      testConfig({
+        hashSeed: NS.hashSeed,
+        workers: base.workers.map((w) => (w.id === "w3" ? { id: w.id, address: w.address, models: w.models, kvEvents: fake.pub, kvEventsTopic: TOPIC } : { id: w.id, address: w.address, models: w.models })),
+      }),
+    );
+    try {
+      const sub = router.service.events!.subscribers.get("w3")!;
+      await until("subscription", async () => {
+        if (sub.stats().batches > 0) return true;
+        await fake.publish([]);
+        return false;
+      });
+      // The tokens vLLM would have cached for this prompt: the router's own tokenization of it.
+      const body = chatBody("You answer questions about the ZMQ path. " + "Background. ".repeat(300), "go");
+      const { parseOpenAiBody } = await import("../src/request/parse-openai-body");
+      const prompt = parseOpenAiBody("/v1/chat/completions", Buffer.from(body), router.service.config.limits);
+      if (!prompt.ok) throw new Error(prompt.failure.detail);
+      const ids = await router.service.tokenizers.get("qwen3")!.tokenize(prompt.value);
+      if (!ids.ok) throw new Error(ids.failure.detail);
+      const full = Math.floor(ids.value.length / BS) * BS;
+      const seq = await fake.publish([{ stored: { tokens: Array.from(ids.value.subarray(0, full)) } }]);
+      await until(`seq ${seq}`, () => (sub.stats().lastSeq ?? -1) >= seq);
+
+      const ex = await router.client.process({ path: "/v1/chat/completions", body });
+      expect(ex.upstreamHeaders.get("x-prefix-router-worker")).toBe("w3");
+      expect(ex.upstreamHeaders.get("x-prefix-router-decision")).toBe("hit");
+      expect(ex.upstreamHeaders.get("x-prefix-router-blocks")).toBe(`${full / BS}/${full / BS}`);
+      await ex.complete(200);
+    } finally {
+      await router.stop();
+      fake.stop();
+    }
+  });
+});

@@ -4,13 +4,10 @@
  * the end-to-end tests, so both run the same wiring.
  */
 import type { RunningServer } from "./common/grpc-server";
-import { bindAndWrap } from "./common/grpc-server";
 import type { RouterConfig } from "./config/schema";
 import { startExtProcServer } from "./extproc/server";
-import { IngestAuth } from "./ingest/ingest-auth";
-import { BatchValidator } from "./ingest/ingest-batch";
-import { createIngestServer, ingestCredentials } from "./ingest/ingest-server";
-import { IngestService } from "./ingest/ingest-service";
+import { startEventPaths, type EventPaths } from "./ingest/event-paths";
+import type { IngestService } from "./ingest/ingest-service";
 import { MemoryWorkerStateStore, type WorkerStateStore } from "./ingest/worker-state-store";
 import { RequestRouter } from "./router/request-router";
 import type { CacheIndex } from "./state/cache-index";
@@ -25,7 +22,10 @@ import { loadTokenizerRegistry, type TokenizerRegistry } from "./tokenize/tokeni
 export interface RouterService {
   readonly config: RouterConfig;
   readonly extProc: RunningServer;
+  /** The gRPC ingest server, when `ingest:` is configured. */
   readonly ingest: { readonly server: RunningServer; readonly service: IngestService } | null;
+  /** Every KV-event path (gRPC ingest, ZMQ subscribers), when any is configured. */
+  readonly events: EventPaths | null;
   readonly admin: AdminServer | null;
   readonly router: RequestRouter;
   readonly index: CacheIndex;
@@ -51,33 +51,15 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
   const workerStates = options.workerStates ?? new MemoryWorkerStateStore();
   const timers: NodeJS.Timeout[] = [];
 
-  let ingest: RouterService["ingest"] = null;
-  if (config.ingest) {
-    const auth = new IngestAuth(config.workers, config.ingest.requireAuth);
-    const service = new IngestService({ index, states: workerStates, livenessTimeoutMs: config.ingest.livenessTimeoutMs });
-    const server = await bindAndWrap(
-      createIngestServer({ config: config.ingest, validator: new BatchValidator(config, config.ingest), auth, service }),
-      config.ingest.listen,
-      ingestCredentials(config.ingest),
-    );
-    ingest = { server, service };
-    const every = Math.max(250, Math.min(1_000, Math.floor(config.ingest.livenessTimeoutMs / 3)));
-    timers.push(
-      setInterval(() => {
-        service.checkLiveness().then(
-          (purged) => purged.length && logger.warn({ workers: purged }, "workers stopped reporting KV events: purged, not candidates until they resync"),
-          (err: unknown) => logger.error({ err }, "liveness check failed"),
-        );
-      }, every).unref(),
-    );
-  }
+  const events = await startEventPaths(config, index, workerStates, logger);
+  const ingest = events?.grpc ? { server: events.grpc, service: events.service } : null;
 
   const router = new RequestRouter({
     config,
     index,
     tokenizers,
     onBackgroundError: (err) => logger.warn({ err }, "speculative record failed"),
-    ...(ingest ? { staleWorkers: () => ingest.service.staleWorkers() } : {}),
+    ...(events ? { staleWorkers: () => events.service.staleWorkers() } : {}),
   });
   const extProc = await startExtProcServer({
     listen: config.extProc.listen,
@@ -92,7 +74,7 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
   if (index instanceof MemoryCacheIndex) timers.push(setInterval(() => index.sweepExpired(), SWEEP_INTERVAL_MS).unref());
 
   const admin = config.admin
-    ? await startAdminServer(config.admin.listen, adminRoutes({ config, index, workerStates, router, ingest: ingest?.service ?? null }))
+    ? await startAdminServer(config.admin.listen, adminRoutes({ config, index, workerStates, router, ingest: events?.service ?? null }))
     : null;
 
   logger.info(
@@ -111,6 +93,7 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
     config,
     extProc,
     ingest,
+    events,
     admin,
     router,
     index,
@@ -120,7 +103,7 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
     close: async () => {
       for (const t of timers) clearInterval(t);
       await extProc.close();
-      await ingest?.server.close();
+      await events?.close();
       await admin?.close();
       if (!options.index) await index.close();
     },
