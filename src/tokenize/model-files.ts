@@ -40,7 +40,8 @@ export interface ChatTemplateSources {
 
 export interface ModelFiles {
   readonly tokenizer: Tokenizer;
-  readonly tokenizerJson: Record<string, unknown>;
+  /** tokenizer.json `pre_tokenizer` and `normalizer`, for the segmenting safety check. */
+  readonly pipeline: { readonly preTokenizer: unknown; readonly normalizer: unknown };
   readonly addedTokens: readonly AddedTokenInfo[];
   readonly specialTokens: Readonly<Record<string, string | string[]>>;
   readonly templates: ChatTemplateSources;
@@ -54,8 +55,16 @@ export function loadModelFiles(model: ModelTokenizerConfig): ModelFiles {
   const where = (path: string) => `model ${JSON.stringify(model.name)} (${path})`;
   const tokenizerPath = join(model.tokenizer, "tokenizer.json");
   const configPath = join(model.tokenizer, "tokenizer_config.json");
-  const tokenizerJson = readJsonObject(tokenizerPath, where);
+  if (!existsSync(model.tokenizer)) throw new Error(`${where(model.tokenizer)}: tokenizer folder not found`);
+  // Cheap checks first: config and template problems surface before the tokenizer loads.
   const config = readJsonObject(configPath, where);
+  const templates = readTemplates(model, config, where);
+  if (templates.default === undefined && templates.toolUse === undefined) {
+    throw new Error(`${where(configPath)}: no chat template (set chatTemplate or add chat_template)`);
+  }
+  const mapPath = join(model.tokenizer, "special_tokens_map.json");
+  const fallback = existsSync(mapPath) ? readJsonObject(mapPath, where) : {};
+  const tokenizerJson = readJsonObject(tokenizerPath, where);
   let tokenizer: Tokenizer;
   try {
     tokenizer = Tokenizer.fromFile(tokenizerPath);
@@ -65,22 +74,21 @@ export function loadModelFiles(model: ModelTokenizerConfig): ModelFiles {
   // transformers disables truncation/padding for plain encode calls; so do we.
   tokenizer.disableTruncation();
   tokenizer.disablePadding();
-
-  const mapPath = join(model.tokenizer, "special_tokens_map.json");
-  const fallback = existsSync(mapPath) ? readJsonObject(mapPath, where) : {};
-  const templates = readTemplates(model, config, where);
-  if (templates.default === undefined && templates.toolUse === undefined) {
-    throw new Error(`${where(configPath)}: no chat template (set chatTemplate or add chat_template)`);
-  }
-  const vocab = tokenizer.getVocab(true);
   return {
     tokenizer,
-    tokenizerJson,
+    pipeline: { preTokenizer: tokenizerJson.pre_tokenizer ?? null, normalizer: tokenizerJson.normalizer ?? null },
     addedTokens: readAddedTokens(tokenizerJson, where(tokenizerPath)),
     specialTokens: readSpecialTokens(config, fallback),
     templates,
-    maxTokenId: Object.values(vocab).reduce((max, id) => Math.max(max, id), 0),
+    maxTokenId: maxTokenId(tokenizer),
   };
+}
+
+/** vLLM's max_token_id = max(get_vocab().values()); ids are normally 0..size-1, checked cheaply. */
+function maxTokenId(tokenizer: Tokenizer): number {
+  const size = tokenizer.getVocabSize(true);
+  if (size > 0 && tokenizer.idToToken(size - 1) !== null && tokenizer.idToToken(size) === null) return size - 1;
+  return Object.values(tokenizer.getVocab(true)).reduce((max, id) => Math.max(max, id), 0);
 }
 
 function readJsonObject(path: string, where: (path: string) => string): Record<string, unknown> {
