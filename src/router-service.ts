@@ -16,7 +16,11 @@ import { MemoryCacheIndex } from "./state/memory-cache-index";
 import { startAdminServer, type AdminServer } from "./telemetry/admin-server";
 import { adminRoutes } from "./telemetry/admin-routes";
 import { createLogger, type Logger } from "./telemetry/logger";
+import { RouterMetrics } from "./telemetry/metrics";
 import { logStreamOutcome } from "./telemetry/stream-log";
+import { createDecisionTracing } from "./telemetry/tracing";
+import type { RouteRequest } from "./router/route-result";
+import type { SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { loadTokenizerRegistry, type TokenizerRegistry } from "./tokenize/tokenizer-registry";
 
 export interface RouterService {
@@ -31,6 +35,7 @@ export interface RouterService {
   readonly index: CacheIndex;
   readonly workerStates: WorkerStateStore;
   readonly tokenizers: TokenizerRegistry;
+  readonly metrics: RouterMetrics;
   readonly logger: Logger;
   close(): Promise<void>;
 }
@@ -40,6 +45,8 @@ export interface RouterServiceOptions {
   /** An index to use instead of the configured one (tests share one between routers). */
   readonly index?: CacheIndex;
   readonly workerStates?: WorkerStateStore;
+  /** Span processors to trace decisions into (tests), whatever `tracing.enabled` says. */
+  readonly traceProcessors?: readonly SpanProcessor[];
 }
 
 const SWEEP_INTERVAL_MS = 5_000;
@@ -47,7 +54,9 @@ const SWEEP_INTERVAL_MS = 5_000;
 export async function startRouterService(config: RouterConfig, options: RouterServiceOptions = {}): Promise<RouterService> {
   const logger = options.logger ?? createLogger(config.log.level);
   const tokenizers = await loadTokenizerRegistry(config.models, { segmentCacheBytes: config.tokenizerCache.maxBytes });
-  const index = options.index ?? createCacheIndex(config.store);
+  const metrics = new RouterMetrics();
+  const rawIndex = options.index ?? createCacheIndex(config.store);
+  const index = metrics.instrument(rawIndex);
   const workerStates = options.workerStates ?? new MemoryWorkerStateStore();
   const timers: NodeJS.Timeout[] = [];
 
@@ -61,20 +70,29 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
     onBackgroundError: (err) => logger.warn({ err }, "speculative record failed"),
     ...(events ? { staleWorkers: () => events.service.staleWorkers() } : {}),
   });
+  const tracing = config.tracing.enabled || options.traceProcessors
+    ? createDecisionTracing({ ...config.tracing, processors: options.traceProcessors ?? [] })
+    : null;
+  const route = tracing ? tracing.wrap((request, stages) => router.route(request, stages)) : (request: RouteRequest) => router.route(request);
   const extProc = await startExtProcServer({
     listen: config.extProc.listen,
     maxMessageBytes: config.extProc.maxMessageBytes,
     bodyMode: config.extProc.bodyMode,
     debugHeaders: config.extProc.debugHeaders,
     maxBodyBytes: config.limits.maxBodyBytes,
-    route: (request) => router.route(request),
-    onStreamEnd: (outcome) => logStreamOutcome(logger, outcome),
+    reflection: config.extProc.reflection,
+    route,
+    onStreamEnd: (outcome) => {
+      metrics.recordStream(outcome);
+      logStreamOutcome(logger, outcome);
+    },
   });
+  metrics.observe({ config, index: rawIndex, inFlight: router.inFlight, tokenizers, events });
   // Expired speculative entries are dropped lazily on lookup; the sweep frees the rest.
-  if (index instanceof MemoryCacheIndex) timers.push(setInterval(() => index.sweepExpired(), SWEEP_INTERVAL_MS).unref());
+  if (rawIndex instanceof MemoryCacheIndex) timers.push(setInterval(() => rawIndex.sweepExpired(), SWEEP_INTERVAL_MS).unref());
 
   const admin = config.admin
-    ? await startAdminServer(config.admin.listen, adminRoutes({ config, index, workerStates, router, ingest: events?.service ?? null }))
+    ? await startAdminServer(config.admin.listen, adminRoutes({ config, index: rawIndex, workerStates, router, ingest: events?.service ?? null, metrics: metrics.registry }))
     : null;
 
   logger.info(
@@ -99,12 +117,14 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
     index,
     workerStates,
     tokenizers,
+    metrics,
     logger,
     close: async () => {
       for (const t of timers) clearInterval(t);
       await extProc.close();
       await events?.close();
       await admin?.close();
+      await tracing?.shutdown();
       if (!options.index) await index.close();
     },
   };

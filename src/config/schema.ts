@@ -23,6 +23,7 @@ export const extProcSchema = z
       .default("auto")
       .describe("how Envoy sends the request body; auto reads Envoy's protocol_config and assumes buffered without it"),
     debugHeaders: z.boolean().default(true).describe("add x-prefix-router-* headers that explain each decision"),
+    reflection: z.boolean().default(false).describe("serve gRPC server reflection on the ext_proc and ingest ports (grpc.health.v1 is always served)"),
   })
   .strict();
 
@@ -142,6 +143,15 @@ export const adminSchema = z
   })
   .strict();
 
+export const tracingSchema = z
+  .object({
+    enabled: z.boolean().default(false).describe("trace every decision with OpenTelemetry (one span per decision, one per stage)"),
+    otlpEndpoint: z.string().url().optional().describe("OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces"),
+    serviceName: z.string().min(1).default("prefix-router"),
+    sampleRatio: z.number().min(0).max(1).default(1).describe("fraction of root decisions sampled (a sampled incoming traceparent is always followed)"),
+  })
+  .strict();
+
 export const logSchema = z
   .object({
     level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -161,6 +171,7 @@ export const configSchema = z
     routing: routingSchema.default(routingSchema.parse({})),
     limits: limitsSchema.default(limitsSchema.parse({})),
     tokenizerCache: tokenizerCacheSchema.default(tokenizerCacheSchema.parse({})),
+    tracing: tracingSchema.default({ enabled: false, serviceName: "prefix-router", sampleRatio: 1 }),
     log: logSchema.default({ level: "info" }),
   })
   .strict()

@@ -26,6 +26,7 @@ const STRIPPED_HEADERS = [DESTINATION_HEADER, ...Object.values(DEBUG_HEADERS)];
 
 export function routedHeaders(result: RoutedRequest, debug: boolean): Array<[string, string]> {
   const headers: Array<[string, string]> = [[DESTINATION_HEADER, result.worker.address]];
+  for (const [k, v] of result.extraHeaders ?? []) headers.push([k, v]);
   if (!debug) return headers;
   headers.push(
     [DEBUG_HEADERS.decision, result.outcome],

@@ -42,6 +42,7 @@ export class ProcessStream {
   private path: string | null = null;
   private requestId: string | null = null;
   private subset: string[] | null = null;
+  private headers: ReadonlyMap<string, string> = new Map();
   private readonly chunks: Buffer[] = [];
   private bodyBytes = 0;
   private result: RouteResult | null = null;
@@ -99,6 +100,7 @@ export class ProcessStream {
 
   private async onRequestHeaders(msg: ProcessingRequest): Promise<void> {
     const headers = readHeaders(msg.request_headers?.headers);
+    this.headers = headers;
     this.method = headers.get(":method") ?? null;
     this.path = headers.get(":path") ?? null;
     this.requestId = headers.get("x-request-id") ?? null;
@@ -183,7 +185,7 @@ export class ProcessStream {
   }
 
   private requestBase(): Omit<RouteRequest, "body"> {
-    return { method: this.method ?? "", path: this.path ?? "", subset: this.subset };
+    return { method: this.method ?? "", path: this.path ?? "", subset: this.subset, headers: this.headers };
   }
 
   private async decide(body: Buffer): Promise<RouteResult> {

@@ -1,5 +1,5 @@
 /** Loads our ext_proc .proto subset (proto/) once, with the options messages.ts assumes. */
-import { loadSync, type Options } from "@grpc/proto-loader";
+import { loadSync, type Options, type PackageDefinition } from "@grpc/proto-loader";
 import { loadPackageDefinition, type ServiceDefinition } from "@grpc/grpc-js";
 import { PROTO_ROOT } from "../common/grpc-server";
 
@@ -13,15 +13,25 @@ export const LOADER_OPTIONS: Options = {
   includeDirs: [PROTO_ROOT],
 };
 
-let cached: ServiceDefinition | undefined;
+export const EXT_PROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor";
 
-export function externalProcessorService(): ServiceDefinition {
+let cached: { definition: PackageDefinition; service: ServiceDefinition } | undefined;
+
+function load(): { definition: PackageDefinition; service: ServiceDefinition } {
   if (!cached) {
     const definition = loadSync("envoy/service/ext_proc/v3/external_processor.proto", LOADER_OPTIONS);
     const grpcObject = loadPackageDefinition(definition) as unknown as {
       envoy: { service: { ext_proc: { v3: { ExternalProcessor: { service: ServiceDefinition } } } } };
     };
-    cached = grpcObject.envoy.service.ext_proc.v3.ExternalProcessor.service;
+    cached = { definition, service: grpcObject.envoy.service.ext_proc.v3.ExternalProcessor.service };
   }
   return cached;
+}
+
+export function externalProcessorService(): ServiceDefinition {
+  return load().service;
+}
+
+export function externalProcessorDefinition(): PackageDefinition {
+  return load().definition;
 }

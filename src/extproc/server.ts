@@ -4,7 +4,8 @@ import { bindAndWrap, type RunningServer } from "../common/grpc-server";
 import type { RouteRequest, RouteResult } from "../router/route-result";
 import type { ProcessingRequest, ProcessingResponse } from "./messages";
 import { ProcessStream, type BodyModeSetting } from "./process-stream";
-import { externalProcessorService } from "./proto";
+import { addStandardServices } from "../common/grpc-services";
+import { EXT_PROC_SERVICE, externalProcessorDefinition, externalProcessorService } from "./proto";
 import type { StreamOutcome } from "./stream-outcome";
 
 export interface ExtProcServerOptions {
@@ -14,6 +15,8 @@ export interface ExtProcServerOptions {
   readonly bodyMode: BodyModeSetting;
   readonly debugHeaders: boolean;
   readonly maxBodyBytes: number;
+  /** Serve gRPC server reflection (grpc.health.v1 is always served). */
+  readonly reflection?: boolean;
   route(request: RouteRequest): Promise<RouteResult>;
   onStreamEnd?(outcome: StreamOutcome): void;
 }
@@ -36,5 +39,6 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
       });
     },
   });
+  addStandardServices(server, [EXT_PROC_SERVICE], externalProcessorDefinition(), options.reflection ?? false);
   return bindAndWrap(server, options.listen);
 }

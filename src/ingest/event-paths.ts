@@ -37,6 +37,7 @@ export async function startEventPaths(config: RouterConfig, index: CacheIndex, s
           validator: new BatchValidator(config, config.ingest),
           auth: new IngestAuth(config.workers, config.ingest.requireAuth),
           service,
+          reflection: config.extProc.reflection,
         }),
         config.ingest.listen,
         ingestCredentials(config.ingest),

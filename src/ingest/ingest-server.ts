@@ -14,7 +14,8 @@ import {
   type ServiceDefinition,
   loadPackageDefinition,
 } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
+import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
+import { addStandardServices } from "../common/grpc-services";
 import type { IngestConfig } from "../config/schema";
 import { PROTO_ROOT } from "../common/grpc-server";
 import type { BlockKey } from "../prefix/block-keys";
@@ -24,6 +25,7 @@ import type { IngestService } from "./ingest-service";
 
 export interface IngestServerDeps {
   readonly config: IngestConfig;
+  readonly reflection?: boolean;
   readonly validator: BatchValidator;
   readonly auth: IngestAuth;
   readonly service: IngestService;
@@ -35,7 +37,10 @@ interface PushReply {
   message: string;
 }
 
+export const KV_INGEST_SERVICE = "prefix_router.ingest.v1.KvIngest";
+
 let cachedService: ServiceDefinition | undefined;
+let cachedDefinition: PackageDefinition | undefined;
 export function kvIngestService(): ServiceDefinition {
   if (!cachedService) {
     const def = loadSync(join("prefix_router", "ingest", "v1", "ingest.proto"), {
@@ -49,8 +54,14 @@ export function kvIngestService(): ServiceDefinition {
     });
     const pkg = loadPackageDefinition(def) as unknown as { prefix_router: { ingest: { v1: { KvIngest: { service: ServiceDefinition } } } } };
     cachedService = pkg.prefix_router.ingest.v1.KvIngest.service;
+    cachedDefinition = def;
   }
   return cachedService;
+}
+
+function kvIngestDefinition(): PackageDefinition {
+  kvIngestService();
+  return cachedDefinition!;
 }
 
 type GrpcError = { code: status; details: string };
@@ -138,6 +149,7 @@ export function createIngestServer(deps: IngestServerDeps): Server {
       });
     },
   });
+  addStandardServices(server, [KV_INGEST_SERVICE], kvIngestDefinition(), deps.reflection ?? false);
   return server;
 }
 

@@ -7,7 +7,7 @@
 import type { LimitsConfig, RouterConfig, WorkerConfig } from "../config/schema";
 import { fail, type Failure, type Outcome as Result } from "../failure";
 import { blockKeys } from "../prefix/block-keys";
-import type { Prompt } from "../request/prompt";
+import type { ChatPrompt, Prompt } from "../request/prompt";
 import { parseOpenAiBody } from "../request/parse-openai-body";
 import { InFlightTracker } from "../routing/in-flight-tracker";
 import type { LoadGuard } from "../routing/policy";
@@ -16,11 +16,14 @@ import { leastLoaded } from "../routing/worker-view";
 import type { CacheIndex } from "../state/cache-index";
 import { withDeadline } from "../common/deadline";
 import { KeyedSerializer } from "../common/keyed-serializer";
+import { UNOBSERVED, type DecisionStages } from "./decision-stages";
 import { ModelCatalog, type CatalogModel } from "./model-catalog";
 import type { RouteReason, RouteRequest, RouteResult } from "./route-result";
 
 export interface PromptTokenizer {
-  tokenize(prompt: Prompt): Promise<Result<Uint32Array>>;
+  render(prompt: ChatPrompt): Result<string>;
+  encode(text: string, addSpecialTokens: boolean): Promise<Result<Uint32Array>>;
+  checkIds(ids: readonly number[]): Result<Uint32Array>;
 }
 
 export interface TokenizerSource {
@@ -64,11 +67,11 @@ export class RequestRouter {
     this.guard = { ...config.routing.loadGuard };
   }
 
-  async route(request: RouteRequest): Promise<RouteResult> {
+  async route(request: RouteRequest, stages: DecisionStages = UNOBSERVED): Promise<RouteResult> {
     const started = process.hrtime.bigint();
     const micros = () => Number((process.hrtime.bigint() - started) / 1000n);
 
-    const prompt = this.understand(request);
+    const prompt = stages.run("parse", () => this.understand(request));
     const model = prompt.ok ? this.catalog.resolve(prompt.value.model) : undefined;
     const modelName = prompt.ok ? prompt.value.model : null;
     const eligible = this.eligibleWorkers(model, request.subset);
@@ -79,7 +82,7 @@ export class RequestRouter {
     if (!prompt.ok) return this.fallback(eligible, prompt.failure, modelName, micros);
     if (!model) return this.fallback(eligible, { code: "unknown-model", detail: `model ${JSON.stringify(modelName)} is not configured` }, modelName, micros);
 
-    const keys = await withDeadline(this.keysFor(model, prompt.value), this.deps.config.routing.decisionTimeoutMs);
+    const keys = await withDeadline(this.keysFor(model, prompt.value, stages), this.deps.config.routing.decisionTimeoutMs);
     if (!keys.done) {
       const failure: Failure = keys.error
         ? { code: "tokenize-error", detail: String(keys.error) }
@@ -90,7 +93,7 @@ export class RequestRouter {
     const chain = keys.value.value;
 
     // Same first block → same queue, so a burst on one new prefix sees its own speculative entries.
-    return this.serializer.run(chain[0] ?? `nochain:${this.random()}`, () => this.decide(model, eligible, chain, micros));
+    return this.serializer.run(chain[0] ?? `nochain:${this.random()}`, () => this.decide(model, eligible, chain, micros, stages));
   }
 
   private understand(request: RouteRequest): Result<Prompt> {
@@ -114,33 +117,31 @@ export class RequestRouter {
     return live.length > 0 ? live : base;
   }
 
-  private async keysFor(model: CatalogModel, prompt: Prompt): Promise<Result<string[]>> {
-    let ids: ArrayLike<number>;
+  private async keysFor(model: CatalogModel, prompt: Prompt, stages: DecisionStages): Promise<Result<string[]>> {
+    const tokenizer = this.deps.tokenizers.get(model.name);
+    if (!tokenizer) return fail("unknown-model", `no tokenizer loaded for ${model.name}`);
+    let ids: Result<Uint32Array>;
     if (prompt.kind === "completion-ids") {
-      ids = prompt.ids;
+      ids = stages.run("tokenize", () => tokenizer.checkIds(prompt.ids));
     } else {
-      const tokenizer = this.deps.tokenizers.get(model.name);
-      if (!tokenizer) return fail("unknown-model", `no tokenizer loaded for ${model.name}`);
-      const tokens = await tokenizer.tokenize(prompt);
-      if (!tokens.ok) return tokens;
-      ids = tokens.value;
+      const text = prompt.kind === "chat" ? stages.run("template", () => tokenizer.render(prompt)) : { ok: true as const, value: prompt.text };
+      if (!text.ok) return text;
+      ids = await stages.run("tokenize", () => tokenizer.encode(text.value, prompt.addSpecialTokens));
     }
-    try {
-      return { ok: true, value: blockKeys(ids, this.deps.config.blockSize, model.root) };
-    } catch (err) {
-      return fail("invalid-request", `token ids: ${(err as Error).message}`);
-    }
+    if (!ids.ok) return ids;
+    const tokens = ids.value;
+    return stages.run("hash", () => ({ ok: true as const, value: blockKeys(tokens, this.deps.config.blockSize, model.root) }));
   }
 
-  private async decide(model: CatalogModel, eligible: readonly WorkerConfig[], chain: string[], micros: () => number): Promise<RouteResult> {
+  private async decide(model: CatalogModel, eligible: readonly WorkerConfig[], chain: string[], micros: () => number, stages: DecisionStages): Promise<RouteResult> {
     const ids = eligible.map((w) => w.id);
-    const lookup = await withDeadline(this.deps.index.lookup(chain, ids), this.deps.config.routing.decisionTimeoutMs);
+    const lookup = await stages.run("lookup", () => withDeadline(this.deps.index.lookup(chain, ids), this.deps.config.routing.decisionTimeoutMs));
     if (!lookup.done) {
       const detail = lookup.error ? `cache lookup failed: ${String(lookup.error)}` : "cache lookup timed out";
       return this.fallback(eligible, { code: "store-error", detail }, model.name, micros, chain.length);
     }
     const seed = chain.length ? parseInt(chain[0].slice(0, 8), 16) : this.randomSeed();
-    const decision = stickyLeastLoaded(this.inFlight.snapshot(eligible), { totalBlocks: chain.length, runs: lookup.value, seed }, this.guard);
+    const decision = stages.run("pick", () => stickyLeastLoaded(this.inFlight.snapshot(eligible), { totalBlocks: chain.length, runs: lookup.value, seed }, this.guard));
     if (decision.kind === "reject") {
       return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: "no candidates", model: model.name, decisionMicros: micros() };
     }

@@ -22,6 +22,8 @@ export interface RoutedRequest {
   readonly decisionMicros: number;
   /** Ends this request's in-flight count on the worker. Idempotent. */
   readonly release: () => void;
+  /** Headers to set on the upstream request besides the routing ones (e.g. W3C traceparent). */
+  readonly extraHeaders?: ReadonlyArray<readonly [string, string]>;
 }
 
 export interface RejectedRequest {
@@ -46,4 +48,6 @@ export interface RouteRequest {
   readonly subset: readonly string[] | null;
   /** Set when the body arrived in a mode we cannot route on; the request falls back. */
   readonly bodyUnavailable?: FailureCode;
+  /** Request headers (lower-case names), for trace context and logs. */
+  readonly headers?: ReadonlyMap<string, string>;
 }

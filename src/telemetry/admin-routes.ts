@@ -4,6 +4,7 @@ import type { IngestService } from "../ingest/ingest-service";
 import type { WorkerStateStore } from "../ingest/worker-state-store";
 import type { RequestRouter } from "../router/request-router";
 import type { CacheIndex } from "../state/cache-index";
+import type { Registry } from "prom-client";
 import { json, type AdminHandler } from "./admin-server";
 
 export interface AdminRouteDeps {
@@ -12,11 +13,13 @@ export interface AdminRouteDeps {
   readonly workerStates: WorkerStateStore;
   readonly router: RequestRouter;
   readonly ingest: IngestService | null;
+  readonly metrics: Registry;
 }
 
 export function adminRoutes(deps: AdminRouteDeps): Record<string, AdminHandler> {
   return {
     "GET /healthz": async () => ({ status: 200, contentType: "text/plain", body: "ok\n" }),
+    "GET /metrics": async () => ({ status: 200, contentType: deps.metrics.contentType, body: await deps.metrics.metrics() }),
     "GET /debug/workers": async () => {
       const [stats, states] = await Promise.all([deps.index.stats(), deps.workerStates.all()]);
       const stale = deps.ingest?.staleWorkers() ?? new Set<string>();

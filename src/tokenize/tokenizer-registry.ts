@@ -27,8 +27,12 @@ export type { ModelTokenizerConfig } from "./model-files";
 export interface ModelTokenizer {
   readonly model: string;
   tokenize(prompt: Prompt): Promise<Outcome<Uint32Array>>;
-  /** The chat prompt as text, exactly as it is tokenized (for tests and debugging). */
+  /** The chat prompt as text, exactly as it is tokenized (for tests, debugging and tracing). */
   render(prompt: ChatPrompt): Outcome<string>;
+  /** Encodes rendered text (the second half of tokenize() for a chat prompt). */
+  encode(text: string, addSpecialTokens: boolean): Promise<Outcome<Uint32Array>>;
+  /** Validates completion token ids against the vocabulary. */
+  checkIds(ids: readonly number[]): Outcome<Uint32Array>;
 }
 
 export interface TokenizerRegistry {
@@ -111,7 +115,7 @@ class PromptTokenizer implements ModelTokenizer {
     }
   }
 
-  private checkIds(ids: readonly number[]): Outcome<Uint32Array> {
+  checkIds(ids: readonly number[]): Outcome<Uint32Array> {
     for (const id of ids) {
       if (!Number.isInteger(id) || id < 0 || id > this.loaded.maxTokenId) {
         return fail("tokenize-error", `token id ${id} is outside the vocabulary (max ${this.loaded.maxTokenId})`);
@@ -120,7 +124,7 @@ class PromptTokenizer implements ModelTokenizer {
     return ok(Uint32Array.from(ids));
   }
 
-  private async encode(text: string, addSpecialTokens: boolean): Promise<Outcome<Uint32Array>> {
+  async encode(text: string, addSpecialTokens: boolean): Promise<Outcome<Uint32Array>> {
     // A lone surrogate (from a JSON "\ud800" escape) cannot be UTF-8 encoded; vLLM fails it too.
     if (LONE_SURROGATE.test(text)) return fail("tokenize-error", "text contains a lone UTF-16 surrogate");
     try {
