@@ -1,20 +1,17 @@
 /** `prefix-router check-config --config FILE`: validate a config and exit (0 = valid). */
 import type { Command } from "commander";
-import { ConfigError, loadConfigFile } from "../config/load-config";
+import { loadConfigFile } from "../config/load-config";
+import { withConfigErrors } from "./config-errors";
 
 export function registerCheckConfig(program: Command): void {
   program
     .command("check-config")
     .description("validate a config file and print the result; exits 2 when invalid")
     .requiredOption("-c, --config <file>", "YAML config file")
-    .action((opts: { config: string }) => {
-      try {
+    .action((opts: { config: string }) =>
+      withConfigErrors(() => {
         const config = loadConfigFile(opts.config);
         process.stdout.write(`config ${opts.config} is valid: ${config.models.length} model(s), ${config.workers.length} worker(s), store ${config.store.kind}\n`);
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        process.stderr.write(`${err.message}\n`);
-        process.exit(2);
-      }
-    });
+      }),
+    );
 }

@@ -1,6 +1,7 @@
 /** `prefix-router serve --config FILE`: validate the config, then start the ext_proc server. */
 import type { Command } from "commander";
-import { ConfigError, loadConfigFile } from "../config/load-config";
+import { loadConfigFile } from "../config/load-config";
+import { withConfigErrors } from "./config-errors";
 import { startRouterService } from "../router-service";
 
 export function registerServe(program: Command): void {
@@ -8,26 +9,19 @@ export function registerServe(program: Command): void {
     .command("serve")
     .description("start the ext_proc server (and everything it needs) from a config file")
     .requiredOption("-c, --config <file>", "YAML config file (see README.md and docs/config.md)")
-    .action(async (opts: { config: string }) => {
-      let config;
-      try {
-        config = loadConfigFile(opts.config);
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`${err.message}\n`);
-          process.exit(2);
-        }
-        throw err;
-      }
-      const service = await startRouterService(config);
-      const stop = (signal: string) => {
-        service.logger.info({ signal }, "shutting down");
-        service.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.once("SIGINT", () => stop("SIGINT"));
-      process.once("SIGTERM", () => stop("SIGTERM"));
-    });
+    .action((opts: { config: string }) => withConfigErrors(() => serve(opts.config)));
+}
+
+async function serve(file: string): Promise<void> {
+  const config = loadConfigFile(file);
+  const service = await startRouterService(config);
+  const stop = (signal: string) => {
+    service.logger.info({ signal }, "shutting down");
+    service.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
 }

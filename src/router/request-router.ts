@@ -10,9 +10,9 @@ import { blockKeys } from "../prefix/block-keys";
 import type { ChatPrompt, Prompt } from "../request/prompt";
 import { parseOpenAiBody } from "../request/parse-openai-body";
 import { InFlightTracker } from "../routing/in-flight-tracker";
-import type { LoadGuard } from "../routing/policy";
+import type { LoadGuard, PolicyDecision } from "../routing/policy";
 import { stickyLeastLoaded } from "../routing/sticky-least-loaded";
-import { leastLoaded } from "../routing/worker-view";
+import { leastLoaded, type WorkerView } from "../routing/worker-view";
 import type { CacheIndex } from "../state/cache-index";
 import { withDeadline } from "../common/deadline";
 import { KeyedSerializer } from "../common/keyed-serializer";
@@ -32,7 +32,8 @@ export interface TokenizerSource {
 
 export interface RequestRouterDeps {
   readonly config: Pick<RouterConfig, "blockSize" | "hashSeed" | "models" | "workers" | "routing" | "limits">;
-  readonly index: CacheIndex;
+  /** Only lookups and speculative records: the router never writes confirmed state. */
+  readonly index: Pick<CacheIndex, "lookup" | "addSpeculative">;
   readonly tokenizers: TokenizerSource;
   readonly inFlight?: InFlightTracker;
   /** Uniform [0, 1): tie-breaks for requests without a prefix. Injected for tests. */
@@ -41,6 +42,22 @@ export interface RequestRouterDeps {
   readonly onBackgroundError?: (error: unknown) => void;
   /** Workers that stopped reporting KV events (liveness timeout): not candidates while others are. */
   readonly staleWorkers?: () => ReadonlySet<string>;
+}
+
+export interface Explanation {
+  readonly prompt: Prompt | null;
+  readonly model: string | null;
+  readonly workers: readonly WorkerView[];
+  /** Why the request would be routed by the fallback policy, if it would. */
+  readonly failure: Failure | null;
+  /** The rendered chat text (chat prompts). */
+  readonly text?: string | null;
+  /** Tokens covered by full blocks. */
+  readonly tokens: number | null;
+  readonly keys: readonly string[];
+  readonly runs: ReadonlyMap<string, number>;
+  readonly decision: PolicyDecision | null;
+  readonly guard?: LoadGuard;
 }
 
 const PARSED_PATHS = new Set(["/v1/completions", "/v1/chat/completions"]);
@@ -94,6 +111,29 @@ export class RequestRouter {
 
     // Same first block → same queue, so a burst on one new prefix sees its own speculative entries.
     return this.serializer.run(chain[0] ?? `nochain:${this.random()}`, () => this.decide(model, eligible, chain, micros, stages));
+  }
+
+  /**
+   * The same path as route(), without side effects (no in-flight count, no speculative record):
+   * what `prefix-router explain` prints. `loads` overrides the in-flight counts (e.g. a running
+   * router's, read from its admin port).
+   */
+  async explain(request: RouteRequest, loads?: ReadonlyMap<string, number>): Promise<Explanation> {
+    const prompt = this.understand(request);
+    const model = prompt.ok ? this.catalog.resolve(prompt.value.model) : undefined;
+    const eligible = this.eligibleWorkers(model, request.subset);
+    const views = eligible.map((w) => ({ id: w.id, address: w.address, inFlight: loads?.get(w.id) ?? this.inFlight.inFlight(w.id) }));
+    const base = { prompt: prompt.ok ? prompt.value : null, model: model?.name ?? null, workers: views };
+    if (!prompt.ok) return { ...base, failure: prompt.failure, tokens: null, keys: [], runs: new Map(), decision: null };
+    if (!model) return { ...base, failure: { code: "unknown-model", detail: `model ${JSON.stringify(prompt.value.model)} is not configured` }, tokens: null, keys: [], runs: new Map(), decision: null };
+    const tokenizer = this.deps.tokenizers.get(model.name);
+    const text = prompt.value.kind === "chat" && tokenizer ? tokenizer.render(prompt.value) : null;
+    const keys = await this.keysFor(model, prompt.value, UNOBSERVED);
+    if (!keys.ok) return { ...base, failure: keys.failure, tokens: null, text: text?.ok ? text.value : null, keys: [], runs: new Map(), decision: null };
+    const runs = await this.deps.index.lookup(keys.value, views.map((w) => w.id));
+    const seed = keys.value.length ? parseInt(keys.value[0].slice(0, 8), 16) : 0;
+    const decision = stickyLeastLoaded(views, { totalBlocks: keys.value.length, runs, seed }, this.guard);
+    return { ...base, failure: null, text: text?.ok ? text.value : null, tokens: keys.value.length * this.deps.config.blockSize, keys: keys.value, runs, decision, guard: this.guard };
   }
 
   private understand(request: RouteRequest): Result<Prompt> {

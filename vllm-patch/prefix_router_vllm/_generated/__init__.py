@@ -1,0 +1,1 @@
+"""Generated artefacts only (see scripts/gen_ingest_descriptor.py)."""
