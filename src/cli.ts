@@ -2,6 +2,8 @@
 /** prefix-router's command line. Each command lives in cli/; this file only wires them. */
 import { Command } from "commander";
 import { registerCheckConfig } from "./cli/check-config";
+import { registerExplain } from "./cli/explain";
+import { registerInspect } from "./cli/inspect";
 import { registerServe } from "./cli/serve";
 import { packageVersion } from "./cli/version";
 
@@ -12,6 +14,8 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerServe(program);
   registerCheckConfig(program);
+  registerExplain(program);
+  registerInspect(program);
   return program;
 }
 
