@@ -52,7 +52,7 @@ export const modelSchema = z
 
 export const workerSchema = z
   .object({
-    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "1-64 characters of A-Z a-z 0-9 . _ -"),
+    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "1-64 characters of A-Z a-z 0-9 . _ -").describe("stable worker name used in debug headers, metrics and KV events"),
     address: hostPort.describe("ip:port Envoy sends the request to (x-gateway-destination-endpoint)"),
     models: z.array(z.string().min(1)).min(1).describe("model names this worker serves"),
     ingestToken: z.string().min(16, "use at least 16 characters").optional().describe("bearer token this worker presents to the ingest API"),
@@ -106,7 +106,7 @@ export const loadGuardSchema = z
 
 export const routingSchema = z
   .object({
-    policy: z.literal("sticky-least-loaded").default("sticky-least-loaded"),
+    policy: z.literal("sticky-least-loaded").default("sticky-least-loaded").describe("hit → least-loaded holder of the longest prefix; miss → least-loaded (README: Sticky-Least-Loaded)"),
     loadGuard: loadGuardSchema.default({ absolute: 8, relative: 1.5 }),
     speculativeTtlMs: z
       .number()
@@ -160,14 +160,14 @@ export const logSchema = z
 
 export const configSchema = z
   .object({
-    extProc: extProcSchema,
+    extProc: extProcSchema.describe("the Envoy-facing ext_proc gRPC server"),
     blockSize: z.number().int().min(1).max(4096).default(16).describe("tokens per KV block; must equal the workers' --block-size"),
     hashSeed: z.string().default("0").describe("namespace for prefix keys; equal on every router and reporter"),
     store: storeSchema.default({ kind: "memory", maxEntries: 4_000_000 }),
-    models: z.array(modelSchema).min(1),
-    workers: z.array(workerSchema).min(1),
-    ingest: ingestSchema.optional(),
-    admin: adminSchema.optional(),
+    models: z.array(modelSchema).min(1).describe("the models routed, each with its tokenizer folder"),
+    workers: z.array(workerSchema).min(1).describe("the vLLM replicas"),
+    ingest: ingestSchema.optional().describe("the KV-event ingest gRPC server that vllm-patch pushes to; absent = off"),
+    admin: adminSchema.optional().describe("the admin HTTP server; absent = off"),
     routing: routingSchema.default(routingSchema.parse({})),
     limits: limitsSchema.default(limitsSchema.parse({})),
     tokenizerCache: tokenizerCacheSchema.default(tokenizerCacheSchema.parse({})),
