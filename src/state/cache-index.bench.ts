@@ -1,0 +1,200 @@
+/**
+ * Benchmark of the CacheIndex backends (memory, Redis on a private redis-server it starts):
+ *   ingest   block events/s through apply() batches (one worker per batch, each key ends up held
+ *            by 4 workers), one batch in flight and, for Redis, 8 in flight (ingest shards by worker)
+ *   lookup   p50/p99 of lookup() over 512- and 2,048-block chains asking 8 or 64 workers whose
+ *            leading runs are spread evenly from 0 to the whole chain (the walk covers the chain)
+ *   memory   bytes per (block, worker) entry over ≥1M entries, with 1 and 4 workers per block:
+ *            V8 heap delta (exact with --expose-gc, rougher without) / Redis INFO used_memory delta
+ * Run: npx tsx --expose-gc src/state/cache-index.bench.ts   → table on stdout and
+ * bench-results/cache-index.json. Env: BENCH_ENTRIES (default 1,000,000), BENCH_LOOKUPS (1,000).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import Redis from "ioredis";
+import { startRedisServer } from "../../e2e/support/redis-server";
+import { blockKeys, chainRoot } from "../prefix/block-keys";
+import type { CacheIndex } from "./cache-index";
+import { MemoryCacheIndex } from "./memory-cache-index";
+import { RedisCacheIndex } from "./redis-cache-index";
+
+const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 1_000_000);
+const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 1_000);
+const INGEST_EVENTS = 400_000;
+const HOLDERS = 4;
+const gc = (globalThis as { gc?: () => void }).gc;
+
+interface Backend {
+  readonly name: "memory" | "redis";
+  create(): Promise<CacheIndex>;
+  /** Bytes the backend holds right now (after a full GC where possible). */
+  usedBytes(): Promise<number>;
+  /** Redis only: µs the server has spent in EVALSHA so far (INFO commandstats). */
+  serverMicros?(): Promise<number>;
+}
+
+/** One fresh string per key (a slice of one long hex string would pin it and cost less than real keys). */
+function randomKeys(n: number): string[] {
+  const bytes = randomBytes(8 * n);
+  return Array.from({ length: n }, (_, i) => bytes.toString("hex", 8 * i, 8 * i + 8));
+}
+
+/** Batches of `size` keys for workers w0…w15; with holders h, each key is in h batches of h workers. */
+function* batches(events: number, size: number, holders: number): Generator<{ worker: string; keys: string[] }> {
+  const stride = size / holders;
+  const pool = randomKeys(Math.ceil(events / holders) + size);
+  for (let i = 0; (i + 1) * size <= events; i++) {
+    yield { worker: `w${i % 16}`, keys: pool.slice(i * stride, i * stride + size) };
+  }
+}
+
+async function ingest(index: CacheIndex, size: number, inFlight: number): Promise<number> {
+  const work = [...batches(INGEST_EVENTS, size, HOLDERS)];
+  const start = process.hrtime.bigint();
+  let next = 0;
+  const lane = async () => {
+    while (next < work.length) {
+      const b = work[next++];
+      await index.apply(b.worker, [{ op: "add", keys: b.keys }]);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, lane));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return (work.length * size) / seconds;
+}
+
+function chain(blocks: number, salt: string): string[] {
+  const tokens = Array.from({ length: blocks * 16 }, (_, i) => (i * 7919 + salt.length) % 100_000);
+  return blockKeys(tokens, 16, chainRoot({ hashSeed: salt, model: "bench" }));
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+
+async function lookupLatency(backend: Backend, index: CacheIndex, blocks: number, workerCount: number) {
+  const workers = Array.from({ length: workerCount }, (_, j) => `w${j}`);
+  const chains = Array.from({ length: 8 }, (_, c) => chain(blocks, `chain-${c}`));
+  for (const [c, keys] of chains.entries()) {
+    for (const [j, w] of workers.entries()) {
+      const run = Math.round((blocks * ((j + c) % workerCount)) / (workerCount - 1));
+      for (let at = 0; at < run; at += 1000) await index.add(w, keys.slice(at, Math.min(run, at + 1000)));
+    }
+  }
+  for (let i = 0; i < 50; i++) await index.lookup(chains[i % chains.length], workers);
+  const serverBefore = await backend.serverMicros?.();
+  const samples: number[] = [];
+  for (let i = 0; i < LOOKUPS; i++) {
+    const start = process.hrtime.bigint();
+    await index.lookup(chains[i % chains.length], workers);
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  const serverAfter = await backend.serverMicros?.();
+  samples.sort((a, b) => a - b);
+  const round = (ms: number) => Math.round(ms * 1000) / 1000;
+  const serverMs = serverBefore === undefined || serverAfter === undefined ? undefined : round((serverAfter - serverBefore) / LOOKUPS / 1000);
+  return { blocks, workers: workerCount, p50Ms: round(percentile(samples, 0.5)), p99Ms: round(percentile(samples, 0.99)), serverMeanMs: serverMs };
+}
+
+async function bytesPerEntry(backend: Backend, holders: number) {
+  const index = await backend.create();
+  const before = await backend.usedBytes();
+  for (const b of batches(ENTRIES, 1000, holders)) await index.apply(b.worker, [{ op: "add", keys: b.keys }]);
+  const after = await backend.usedBytes();
+  const stats = await index.stats();
+  const entries = Object.values(stats.workers).reduce((n, w) => n + w.blocks, 0);
+  // clearWorker is one atomic script, O(keys of the worker): how long it holds Redis matters.
+  const start = process.hrtime.bigint();
+  await index.clearWorker("w0");
+  const clearMs = Number(process.hrtime.bigint() - start) / 1e6;
+  await index.close();
+  const perEntry = Math.round((after - before) / entries);
+  return { holders, entries, blocks: stats.entries, bytesPerEntry: perEntry, clearWorkerKeys: stats.workers.w0.blocks, clearWorkerMs: Math.round(clearMs) };
+}
+
+async function run(backend: Backend) {
+  const ingestRates: { batch: number; inFlight: number; eventsPerSec: number }[] = [];
+  for (const [batch, inFlight] of backend.name === "redis" ? [[100, 1], [1000, 1], [1000, 8]] : [[100, 1], [1000, 1]]) {
+    const index = await backend.create();
+    ingestRates.push({ batch, inFlight, eventsPerSec: Math.round(await ingest(index, batch, inFlight)) });
+    await index.close();
+  }
+  const lookups = [];
+  for (const blocks of [512, 2048]) {
+    for (const workers of [8, 64]) {
+      const index = await backend.create();
+      lookups.push(await lookupLatency(backend, index, blocks, workers));
+      await index.close();
+    }
+  }
+  const memory = [await bytesPerEntry(backend, 1), await bytesPerEntry(backend, HOLDERS)];
+  return { backend: backend.name, ingest: ingestRates, lookup: lookups, memory };
+}
+
+function heapUsed(): number {
+  gc?.();
+  gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+async function main() {
+  const server = await startRedisServer();
+  const admin = new Redis(server.url);
+  let namespaces = 0;
+  const memory: Backend = {
+    name: "memory",
+    create: async () => new MemoryCacheIndex({ maxEntries: 50_000_000 }),
+    usedBytes: async () => heapUsed(),
+  };
+  const redis: Backend = {
+    name: "redis",
+    create: async () => {
+      await admin.flushall(); // one namespace at a time, so used_memory deltas are this index's
+      return RedisCacheIndex.connect({ url: server.url, namespace: `bench${namespaces++}`, commandTimeoutMs: 30_000 });
+    },
+    usedBytes: async () => Number(/used_memory:(\d+)/.exec(await admin.info("memory"))?.[1]),
+    serverMicros: async () => Number(/cmdstat_evalsha:calls=\d+,usec=(\d+)/.exec(await admin.info("commandstats"))?.[1] ?? 0),
+  };
+  try {
+    const results = [];
+    for (const backend of [memory, redis]) results.push(await run(backend));
+    const redisVersion = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1];
+    const report = {
+      date: new Date().toISOString(),
+      command: "npx tsx --expose-gc src/state/cache-index.bench.ts",
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, redis: redisVersion, exposeGc: gc !== undefined },
+      params: { entries: ENTRIES, lookups: LOOKUPS, ingestEvents: INGEST_EVENTS, holders: HOLDERS },
+      results,
+    };
+    print(results);
+    if (!gc) console.log("note: run with --expose-gc for exact heap figures");
+    const dir = join(__dirname, "..", "..", "bench-results");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "cache-index.json"), `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`wrote ${join(dir, "cache-index.json")}`);
+  } finally {
+    admin.disconnect();
+    await server.stop();
+  }
+}
+
+function print(results: Awaited<ReturnType<typeof run>>[]): void {
+  const rows: Record<string, string | number>[] = [];
+  for (const r of results) {
+    for (const i of r.ingest) rows.push({ backend: r.backend, metric: `ingest batch ${i.batch}, ${i.inFlight} in flight`, value: `${i.eventsPerSec.toLocaleString("en")} events/s` });
+    for (const l of r.lookup) {
+      const server = l.serverMeanMs === undefined ? "" : `, Redis CPU ${l.serverMeanMs} ms/lookup`;
+      rows.push({ backend: r.backend, metric: `lookup ${l.blocks} blocks × ${l.workers} workers`, value: `p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms${server}` });
+    }
+    for (const m of r.memory) {
+      rows.push({ backend: r.backend, metric: `memory, ${m.holders} worker(s)/block, ${m.entries.toLocaleString("en")} entries`, value: `${m.bytesPerEntry} B/entry` });
+      rows.push({ backend: r.backend, metric: `clearWorker of ${m.clearWorkerKeys.toLocaleString("en")} keys (${m.holders}/block)`, value: `${m.clearWorkerMs} ms` });
+    }
+  }
+  console.table(rows);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,251 @@
+import Redis from "ioredis";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startRedisServer, type RedisServer } from "../../e2e/support/redis-server";
+import { chainOf, describeCacheIndexContract } from "./cache-index.contract";
+import type { IndexOp } from "./cache-index";
+import { MemoryCacheIndex } from "./memory-cache-index";
+import { RedisCacheIndex } from "./redis-cache-index";
+
+let server: RedisServer;
+let namespaces = 0;
+const fresh = () => `t${process.pid}-${namespaces++}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  server = await startRedisServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+describeCacheIndexContract("redis", () => RedisCacheIndex.connect({ url: server.url, namespace: fresh() }));
+
+describe("RedisCacheIndex specifics", () => {
+  const opened: RedisCacheIndex[] = [];
+  const open = async (namespace = fresh(), commandTimeoutMs?: number) => {
+    const index = await RedisCacheIndex.connect({ url: server.url, namespace, commandTimeoutMs });
+    opened.push(index);
+    return index;
+  };
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((i) => i.close()));
+  });
+
+  it("two routers on one Redis see each other's adds and speculation", async () => {
+    const ns = fresh();
+    const [r1, r2] = [await open(ns), await open(ns)];
+    const chain = chainOf(6);
+    await r1.add("w1", chain.slice(0, 4));
+    await r2.addSpeculative("w2", chain, 60_000);
+    expect(Object.fromEntries(await r2.lookup(chain, ["w1", "w2"]))).toEqual({ w1: 4, w2: 6 });
+    expect(Object.fromEntries(await r1.lookup(chain, ["w1", "w2"]))).toEqual({ w1: 4, w2: 6 });
+    await r1.add("w2", chain.slice(0, 2)); // a store event confirms r2's speculation
+    expect((await r2.stats()).workers.w2).toEqual({ blocks: 2, speculative: 4 });
+  });
+
+  it("namespaces are isolated", async () => {
+    const [m1, m2] = [await open(), await open()];
+    const chain = chainOf(3);
+    await m1.add("w1", chain);
+    expect(Object.fromEntries(await m2.lookup(chain, ["w1"]))).toEqual({ w1: 0 });
+    expect((await m2.stats()).entries).toBe(0);
+  });
+
+  it("a lookup is one round trip and stops walking when no asked worker still matches", async () => {
+    const client = new Redis(server.url);
+    const admin = new Redis(server.url);
+    const index = new RedisCacheIndex({ client, namespace: fresh() });
+    try {
+      await index.ready();
+      const chain = chainOf(2048, "rt");
+      await index.add("w1", chain.slice(0, 10));
+      await index.add("w2", chain.slice(0, 3));
+      await index.lookup(chain, ["w1"]); // loads the script on this connection
+      const sent: string[] = [];
+      const original = client.sendCommand.bind(client);
+      client.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+        sent.push(command.name);
+        return (original as (...a: unknown[]) => unknown)(command, ...rest);
+      }) as typeof client.sendCommand;
+      const before = commandStats(await admin.info("commandstats"));
+      const runs = await index.lookup(chain, ["w1", "w2", "w3"]);
+      const after = commandStats(await admin.info("commandstats"));
+      expect(Object.fromEntries(runs)).toEqual({ w1: 10, w2: 3, w3: 0 });
+      expect(sent).toEqual(["evalsha"]);
+      expect((after.evalsha ?? 0) - (before.evalsha ?? 0)).toBe(1);
+      // Blocks 0..10 are read in two MGET chunks (8, then 16 blocks); a full walk would take 12.
+      expect((after.mget ?? 0) - (before.mget ?? 0)).toBe(2);
+    } finally {
+      await index.close();
+      client.disconnect();
+      admin.disconnect();
+    }
+  });
+
+  it("lookups drop expired speculation lazily; sweepExpired drops the rest in bounded steps", async () => {
+    const index = await open();
+    const chain = chainOf(5);
+    await index.addSpeculative("w1", chain.slice(0, 2), 100);
+    await index.addSpeculative("w2", chain, 100);
+    await index.add("w3", chain.slice(0, 1));
+    await sleep(200);
+    expect(Object.fromEntries(await index.lookup(chain, ["w1"]))).toEqual({ w1: 0 });
+    expect((await index.stats()).workers.w1?.speculative).toBe(1); // block 0 dropped, block 1 not yet
+    expect(await index.sweepExpired(3)).toBe(3);
+    expect(await index.sweepExpired(3)).toBe(3);
+    expect(await index.sweepExpired(3)).toBe(0);
+    const stats = await index.stats();
+    expect(stats).toEqual({ entries: 1, workers: { w3: { blocks: 1, speculative: 0 } } });
+  });
+
+  it("a lookup dropping several expired entries of one block keeps counts and keys exact", async () => {
+    const index = await open();
+    const admin = new Redis(server.url);
+    try {
+      const [a, b] = chainOf(2, "multi");
+      for (const w of ["w1", "w2", "w3"]) await index.addSpeculative(w, [a, b], 100);
+      await index.add("w4", [b]);
+      await sleep(200);
+      expect(Object.fromEntries(await index.lookup([a, b], ["w1", "w2", "w3"]))).toEqual({ w1: 0, w2: 0, w3: 0 });
+      expect(Object.fromEntries(await index.lookup([b], ["w1", "w2", "w3", "w4"]))).toEqual({ w1: 0, w2: 0, w3: 0, w4: 1 });
+      expect(await admin.exists(`{${index.namespace}}:b:${a}`)).toBe(0); // its last bit went: deleted
+      expect(await index.stats()).toEqual({ entries: 1, workers: { w4: { blocks: 1, speculative: 0 } } });
+      expect(await admin.zcard(`{${index.namespace}}:spec`)).toBe(0);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it("speculating again extends the expiry; a shorter ttl does not shorten it", async () => {
+    const index = await open();
+    const [a] = chainOf(1);
+    await index.addSpeculative("w1", [a], 300);
+    await index.addSpeculative("w1", [a], 50);
+    await sleep(150);
+    expect((await index.lookup([a], ["w1"])).get("w1")).toBe(1);
+    await sleep(250);
+    expect((await index.lookup([a], ["w1"])).get("w1")).toBe(0);
+  });
+
+  it("purgeIdleWorkers clears workers whose last own report is old", async () => {
+    const index = await open();
+    const chain = chainOf(3);
+    await index.add("old", chain);
+    await sleep(120);
+    await index.add("fresh", chain.slice(0, 1));
+    await index.addSpeculative("old", chain, 60_000); // speculation is not a report from "old"
+    expect(await index.purgeIdleWorkers(100)).toEqual(["old"]);
+    expect(Object.fromEntries(await index.lookup(chain, ["old", "fresh"]))).toEqual({ old: 0, fresh: 1 });
+    expect(await index.stats()).toEqual({ entries: 1, workers: { fresh: { blocks: 1, speculative: 0 } } });
+  });
+
+  it("matches the memory backend over random batches from 70 workers (bitmaps span 9 bytes)", async () => {
+    const redis = await open();
+    const memory = new MemoryCacheIndex({ maxEntries: 1_000_000 });
+    const chains = [chainOf(40, "x"), chainOf(40, "y"), chainOf(40, "zz")];
+    const workers = Array.from({ length: 70 }, (_, i) => `worker-${i}`);
+    let seed = 7;
+    const rand = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const pick = () => chains[rand(3)].slice(rand(3) === 0 ? rand(10) : 0, 10 + rand(31));
+    for (let round = 0; round < 300; round++) {
+      const worker = workers[rand(workers.length)];
+      const kind = rand(10);
+      if (kind === 0) {
+        const keys = pick();
+        await Promise.all([redis.addSpeculative(worker, keys, 60_000), memory.addSpeculative(worker, keys, 60_000)]);
+      } else {
+        const ops: IndexOp[] = kind === 1 ? [{ op: "clear" }] : [{ op: "add", keys: pick() }, { op: "remove", keys: pick().slice(0, rand(4)) }];
+        await Promise.all([redis.apply(worker, ops), memory.apply(worker, ops)]);
+      }
+    }
+    for (const chain of chains) {
+      expect(Object.fromEntries(await redis.lookup(chain, workers))).toEqual(Object.fromEntries(await memory.lookup(chain, workers)));
+    }
+    const [rs, ms] = [await redis.stats(), await memory.stats()];
+    expect(rs.entries).toBe(ms.entries);
+    const nonEmpty = Object.fromEntries(Object.entries(ms.workers).filter(([, w]) => w.blocks + w.speculative > 0));
+    expect(rs.workers).toEqual(nonEmpty);
+    await expectConsistentLayout(redis.namespace, rs.entries);
+  });
+
+  it("a cleared worker's slot is reused by the next new worker without stale bits", async () => {
+    const index = await open();
+    const chain = chainOf(4);
+    await index.add("a", chain);
+    await index.add("b", chain.slice(0, 1));
+    await index.clearWorker("a");
+    await index.add("c", chain.slice(0, 2)); // takes a's freed slot
+    expect(Object.fromEntries(await index.lookup(chain, ["a", "b", "c"]))).toEqual({ a: 0, b: 1, c: 2 });
+    expect((await index.stats()).entries).toBe(2);
+  });
+
+  it("a batch with a malformed op list changes nothing", async () => {
+    const index = await open();
+    const [a] = chainOf(1);
+    const scripts = index as unknown as { scripts: { prefixRouterApply: (...a: unknown[]) => Promise<unknown> } };
+    const call = scripts.scripts.prefixRouterApply(`{${index.namespace}}:stats`, `{${index.namespace}}:spec`, [
+      `{${index.namespace}}`, "w1", 16, "A", a, "X",
+    ]);
+    await expect(call).rejects.toThrow(/unknown op/);
+    expect((await index.lookup([a], ["w1"])).get("w1")).toBe(0);
+  });
+
+  it("rejects the namespace characters that would break the hash tag", () => {
+    expect(() => new RedisCacheIndex({ url: server.url, namespace: "a}b" })).toThrow(RangeError);
+  });
+
+  it("works in a non-ASCII namespace and rejects keys that cannot be packed", async () => {
+    const index = await open(`modèle-${fresh()}`);
+    const chain = chainOf(3);
+    await index.add("w1", chain);
+    expect((await index.lookup(chain, ["w1"])).get("w1")).toBe(3);
+    await expect(index.add("w1", ["abc", "abcd"])).rejects.toThrow(RangeError);
+    await expect(index.lookup(["é1", "ab"], ["w1"])).rejects.toThrow(RangeError);
+  });
+});
+
+/**
+ * The layout's invariants, read back key by key: every block string has a set bit and there are
+ * `entries` of them; each worker's set lists exactly the blocks where its slot has one bit set
+ * (never both); spec ZSET members match speculative bits.
+ */
+async function expectConsistentLayout(namespace: string, entries: number): Promise<void> {
+  const admin = new Redis(server.url);
+  try {
+    const tag = `{${namespace}}`;
+    const blocks = await admin.keys(`${tag}:b:*`);
+    expect(blocks.length).toBe(entries);
+    const value = new Map<string, Buffer>();
+    for (const b of blocks) value.set(b.slice(tag.length + 3), (await admin.getBuffer(b))!);
+    for (const v of value.values()) expect(v.some((byte) => byte !== 0)).toBe(true);
+    const bit = (v: Buffer | undefined, offset: number) => (v && offset >> 3 < v.length ? (v[offset >> 3] >> (7 - (offset & 7))) & 1 : 0);
+    const slots = await admin.hgetall(`${tag}:slot`);
+    let specBits = 0;
+    for (const [worker, slotText] of Object.entries(slots)) {
+      const slot = Number(slotText);
+      const off = 16 * Math.floor(slot / 8) + (slot % 8);
+      const members = new Set(await admin.smembers(`${tag}:w:${worker}`));
+      for (const [key, v] of value) {
+        const [c, sp] = [bit(v, off), bit(v, off + 8)];
+        expect(c + sp).toBeLessThanOrEqual(1);
+        expect(members.has(key)).toBe(c + sp === 1);
+        specBits += sp;
+      }
+    }
+    expect(await admin.zcard(`${tag}:spec`)).toBe(specBits);
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** INFO commandstats → calls per command name. */
+function commandStats(info: string): Record<string, number> {
+  const calls: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[m[1]] = Number(m[2]);
+  return calls;
+}
