@@ -13,6 +13,8 @@ import { RequestRouter } from "./router/request-router";
 import type { CacheIndex } from "./state/cache-index";
 import { createCacheIndex } from "./state/create-cache-index";
 import { MemoryCacheIndex } from "./state/memory-cache-index";
+import { RedisCacheIndex } from "./state/redis-cache-index";
+import { RedisWorkerStateStore } from "./ingest/redis-worker-state-store";
 import { startAdminServer, type AdminServer } from "./telemetry/admin-server";
 import { adminRoutes } from "./telemetry/admin-routes";
 import { createLogger, type Logger } from "./telemetry/logger";
@@ -51,13 +53,27 @@ export interface RouterServiceOptions {
 
 const SWEEP_INTERVAL_MS = 5_000;
 
+/** Worker sequence and liveness state lives beside the map: shared when the map is. */
+function createWorkerStateStore(store: RouterConfig["store"]): WorkerStateStore {
+  switch (store.kind) {
+    case "memory":
+      return new MemoryWorkerStateStore();
+    case "redis":
+      return new RedisWorkerStateStore(store);
+    default: {
+      const unknown: never = store;
+      throw new Error(`unknown store kind ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
 export async function startRouterService(config: RouterConfig, options: RouterServiceOptions = {}): Promise<RouterService> {
   const logger = options.logger ?? createLogger(config.log.level);
   const tokenizers = await loadTokenizerRegistry(config.models, { segmentCacheBytes: config.tokenizerCache.maxBytes });
   const metrics = new RouterMetrics();
   const rawIndex = options.index ?? createCacheIndex(config.store);
   const index = metrics.instrument(rawIndex);
-  const workerStates = options.workerStates ?? new MemoryWorkerStateStore();
+  const workerStates = options.workerStates ?? createWorkerStateStore(config.store);
   const timers: NodeJS.Timeout[] = [];
 
   const events = await startEventPaths(config, index, workerStates, logger);
@@ -90,6 +106,9 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
   metrics.observe({ config, index: rawIndex, inFlight: router.inFlight, tokenizers, events });
   // Expired speculative entries are dropped lazily on lookup; the sweep frees the rest.
   if (rawIndex instanceof MemoryCacheIndex) timers.push(setInterval(() => rawIndex.sweepExpired(), SWEEP_INTERVAL_MS).unref());
+  if (rawIndex instanceof RedisCacheIndex) {
+    timers.push(setInterval(() => void rawIndex.sweepExpired().catch((err: unknown) => logger.debug({ err }, "redis sweep failed")), SWEEP_INTERVAL_MS).unref());
+  }
 
   const admin = config.admin
     ? await startAdminServer(config.admin.listen, adminRoutes({ config, index: rawIndex, workerStates, router, ingest: events?.service ?? null, metrics: metrics.registry }))
@@ -126,6 +145,7 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
       await admin?.close();
       await tracing?.shutdown();
       if (!options.index) await index.close();
+      if (!options.workerStates && workerStates instanceof RedisWorkerStateStore) await workerStates.close();
     },
   };
 }

@@ -39,7 +39,16 @@ export const memoryStoreSchema = z
   })
   .strict();
 
-export const storeSchema = z.discriminatedUnion("kind", [memoryStoreSchema]);
+export const redisStoreSchema = z
+  .object({
+    kind: z.literal("redis"),
+    url: z.string().regex(/^rediss?:\/\/.+/, "expected redis://host:port[/db] or rediss://…").describe("Redis shared by every router replica"),
+    namespace: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "1-64 characters of A-Z a-z 0-9 . _ -").default("pr").describe("key namespace (one Redis Cluster hash tag); routers that share a map use the same one"),
+    commandTimeoutMs: z.number().int().positive().default(1_000).describe("a Redis command without a reply in this time fails (ingest retries it; lookups have routing.lookupTimeoutMs)"),
+  })
+  .strict();
+
+export const storeSchema = z.discriminatedUnion("kind", [memoryStoreSchema, redisStoreSchema]);
 
 export const modelSchema = z
   .object({
@@ -114,6 +123,12 @@ export const routingSchema = z
       .min(0)
       .default(10_000)
       .describe("how long a routed chain counts as cached on the chosen worker before a store event confirms it; 0 disables"),
+    lookupTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(50)
+      .describe("budget for the cache lookup; past it (or on a store error) the request is routed by the fallback policy with reason store-error"),
     decisionTimeoutMs: z
       .number()
       .int()

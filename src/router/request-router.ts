@@ -175,7 +175,7 @@ export class RequestRouter {
 
   private async decide(model: CatalogModel, eligible: readonly WorkerConfig[], chain: string[], micros: () => number, stages: DecisionStages): Promise<RouteResult> {
     const ids = eligible.map((w) => w.id);
-    const lookup = await stages.run("lookup", () => withDeadline(this.deps.index.lookup(chain, ids), this.deps.config.routing.decisionTimeoutMs));
+    const lookup = await stages.run("lookup", () => withDeadline(this.deps.index.lookup(chain, ids), this.deps.config.routing.lookupTimeoutMs));
     if (!lookup.done) {
       const detail = lookup.error ? `cache lookup failed: ${String(lookup.error)}` : "cache lookup timed out";
       return this.fallback(eligible, { code: "store-error", detail }, model.name, micros, chain.length);
