@@ -84,6 +84,34 @@ describe("routers sharing one Redis", () => {
   });
 });
 
+describe("keeping the shared map honest", () => {
+  it("a router started without a worker in its config purges that worker's entries and state", async () => {
+    const redis = await startRedisServer();
+    try {
+      const full = await startTestRouter(redisConfig(redis.url));
+      const ingest = new IngestTestClient(full.service.ingest!.server.address);
+      const chain = chainOf(3, "removed");
+      await ingest.push({ worker: "w4", seq: 1, events: [{ stored: chain }] });
+      await ingest.push({ worker: "w1", seq: 1, events: [{ stored: chain }] });
+      ingest.close();
+      await full.stop();
+
+      const base = redisConfig(redis.url);
+      const smaller = await startTestRouter({ ...base, workers: base.workers.filter((w) => w.id !== "w4") });
+      try {
+        expect(Object.fromEntries(await smaller.service.index.lookup(chain, ["w1", "w4"]))).toEqual({ w1: 3, w4: 0 });
+        expect((await smaller.service.index.stats()).workers.w4?.blocks ?? 0).toBe(0);
+        expect(await smaller.service.workerStates.get("w4")).toBeUndefined();
+        expect(await smaller.service.workerStates.get("w1")).toBeDefined();
+      } finally {
+        await smaller.stop();
+      }
+    } finally {
+      await redis.stop();
+    }
+  });
+});
+
 describe("Redis outages degrade routing, never fail it", () => {
   let redis: RedisServer;
   let r: RunningRouter;

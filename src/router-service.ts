@@ -53,6 +53,41 @@ export interface RouterServiceOptions {
 
 const SWEEP_INTERVAL_MS = 5_000;
 
+/** Gives a remote store a moment to connect; never blocks startup on it (routing falls back meanwhile). */
+const STORE_CONNECT_WAIT_MS = 2_000;
+async function storeReady(index: CacheIndex, states: WorkerStateStore, logger: Logger): Promise<void> {
+  const waits: Promise<void>[] = [];
+  if (index instanceof RedisCacheIndex) waits.push(index.ready().catch(() => undefined));
+  if (states instanceof RedisWorkerStateStore) waits.push(states.ready());
+  if (waits.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    Promise.all(waits).then(() => false),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STORE_CONNECT_WAIT_MS))),
+  ]);
+  clearTimeout(timer);
+  if (timedOut) logger.warn("the store is not reachable yet: routing by the fallback policy until it is");
+}
+
+/**
+ * A worker removed from the config must not keep entries in a shared map (Redis) or state store.
+ * Best effort: an unreachable store is left alone (the router still starts).
+ */
+async function purgeRemovedWorkers(config: RouterConfig, index: CacheIndex, states: WorkerStateStore, logger: Logger): Promise<void> {
+  const configured = new Set(config.workers.map((w) => w.id));
+  try {
+    const [stats, records] = await Promise.all([index.stats(), states.all()]);
+    const removed = new Set([...Object.keys(stats.workers), ...records.keys()].filter((w) => !configured.has(w)));
+    for (const worker of removed) {
+      await index.clearWorker(worker);
+      await states.delete(worker);
+    }
+    if (removed.size) logger.info({ workers: [...removed] }, "purged workers that are no longer in the config");
+  } catch (err) {
+    logger.warn({ err }, "could not check the store for removed workers");
+  }
+}
+
 /** Worker sequence and liveness state lives beside the map: shared when the map is. */
 function createWorkerStateStore(store: RouterConfig["store"]): WorkerStateStore {
   switch (store.kind) {
@@ -76,6 +111,8 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
   const workerStates = options.workerStates ?? createWorkerStateStore(config.store);
   const timers: NodeJS.Timeout[] = [];
 
+  await storeReady(rawIndex, workerStates, logger);
+  await purgeRemovedWorkers(config, index, workerStates, logger);
   const events = await startEventPaths(config, index, workerStates, logger);
   const ingest = events?.grpc ? { server: events.grpc, service: events.service } : null;
 

@@ -19,6 +19,12 @@ export class RedisWorkerStateStore implements WorkerStateStore {
     this.key = `{${options.namespace}}:workers`;
   }
 
+  /** Resolves when connected (or never, while Redis is unreachable: callers bound the wait). */
+  ready(): Promise<void> {
+    if (this.client.status === "ready") return Promise.resolve();
+    return new Promise((resolve) => this.client.once("ready", () => resolve()));
+  }
+
   async get(worker: WorkerId): Promise<WorkerRecord | undefined> {
     const raw = await this.client.hget(this.key, worker);
     return raw === null ? undefined : (JSON.parse(raw) as WorkerRecord);
