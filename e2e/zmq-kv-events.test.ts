@@ -272,6 +272,8 @@ describe("a worker configured with kvEvents", () => {
     const router = await startTestRouter(
       testConfig({
         hashSeed: NS.hashSeed,
+        // A short liveness timeout: vLLM's stream is silent while idle, which must not purge w3.
+        ingest: { listen: "127.0.0.1:0", requireAuth: false, livenessTimeoutMs: 300 },
         workers: base.workers.map((w) => (w.id === "w3" ? { id: w.id, address: w.address, models: w.models, kvEvents: fake.pub, kvEventsTopic: TOPIC } : { id: w.id, address: w.address, models: w.models })),
       }),
     );
@@ -298,6 +300,11 @@ describe("a worker configured with kvEvents", () => {
       expect(ex.upstreamHeaders.get("x-prefix-router-decision")).toBe("hit");
       expect(ex.upstreamHeaders.get("x-prefix-router-blocks")).toBe(`${full / BS}/${full / BS}`);
       await ex.complete(200);
+
+      await new Promise((res) => setTimeout(res, 1_200)); // idle for 4 liveness timeouts
+      expect(router.service.events!.service.staleWorkers().has("w3")).toBe(false);
+      expect((await router.service.index.stats()).workers.w3.blocks).toBe(full / BS);
+      expect((await router.service.workerStates.get("w3"))?.source).toBe("zmq");
     } finally {
       await router.stop();
       fake.stop();

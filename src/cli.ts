@@ -5,6 +5,7 @@ import { registerCheckConfig } from "./cli/check-config";
 import { registerExplain } from "./cli/explain";
 import { registerInspect } from "./cli/inspect";
 import { registerServe } from "./cli/serve";
+import { registerSim } from "./cli/sim";
 import { packageVersion } from "./cli/version";
 
 export function buildProgram(): Command {
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerServe(program);
   registerCheckConfig(program);
+  registerSim(program);
   registerExplain(program);
   registerInspect(program);
   return program;

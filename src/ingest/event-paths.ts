@@ -56,7 +56,7 @@ export async function startEventPaths(config: RouterConfig, index: CacheIndex, s
       hashSeed: config.hashSeed,
       blockSize: config.blockSize,
       apply: (worker, ops) => index.apply(worker, ops),
-      onBatch: (b) => void service.touch(b.worker, "zmq").catch(() => undefined),
+      onBatch: (b) => void service.touchZmq(b.worker, b.seq).catch(() => undefined),
       onGap: (gap) => logger.warn({ ...gap }, "KV event stream gap"),
       logger,
     });

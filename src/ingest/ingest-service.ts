@@ -51,7 +51,7 @@ export class IngestService {
       const now = this.now();
       const previous = await this.deps.states.get(batch.worker);
       const { verdict, next } = sequenceBatch(previous, batch);
-      let record: WorkerRecord = { ...(previous ?? blank(batch.epoch, now)), ...next, lastSeenMs: now, stale: false };
+      let record: WorkerRecord = { ...(previous ?? blank(batch.epoch, now)), ...next, lastSeenMs: now, stale: false, source: "push" };
       if ((verdict.kind === "apply" || verdict.kind === "resync-required") && verdict.clearFirst) {
         await this.deps.index.clearWorker(batch.worker);
         this.counters.epochChanges++;
@@ -109,6 +109,8 @@ export class IngestService {
         stale.add(worker);
         continue;
       }
+      if (record.source === "zmq") continue; // vLLM's own stream has no heartbeat
+
       if (now - record.lastSeenMs <= this.deps.livenessTimeoutMs) continue;
       await this.serializer.run(worker, async () => {
         const current = await this.deps.states.get(worker);
@@ -129,12 +131,12 @@ export class IngestService {
     return this.stale;
   }
 
-  /** Records that a worker is alive without a batch (e.g. events arriving over ZMQ). */
-  touch(worker: WorkerId, epoch: string): Promise<void> {
+  /** Records events that arrived over vLLM's native ZMQ stream (ordering is the subscriber's job). */
+  touchZmq(worker: WorkerId, seq: number): Promise<void> {
     return this.serializer.run(worker, async () => {
       const now = this.now();
       const previous = await this.deps.states.get(worker);
-      await this.deps.states.put(worker, { ...(previous ?? blank(epoch, now)), lastSeenMs: now, stale: false, needsResync: false });
+      await this.deps.states.put(worker, { ...(previous ?? blank("zmq", now)), appliedSeq: seq, lastSeenMs: now, stale: false, needsResync: false, source: "zmq" });
       this.stale.delete(worker);
     });
   }

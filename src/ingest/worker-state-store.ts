@@ -12,6 +12,11 @@ export interface WorkerRecord extends WorkerSeqState {
   readonly stale: boolean;
   readonly gaps: number;
   readonly resyncs: number;
+  /**
+   * How the worker reports: "push" (vllm-patch, heartbeats while idle) or "zmq" (vLLM's native
+   * stream, silent while idle — so silence there says nothing about liveness).
+   */
+  readonly source?: "push" | "zmq";
 }
 
 export interface WorkerStateStore {

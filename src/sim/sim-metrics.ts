@@ -1,0 +1,68 @@
+/**
+ * /metrics for a simulated replica in Prometheus text format (0.0.4), under vLLM's metric names
+ * and labels (vllm/v1/metrics/loggers.py), so load-aware routers and dashboards read it as they
+ * read vLLM. Latencies are in model time (the cost model's seconds, not scaled wall time).
+ */
+import type { ReplicaMetrics, RequestTiming } from "./replica-model";
+
+/** vLLM's buckets for vllm:time_to_first_token_seconds. */
+export const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
+/** vLLM's buckets for vllm:e2e_request_latency_seconds. */
+export const E2E_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
+
+export class Histogram {
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+
+  constructor(readonly buckets: readonly number[]) {
+    this.counts = new Array<number>(buckets.length).fill(0);
+  }
+
+  observe(value: number): void {
+    this.sum += value;
+    this.count++;
+    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]) this.counts[i]++;
+  }
+
+  lines(name: string, labels: string): string[] {
+    const out = this.buckets.map((le, i) => `${name}_bucket{${labels},le="${le}"} ${this.counts[i]}`);
+    out.push(`${name}_bucket{${labels},le="+Inf"} ${this.count}`, `${name}_sum{${labels}} ${this.sum}`, `${name}_count{${labels}} ${this.count}`);
+    return out;
+  }
+}
+
+/** Counters and histograms fed by completed requests. */
+export class SimMetrics {
+  readonly ttft = new Histogram(TTFT_BUCKETS);
+  readonly e2e = new Histogram(E2E_BUCKETS);
+  promptTokens = 0;
+  generationTokens = 0;
+  succeeded = 0;
+
+  record(t: RequestTiming): void {
+    this.ttft.observe((t.firstTokenMs - t.arrivalMs) / 1000);
+    this.e2e.observe((t.finishMs - t.arrivalMs) / 1000);
+    this.promptTokens += t.promptTokens;
+    this.generationTokens += t.outputTokens;
+    this.succeeded++;
+  }
+
+  render(model: string, engine: ReplicaMetrics): string {
+    const labels = `engine="0",model_name="${model.replace(/["\\\n]/g, "_")}"`;
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string, samples: string[]) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
+    const one = (name: string, value: number) => [`${name}{${labels}} ${value}`];
+    metric("vllm:num_requests_running", "gauge", "Number of requests in model execution batches.", one("vllm:num_requests_running", engine.running));
+    metric("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.", one("vllm:num_requests_waiting", engine.waiting));
+    metric("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", one("vllm:kv_cache_usage_perc", engine.kvUsage));
+    metric("vllm:prefix_cache_queries", "counter", "Prefix cache queries, in terms of number of queried tokens.", one("vllm:prefix_cache_queries_total", engine.prefixQueryTokens));
+    metric("vllm:prefix_cache_hits", "counter", "Prefix cache hits, in terms of number of cached tokens.", one("vllm:prefix_cache_hits_total", engine.prefixHitTokens));
+    metric("vllm:prompt_tokens", "counter", "Number of prefill tokens processed.", one("vllm:prompt_tokens_total", this.promptTokens));
+    metric("vllm:generation_tokens", "counter", "Number of generation tokens processed.", one("vllm:generation_tokens_total", this.generationTokens));
+    metric("vllm:request_success", "counter", "Count of successfully processed requests.", [`vllm:request_success_total{${labels},finished_reason="length"} ${this.succeeded}`]);
+    metric("vllm:time_to_first_token_seconds", "histogram", "Histogram of time to first token in seconds.", this.ttft.lines("vllm:time_to_first_token_seconds", labels));
+    metric("vllm:e2e_request_latency_seconds", "histogram", "Histogram of e2e request latency in seconds.", this.e2e.lines("vllm:e2e_request_latency_seconds", labels));
+    return `${lines.join("\n")}\n`;
+  }
+}
