@@ -5,10 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { blockKeys, chainRoot } from "../src/prefix/block-keys";
-import { parseOpenAiBody } from "../src/request/parse-openai-body";
 import { IngestTestClient, tokenFor } from "./support/ingest-client";
-import { chatBody, REPO_ROOT, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
+import { chatBody, REPO_ROOT, routerKeys, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
 
 const TSX = join(REPO_ROOT, "node_modules", ".bin", "tsx");
 const CLI = join(REPO_ROOT, "src", "cli.ts");
@@ -37,11 +35,7 @@ describe("explain and inspect", () => {
     bodyFile = join(dir, "body.json");
     writeFileSync(bodyFile, body);
     // w3 reports that it holds the whole prompt; w1 holds its first 2 blocks.
-    const prompt = parseOpenAiBody("/v1/chat/completions", Buffer.from(body), config.limits);
-    if (!prompt.ok) throw new Error(prompt.failure.detail);
-    const ids = await r.service.tokenizers.get("qwen3")!.tokenize(prompt.value);
-    if (!ids.ok) throw new Error(ids.failure.detail);
-    const keys = blockKeys(ids.value, 16, chainRoot({ hashSeed: "0", model: "qwen3" }));
+    const keys = await routerKeys(r.service, body);
     blocks = keys.length;
     const ingest = new IngestTestClient(r.service.ingest!.server.address);
     await ingest.push({ worker: "w3", seq: 1, events: [{ stored: keys }] });

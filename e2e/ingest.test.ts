@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config/load-config";
 import { chainOf } from "../src/state/cache-index.contract";
 import { IngestTestClient, tokenFor } from "./support/ingest-client";
-import { chatBody, QWEN3_TOKENIZER, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
+import { chatBody, QWEN3_TOKENIZER, routerKeys, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
 
 function ingestConfig(overrides: Record<string, unknown> = {}) {
   const base = testConfig();
@@ -169,7 +169,7 @@ describe("ingest API", () => {
     await first.complete(200);
     // The worker that actually has it (per its events) is another one; speculation must not win
     // over its report once the speculative entry is gone.
-    const keys = await chainKeysOf(r, body);
+    const keys = await routerKeys(r.service, body);
     const holder = ["w1", "w2", "w3", "w4"].find((w) => w !== firstWorker)!;
     await ingest.push({ worker: holder, seq: 1, events: [{ stored: keys }] });
     await r.service.index.remove(firstWorker, keys);
@@ -180,17 +180,6 @@ describe("ingest API", () => {
     await second.complete(200);
   });
 });
-
-/** The router keys of a chat body, computed the way the router does. */
-async function chainKeysOf(r: RunningRouter, body: string): Promise<string[]> {
-  const { parseOpenAiBody } = await import("../src/request/parse-openai-body");
-  const { blockKeys, chainRoot } = await import("../src/prefix/block-keys");
-  const prompt = parseOpenAiBody("/v1/chat/completions", Buffer.from(body), r.service.config.limits);
-  if (!prompt.ok) throw new Error(prompt.failure.detail);
-  const ids = await r.service.tokenizers.get("qwen3")!.tokenize(prompt.value);
-  if (!ids.ok) throw new Error(ids.failure.detail);
-  return blockKeys(ids.value, 16, chainRoot({ hashSeed: "0", model: "qwen3" }));
-}
 
 describe("liveness", () => {
   it("a silent worker stops being a candidate and is purged; after a resync it is back", async () => {

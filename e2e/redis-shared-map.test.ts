@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chainOf } from "../src/state/cache-index.contract";
 import { IngestTestClient, tokenFor } from "./support/ingest-client";
 import { startRedisServer, type RedisServer } from "./support/redis-server";
-import { chatBody, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
+import { chatBody, routerKeys, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
 
 function redisConfig(url: string, extra: Record<string, unknown> = {}) {
   const base = testConfig();
@@ -18,16 +18,6 @@ function redisConfig(url: string, extra: Record<string, unknown> = {}) {
     admin: { listen: "127.0.0.1:0" },
     ...extra,
   });
-}
-
-async function keysOf(r: RunningRouter, body: string): Promise<string[]> {
-  const { parseOpenAiBody } = await import("../src/request/parse-openai-body");
-  const { blockKeys, chainRoot } = await import("../src/prefix/block-keys");
-  const p = parseOpenAiBody("/v1/chat/completions", Buffer.from(body), r.service.config.limits);
-  if (!p.ok) throw new Error(p.failure.detail);
-  const ids = await r.service.tokenizers.get("qwen3")!.tokenize(p.value);
-  if (!ids.ok) throw new Error(ids.failure.detail);
-  return blockKeys(ids.value, 16, chainRoot({ hashSeed: "0", model: "qwen3" }));
 }
 
 describe("routers sharing one Redis", () => {
@@ -47,7 +37,7 @@ describe("routers sharing one Redis", () => {
 
   it("a block stored through router 1's ingest is seen by router 2's next lookup", async () => {
     const body = chatBody("shared redis map " + "policy ".repeat(300), "q");
-    const keys = await keysOf(r1, body);
+    const keys = await routerKeys(r1.service, body);
     const ingest = new IngestTestClient(r1.service.ingest!.server.address);
     expect((await ingest.push({ worker: "w4", seq: 1, events: [{ stored: keys }] })).status).toBe("APPLIED");
     ingest.close();

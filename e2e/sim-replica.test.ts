@@ -5,13 +5,11 @@
  * keys requests, and route a repeated chat to the replica that holds it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { blockKeys, chainRoot } from "../src/prefix/block-keys";
-import { parseOpenAiBody } from "../src/request/parse-openai-body";
 import { IngestReporter } from "../src/sim/ingest-reporter";
 import { H100_LLAMA_8B } from "../src/sim/replica-model";
 import { startSimReplica, type SimReplica } from "../src/sim/sim-replica";
 import { loadTokenizerRegistry } from "../src/tokenize/tokenizer-registry";
-import { chatBody, QWEN3_TOKENIZER, realPrompts, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
+import { chatBody, QWEN3_TOKENIZER, realPrompts, routerKeys, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
 
 const TOKEN = "sim-a-ingest-token-0123456789";
 const ENGINE = { blockSize: 16, totalBlocks: 4096, maxBatchedTokens: 8192, maxSeqs: 256, cost: H100_LLAMA_8B };
@@ -41,13 +39,7 @@ describe("simulated vLLM replicas with a real router", () => {
   let reporter: IngestReporter;
 
   /** The router's own keys for a chat body: its parser, its tokenizer, its chain root. */
-  async function routerKeys(body: string): Promise<string[]> {
-    const prompt = parseOpenAiBody("/v1/chat/completions", Buffer.from(body), r.service.config.limits);
-    if (!prompt.ok) throw new Error(prompt.failure.detail);
-    const ids = await r.service.tokenizers.get("qwen3")!.tokenize(prompt.value);
-    if (!ids.ok) throw new Error(ids.failure.detail);
-    return blockKeys(ids.value, 16, chainRoot({ hashSeed: r.service.config.hashSeed, model: "qwen3" }));
-  }
+  const keysFor = (body: string) => routerKeys(r.service, body);
   const held = async (worker: string, keys: string[]) => (await r.service.index.lookup(keys, [worker])).get(worker)!;
 
   beforeAll(async () => {
@@ -85,7 +77,7 @@ describe("simulated vLLM replicas with a real router", () => {
     const one = (await first.json()) as Completion;
     const two = (await (await post(a, "/v1/chat/completions", body)).json()) as Completion;
     const prompt = one.usage.prompt_tokens;
-    expect((await routerKeys(body)).length).toBe(Math.floor(prompt / 16)); // the router counts the same tokens
+    expect((await keysFor(body)).length).toBe(Math.floor(prompt / 16)); // the router counts the same tokens
     expect(one.usage.prompt_tokens_details.cached_tokens).toBe(0);
     expect(two.usage.prompt_tokens_details.cached_tokens).toBe(Math.floor((prompt - 1) / 16) * 16);
     expect(two.usage.completion_tokens).toBe(16);
@@ -104,7 +96,7 @@ describe("simulated vLLM replicas with a real router", () => {
   it("the router's index learns the replica's blocks through the ingest reporter, and routes there", async () => {
     const body = chatBody(`Ingest. ${SYSTEM}`, "Summarize.");
     expect((await post(a, "/v1/chat/completions", body)).status).toBe(200);
-    const keys = await routerKeys(body);
+    const keys = await keysFor(body);
     await until("the index to hold sim-a's blocks", async () => (await held("sim-a", keys)) === keys.length);
     expect(await held("sim-b", keys)).toBe(0);
     // Exact mirror: the router holds for sim-a every key the engine caches (prompt and generated).
@@ -121,7 +113,7 @@ describe("simulated vLLM replicas with a real router", () => {
   it("the router's ZmqKvSubscriber accepts the simulator's native vLLM stream", async () => {
     const body = chatBody(`ZMQ. ${SYSTEM}`, "Go on.");
     expect((await post(b, "/v1/chat/completions", body)).status).toBe(200);
-    const keys = await routerKeys(body);
+    const keys = await keysFor(body);
     await until("the index to hold sim-b's blocks", async () => (await held("sim-b", keys)) === keys.length);
     const sub = r.service.events!.subscribers.get("sim-b")!;
     expect(sub.stats()).toMatchObject({ untranslatable: 0, malformed: 0, rejected: 0 });

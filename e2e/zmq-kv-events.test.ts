@@ -266,7 +266,7 @@ describe("ZmqKvSubscriber against a vLLM-framed publisher", () => {
 
 describe("a worker configured with kvEvents", () => {
   it("is subscribed by the router service, and routing follows its native events", async () => {
-    const { startTestRouter, testConfig, chatBody } = await import("./support/router-fixture");
+    const { startTestRouter, testConfig, chatBody, routerTokens } = await import("./support/router-fixture");
     const fake = await FakeVllm.start();
     const base = testConfig();
     const router = await startTestRouter(
@@ -286,13 +286,9 @@ describe("a worker configured with kvEvents", () => {
       });
       // The tokens vLLM would have cached for this prompt: the router's own tokenization of it.
       const body = chatBody("You answer questions about the ZMQ path. " + "Background. ".repeat(300), "go");
-      const { parseOpenAiBody } = await import("../src/request/parse-openai-body");
-      const prompt = parseOpenAiBody("/v1/chat/completions", Buffer.from(body), router.service.config.limits);
-      if (!prompt.ok) throw new Error(prompt.failure.detail);
-      const ids = await router.service.tokenizers.get("qwen3")!.tokenize(prompt.value);
-      if (!ids.ok) throw new Error(ids.failure.detail);
-      const full = Math.floor(ids.value.length / BS) * BS;
-      const seq = await fake.publish([{ stored: { tokens: Array.from(ids.value.subarray(0, full)) } }]);
+      const ids = await routerTokens(router.service, body);
+      const full = Math.floor(ids.length / BS) * BS;
+      const seq = await fake.publish([{ stored: { tokens: Array.from(ids.subarray(0, full)) } }]);
       await until(`seq ${seq}`, () => (sub.stats().lastSeq ?? -1) >= seq);
 
       const ex = await router.client.process({ path: "/v1/chat/completions", body });

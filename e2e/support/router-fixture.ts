@@ -6,6 +6,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load-config";
 import type { RouterConfig } from "../../src/config/schema";
+import { blockKeys, chainRoot } from "../../src/prefix/block-keys";
+import { parseOpenAiBody } from "../../src/request/parse-openai-body";
 import { startRouterService, type RouterService } from "../../src/router-service";
 import { silentLogger } from "../../src/telemetry/logger";
 import { EnvoyExtProcClient } from "./envoy-ext-proc-client";
@@ -72,4 +74,18 @@ export function chatBody(system: string, user: string, model = "qwen3"): string 
       { role: "user", content: user },
     ],
   });
+}
+
+/** The token ids the router computes for a body (its own parser and tokenizer). */
+export async function routerTokens(service: RouterService, body: string, path = "/v1/chat/completions", model = "qwen3"): Promise<Uint32Array> {
+  const prompt = parseOpenAiBody(path, Buffer.from(body), service.config.limits);
+  if (!prompt.ok) throw new Error(prompt.failure.detail);
+  const ids = await service.tokenizers.get(model)!.tokenize(prompt.value);
+  if (!ids.ok) throw new Error(ids.failure.detail);
+  return ids.value;
+}
+
+/** The router's block keys for a body: what a worker holding the whole prompt would report. */
+export async function routerKeys(service: RouterService, body: string, path = "/v1/chat/completions", model = "qwen3"): Promise<string[]> {
+  return blockKeys(await routerTokens(service, body, path, model), service.config.blockSize, chainRoot({ hashSeed: service.config.hashSeed, model }));
 }
