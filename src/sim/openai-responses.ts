@@ -20,6 +20,7 @@ export interface Usage {
   readonly completion_tokens: number;
   readonly total_tokens: number;
   readonly prompt_tokens_details: { readonly cached_tokens: number };
+  readonly sim_timing?: { readonly ttft_ms: number; readonly e2e_ms: number };
 }
 
 export interface GenerationOptions {
@@ -41,12 +42,17 @@ export function generationOptions(json: Record<string, unknown>, endpoint: Endpo
   return { maxTokens, stream, includeUsage: stream && options?.include_usage === true };
 }
 
-export function usageOf(t: Pick<RequestTiming, "promptTokens" | "cachedTokens" | "outputTokens">): Usage {
+export function usageOf(t: Pick<RequestTiming, "promptTokens" | "cachedTokens" | "outputTokens"> & Partial<Pick<RequestTiming, "arrivalMs" | "firstTokenMs" | "finishMs">>): Usage {
   return {
     prompt_tokens: t.promptTokens,
     completion_tokens: t.outputTokens,
     total_tokens: t.promptTokens + t.outputTokens,
     prompt_tokens_details: { cached_tokens: t.cachedTokens },
+    // Simulator-only: the request's timing in model time (the cost model's ms, not scaled wall
+    // time), so a benchmark can report TTFT without the time-scale factor inflating HTTP overhead.
+    ...(t.arrivalMs !== undefined && t.firstTokenMs !== undefined && t.finishMs !== undefined
+      ? { sim_timing: { ttft_ms: t.firstTokenMs - t.arrivalMs, e2e_ms: t.finishMs - t.arrivalMs } }
+      : {}),
   };
 }
 

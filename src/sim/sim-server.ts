@@ -77,7 +77,8 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     if (!parsed.ok) return send(res, 400, errorBody(400, `${parsed.failure.code}: ${parsed.failure.detail}`));
     const prompt = parsed.value;
     if (!served.has(prompt.model)) return send(res, 404, errorBody(404, `The model \`${prompt.model}\` does not exist.`));
-    const gen = generationOptions(JSON.parse(body.toString("utf8")) as Record<string, unknown>, endpoint);
+    const json = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
+    const gen = generationOptions(json, endpoint);
     if (typeof gen === "string") return send(res, 400, errorBody(400, gen));
     const ids = await o.tokenizer.tokenize(prompt);
     if (!ids.ok) return send(res, 400, errorBody(400, `${ids.failure.code}: ${ids.failure.detail}`));
@@ -88,7 +89,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
       return send(res, 400, errorBody(400, `This model's maximum context length is ${limit} tokens. However, you requested ${p + gen.maxTokens} tokens (${p} in the prompt, ${gen.maxTokens} in the completion).`));
     }
     const ctx: ResponseContext = { endpoint, id: `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${o.id}-${++requests}`, created: Math.floor(Date.now() / 1000), model: prompt.model };
-    const request = { id: ctx.id, prompt: ids.value, promptKeys: blockKeys(ids.value, o.engine.blockSize, root), maxTokens: gen.maxTokens, root, outputTokens: filler.ids(gen.maxTokens) };
+    const request = { id: ctx.id, prompt: ids.value, promptKeys: blockKeys(ids.value, o.engine.blockSize, root), maxTokens: gen.maxTokens, root, outputTokens: simOutputIds(json, gen.maxTokens) ?? filler.ids(gen.maxTokens) };
     if (!gen.stream) {
       driver.submit(request, {
         onDone: (t) => {
@@ -190,4 +191,14 @@ export function splitHostPort(listen: string): [string, number] {
   const port = Number(listen.slice(at + 1));
   if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`expected host:port, got ${JSON.stringify(listen)}`);
   return [listen.slice(0, at).replace(/^\[(.*)\]$/, "$1"), port];
+}
+
+/**
+ * Simulator-only request field `sim_output_ids`: the token ids to "generate" (a benchmark's
+ * scripted reply, so the next turn's history matches what was cached). Ignored when malformed.
+ */
+function simOutputIds(body: Record<string, unknown>, maxTokens: number): Uint32Array | undefined {
+  const ids = body.sim_output_ids;
+  if (!Array.isArray(ids) || ids.length < maxTokens || !ids.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) return undefined;
+  return Uint32Array.from(ids.slice(0, maxTokens) as number[]);
 }
