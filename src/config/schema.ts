@@ -115,7 +115,20 @@ export const loadGuardSchema = z
 
 export const routingSchema = z
   .object({
-    policy: z.literal("sticky-least-loaded").default("sticky-least-loaded").describe("hit → least-loaded holder of the longest prefix; miss → least-loaded (README: Sticky-Least-Loaded)"),
+    policy: z
+      .enum(["sticky-least-loaded", "round-robin", "random", "least-loaded", "consistent-hash"])
+      .default("sticky-least-loaded")
+      .describe("sticky-least-loaded: hit → least-loaded holder of the longest prefix, miss → least-loaded (README); the others are cache-blind baselines, for comparison"),
+    consistentHash: z
+      .object({
+        capacityFactor: z.number().min(1).default(1.25).describe("bounded load: a worker takes at most ceil(c × mean in-flight)"),
+        sharedFraction: z.number().gt(0).max(1).default(0.1).describe("a block carried by this fraction of recent requests is shared, not hashed"),
+        minShared: z.number().int().min(1).default(8),
+        window: z.number().int().min(1).default(1_000).describe("recent requests counted for block popularity"),
+      })
+      .strict()
+      .default({ capacityFactor: 1.25, sharedFraction: 0.1, minShared: 8, window: 1_000 })
+      .describe("parameters of policy consistent-hash (hashes a prompt's first non-shared block)"),
     loadGuard: loadGuardSchema.default({ absolute: 8, relative: 1.5 }),
     speculativeTtlMs: z
       .number()

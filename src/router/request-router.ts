@@ -11,7 +11,9 @@ import type { ChatPrompt, Prompt } from "../request/prompt";
 import { parseOpenAiBody } from "../request/parse-openai-body";
 import { InFlightTracker } from "../routing/in-flight-tracker";
 import type { LoadGuard, PolicyDecision } from "../routing/policy";
-import { stickyLeastLoaded } from "../routing/sticky-least-loaded";
+import { createPolicy, type PolicySpec } from "../routing/policies/create-policy";
+import { KeyPopularity } from "../routing/policies/key-popularity";
+import { prefixMatch, type RoutingPolicy } from "../routing/policies/routing-policy";
 import { leastLoaded, type WorkerView } from "../routing/worker-view";
 import type { CacheIndex } from "../state/cache-index";
 import { withDeadline } from "../common/deadline";
@@ -60,6 +62,28 @@ export interface Explanation {
   readonly guard?: LoadGuard;
 }
 
+const NO_RUNS: ReadonlyMap<string, number> = new Map();
+
+/** routing config → policy spec: the one place the server's policies are built. */
+function policySpec(routing: RouterConfig["routing"], guard: LoadGuard, random: () => number, popularity: KeyPopularity | null): PolicySpec {
+  switch (routing.policy) {
+    case "sticky-least-loaded":
+      return { kind: "sticky-least-loaded", loadGuard: guard };
+    case "round-robin":
+      return { kind: "round-robin" };
+    case "random":
+      return { kind: "random", random };
+    case "least-loaded":
+      return { kind: "least-loaded" };
+    case "consistent-hash":
+      return { kind: "consistent-hash", popularity: popularity!, ...routing.consistentHash };
+    default: {
+      const unknown: never = routing.policy;
+      throw new Error(`unknown routing policy ${String(unknown)}`);
+    }
+  }
+}
+
 const PARSED_PATHS = new Set(["/v1/completions", "/v1/chat/completions"]);
 
 function pathOnly(path: string): string {
@@ -74,6 +98,10 @@ export class RequestRouter {
   private readonly random: () => number;
   private readonly limits: LimitsConfig;
   private readonly guard: LoadGuard;
+  private readonly policy: RoutingPolicy;
+  /** Block popularity of routed requests (only consistent-hash reads it). */
+  private readonly popularity: KeyPopularity | null;
+  private sequence = 0;
 
   constructor(private readonly deps: RequestRouterDeps) {
     const { config } = deps;
@@ -82,6 +110,9 @@ export class RequestRouter {
     this.random = deps.random ?? Math.random;
     this.limits = config.limits;
     this.guard = { ...config.routing.loadGuard };
+    const routing = config.routing;
+    this.popularity = routing.policy === "consistent-hash" ? new KeyPopularity({ window: routing.consistentHash.window }) : null;
+    this.policy = createPolicy(policySpec(routing, this.guard, this.random, this.popularity));
   }
 
   async route(request: RouteRequest, stages: DecisionStages = UNOBSERVED): Promise<RouteResult> {
@@ -130,9 +161,9 @@ export class RequestRouter {
     const text = prompt.value.kind === "chat" && tokenizer ? tokenizer.render(prompt.value) : null;
     const keys = await this.keysFor(model, prompt.value, UNOBSERVED);
     if (!keys.ok) return { ...base, failure: keys.failure, tokens: null, text: text?.ok ? text.value : null, keys: [], runs: new Map(), decision: null };
-    const runs = await this.deps.index.lookup(keys.value, views.map((w) => w.id));
-    const seed = keys.value.length ? parseInt(keys.value[0].slice(0, 8), 16) : 0;
-    const decision = stickyLeastLoaded(views, { totalBlocks: keys.value.length, runs, seed }, this.guard);
+    const runs = this.policy.usesMatch ? await this.deps.index.lookup(keys.value, views.map((w) => w.id)) : NO_RUNS;
+    const match = prefixMatch(keys.value, runs);
+    const decision = this.policy.decide({ workers: views, keys: keys.value, match: this.policy.usesMatch ? match : null, sequence: this.sequence });
     return { ...base, failure: null, text: text?.ok ? text.value : null, tokens: keys.value.length * this.deps.config.blockSize, keys: keys.value, runs, decision, guard: this.guard };
   }
 
@@ -175,18 +206,25 @@ export class RequestRouter {
 
   private async decide(model: CatalogModel, eligible: readonly WorkerConfig[], chain: string[], micros: () => number, stages: DecisionStages): Promise<RouteResult> {
     const ids = eligible.map((w) => w.id);
-    const lookup = await stages.run("lookup", () => withDeadline(this.deps.index.lookup(chain, ids), this.deps.config.routing.lookupTimeoutMs));
-    if (!lookup.done) {
-      const detail = lookup.error ? `cache lookup failed: ${String(lookup.error)}` : "cache lookup timed out";
-      return this.fallback(eligible, { code: "store-error", detail }, model.name, micros, chain.length);
+    let runs: ReadonlyMap<string, number> = NO_RUNS;
+    if (this.policy.usesMatch) {
+      const lookup = await stages.run("lookup", () => withDeadline(this.deps.index.lookup(chain, ids), this.deps.config.routing.lookupTimeoutMs));
+      if (!lookup.done) {
+        const detail = lookup.error ? `cache lookup failed: ${String(lookup.error)}` : "cache lookup timed out";
+        return this.fallback(eligible, { code: "store-error", detail }, model.name, micros, chain.length);
+      }
+      runs = lookup.value;
     }
-    const seed = chain.length ? parseInt(chain[0].slice(0, 8), 16) : this.randomSeed();
-    const decision = stages.run("pick", () => stickyLeastLoaded(this.inFlight.snapshot(eligible), { totalBlocks: chain.length, runs: lookup.value, seed }, this.guard));
+    const match = chain.length ? prefixMatch(chain, runs) : { totalBlocks: 0, runs, seed: this.randomSeed() };
+    const decision = stages.run("pick", () =>
+      this.policy.decide({ workers: this.inFlight.snapshot(eligible), keys: chain, match: this.policy.usesMatch ? match : null, sequence: this.sequence++ }),
+    );
     if (decision.kind === "reject") {
       return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: "no candidates", model: model.name, decisionMicros: micros() };
     }
     const release = this.inFlight.acquire(decision.worker.id);
-    this.recordSpeculatively(decision.worker.id, chain);
+    this.popularity?.observe(chain);
+    if (this.policy.usesMatch) this.recordSpeculatively(decision.worker.id, chain);
     const reason: RouteReason | null = decision.guardTripped ? "load-guard" : null;
     return {
       kind: "route",

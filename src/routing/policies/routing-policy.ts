@@ -1,0 +1,81 @@
+/**
+ * One contract for every routing policy the benchmark compares (and the server could run): a
+ * synchronous decide() over frozen inputs that returns the production PolicyDecision. Expensive
+ * per-request data (block keys, the index's PrefixMatch, key popularity) is produced once by the
+ * caller; policies only read it (house style 9, 10).
+ *
+ * Outcome semantics for cache-blind policies: "miss" means "routed without a prefix claim"
+ * (matchedBlocks 0); only policies that read a PrefixMatch ever claim a hit.
+ */
+import type { BlockKey } from "../../prefix/block-keys";
+import type { PolicyDecision, PrefixMatch } from "../policy";
+import type { WorkerView } from "../worker-view";
+
+export const POLICY_KINDS = ["round-robin", "random", "least-loaded", "consistent-hash", "sticky-least-loaded"] as const;
+export type PolicyKind = (typeof POLICY_KINDS)[number];
+
+/** Read-only view of how many recent requests carried a block key (see key-popularity.ts). */
+export interface PopularityView {
+  /** Recent requests (in the window) whose prompt holds `key`. */
+  requestsWith(key: BlockKey): number;
+  /** Requests currently in the window. */
+  readonly requests: number;
+}
+
+export interface RoutingInput {
+  /** Frozen snapshot of the eligible workers, in a stable order (round-robin cycles over it). */
+  readonly workers: readonly WorkerView[];
+  /** The request's block keys, chain order. */
+  readonly keys: readonly BlockKey[];
+  /** Leading cached runs per worker from an index, for policies with usesMatch; null otherwise. */
+  readonly match: PrefixMatch | null;
+  /** The request's ordinal at this router (0, 1, 2, …): round-robin's cursor, tie-breaks. */
+  readonly sequence: number;
+}
+
+export interface RoutingPolicy {
+  readonly kind: PolicyKind;
+  /** decide() reads input.match: the caller must look the keys up in an index first. */
+  readonly usesMatch: boolean;
+  decide(input: RoutingInput): PolicyDecision;
+}
+
+/** A route decision without a prefix claim: what every cache-blind policy answers. */
+export function blindRoute(worker: WorkerView, input: RoutingInput, guardTripped = false): PolicyDecision {
+  return {
+    kind: "route",
+    worker,
+    outcome: "miss",
+    matchedBlocks: 0,
+    totalBlocks: input.keys.length,
+    candidates: input.workers.length,
+    guardTripped,
+  };
+}
+
+/** MurmurHash3's 32-bit finalizer: spreads sequence numbers and key prefixes evenly. */
+export function mix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The first 32 bits of a block key (keys are SHA-256 prefixes: already uniform). */
+export function keyHash32(key: BlockKey): number {
+  return parseInt(key.slice(0, 8), 16) >>> 0;
+}
+
+/**
+ * Which block seeds tie-breaks: "first" is RequestRouter's rule (one prefix breaks ties one way);
+ * "last" (experimental) spreads requests that share a system prompt but differ after it.
+ */
+export type TieSeed = "first" | "last";
+
+/** A PrefixMatch with RequestRouter's seed rule by default (the first block's key; 0 for an empty chain). */
+export function prefixMatch(keys: readonly BlockKey[], runs: ReadonlyMap<string, number>, tieSeed: TieSeed = "first"): PrefixMatch {
+  const at = tieSeed === "first" ? 0 : keys.length - 1;
+  return { totalBlocks: keys.length, runs, seed: keys.length ? keyHash32(keys[at]) : 0 };
+}
