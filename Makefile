@@ -1,6 +1,6 @@
 # The two commands that matter: `make run` (router on the embedded in-memory map, example config)
 # and `make test` (every test). Both install what they need first.
-.PHONY: install build run test bench bench-decision clean
+.PHONY: install build run test bench bench-full bench-live bench-decision clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -15,6 +15,17 @@ run: build
 
 test: install
 	npm test
+
+# Routing benchmark, discrete-event, all policies on chat + RAG (under 2 minutes on 2 cores).
+bench: install
+	npm run bench
+
+# All workloads in discrete-event mode, then the live mode (real router + simulated replicas).
+bench-full: install
+	npm run bench:full
+
+bench-live: install
+	npm run bench:live
 
 bench-decision: install
 	npm run bench:decision
