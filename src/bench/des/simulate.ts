@@ -12,7 +12,7 @@
  * time after the previous turn completes.
  */
 import { InFlightTracker, type WorkerAddress } from "../../routing/in-flight-tracker";
-import { SimReplicaEngine } from "../../sim/replica-engine";
+import { fitsReplica, SimReplicaEngine } from "../../sim/replica-engine";
 import type { ReplicaConfig, ReplicaEngine, RequestTiming } from "../../sim/replica-model";
 import type { BenchRequest, Workload } from "../workloads/workload";
 import { createContender, type ContenderName, type ContenderOptions } from "./contenders";
@@ -59,7 +59,7 @@ export interface RequestRecord {
 export interface RunResult {
   readonly contender: ContenderName;
   readonly records: RequestRecord[];
-  /** Requests that cannot fit one replica's KV cache (never submitted). */
+  /** Requests that can never fit one replica's KV cache (never submitted; their follow-ups still come). */
   readonly skipped: number;
   /** Busy time per replica over the whole run, and within the measure window. */
   readonly busyMs: number[];
@@ -120,14 +120,13 @@ export function simulate(
   let sequence = 0;
   let done = 0;
   const total = workload.requests.length;
-  const maxPromptTokens = cluster.replica.totalBlocks * cluster.replica.blockSize;
 
   const scheduleFollowUps = (id: string, atMs: number) => {
     for (const next of followUps.get(id) ?? []) agenda.push(atMs + next.after!.thinkMs, PRIORITY.arrive, { kind: "arrive", request: next });
   };
 
   const arrive = (r: BenchRequest) => {
-    if (r.promptTokens + r.maxTokens > maxPromptTokens || r.promptTokens === 0) {
+    if (r.promptTokens === 0 || !fitsReplica(cluster.replica, r.promptTokens, r.maxTokens)) {
       skipped++;
       done++;
       scheduleFollowUps(r.id, now);
