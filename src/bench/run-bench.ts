@@ -35,8 +35,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--contenders <list>", `comma-separated subset of: ${CONTENDERS.join(", ")}`, parseList)
     .option("--scenarios <list>", "comma-separated subset of the preset's scenarios", parseList)
     .option("--load-guard <abs,rel>", "load guard of the sticky-least-loaded contenders (default: production 8,1.5)", parseGuard)
-    .option("--min-gain <blocks>", "experimental: least-loaded unless the match beats its by this many blocks (default 0 = production)", (v) => Number.parseInt(v, 10))
-    .option("--tie-seed <first|last>", "experimental: which block seeds tie-breaks (default first = production)", (v) => {
+    .option("--min-gain <blocks>", "minimum gain of sticky-least-loaded in blocks (default: production 16)", (v) => Number.parseInt(v, 10))
+    .option("--tie-seed <first|last>", "which block seeds tie-breaks (default: production last)", (v) => {
       if (v !== "first" && v !== "last") throw new InvalidArgumentError("expected first or last");
       return v;
     })

@@ -130,6 +130,12 @@ export const routingSchema = z
       .default({ capacityFactor: 1.25, sharedFraction: 0.1, minShared: 8, window: 1_000 })
       .describe("parameters of policy consistent-hash (hashes a prompt's first non-shared block)"),
     loadGuard: loadGuardSchema.default({ absolute: 8, relative: 1.5 }),
+    minGainBlocks: z
+      .number()
+      .int()
+      .min(0)
+      .default(16)
+      .describe("sticky-least-loaded keeps affinity only when its match beats the least-loaded worker's by this many blocks (0 = always)"),
     speculativeTtlMs: z
       .number()
       .int()

@@ -68,7 +68,7 @@ const NO_RUNS: ReadonlyMap<string, number> = new Map();
 function policySpec(routing: RouterConfig["routing"], guard: LoadGuard, random: () => number, popularity: KeyPopularity | null): PolicySpec {
   switch (routing.policy) {
     case "sticky-least-loaded":
-      return { kind: "sticky-least-loaded", loadGuard: guard };
+      return { kind: "sticky-least-loaded", loadGuard: guard, minGainBlocks: routing.minGainBlocks };
     case "round-robin":
       return { kind: "round-robin" };
     case "random":
@@ -225,13 +225,13 @@ export class RequestRouter {
     const release = this.inFlight.acquire(decision.worker.id);
     this.popularity?.observe(chain);
     if (this.policy.usesMatch) this.recordSpeculatively(decision.worker.id, chain);
-    const reason: RouteReason | null = decision.guardTripped ? "load-guard" : null;
+    const reason: RouteReason | null = decision.guardTripped ? "load-guard" : decision.gainDeclined ? "min-gain" : null;
     return {
       kind: "route",
       worker: decision.worker,
       outcome: decision.outcome,
       reason,
-      detail: decision.guardTripped ? "longer match only on overloaded workers" : null,
+      detail: decision.guardTripped ? "longer match only on overloaded workers" : decision.gainDeclined ? "the longer match led the least-loaded worker's by too few blocks" : null,
       model: model.name,
       matchedBlocks: decision.matchedBlocks,
       totalBlocks: decision.totalBlocks,

@@ -4,8 +4,8 @@ import type { WorkerView } from "../routing/worker-view";
 
 export type Outcome = "hit" | "miss" | "fallback";
 
-/** Why a decision is not a plain prefix decision: a fallback's failure, or the load guard. */
-export type RouteReason = FailureCode | "load-guard";
+/** Why a decision is not a plain prefix decision: a fallback's failure, the load guard, or the minimum gain. */
+export type RouteReason = FailureCode | "load-guard" | "min-gain";
 
 export interface RoutedRequest {
   readonly kind: "route";

@@ -9,6 +9,16 @@ export interface LoadGuard {
   readonly relative: number;
 }
 
+/** Sticky-Least-Loaded's parameters: the load guard plus the minimum gain worth keeping affinity for. */
+export interface StickyParams extends LoadGuard {
+  /**
+   * Affinity is kept only when the pick's match beats the least-loaded worker's by at least this
+   * many blocks; a shorter lead (say, a shared system prompt) is not worth piling requests on one
+   * worker for. 0 = always keep affinity.
+   */
+  readonly minGainBlocks: number;
+}
+
 export interface PrefixMatch {
   /** Full blocks in the request's prompt. */
   readonly totalBlocks: number;
@@ -28,5 +38,7 @@ export type PolicyDecision =
       readonly candidates: number;
       /** A longer match existed, but only on workers the load guard excluded. */
       readonly guardTripped: boolean;
+      /** A longer match existed, but it led the least-loaded worker's by fewer than minGainBlocks. */
+      readonly gainDeclined?: boolean;
     }
   | { readonly kind: "reject"; readonly reason: "no-candidates" };

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { InFlightTracker } from "./in-flight-tracker";
-import type { LoadGuard } from "./policy";
+import type { StickyParams } from "./policy";
 import { isOverloaded, stickyLeastLoaded } from "./sticky-least-loaded";
 import { leastLoaded, type WorkerView } from "./worker-view";
 
-const guard: LoadGuard = { absolute: 4, relative: 1.5 };
+const guard: StickyParams = { absolute: 4, relative: 1.5, minGainBlocks: 0 };
 const view = (id: string, inFlight: number): WorkerView => ({ id, address: `10.0.0.${id.slice(1)}:8000`, inFlight });
 const match = (runs: Record<string, number | undefined>, totalBlocks = 10, seed = 7) => ({
   totalBlocks,
@@ -70,6 +70,38 @@ describe("stickyLeastLoaded", () => {
     expect({ worker: d.worker.id, outcome: d.outcome, matchedBlocks: d.matchedBlocks, guardTripped: d.guardTripped }).toEqual(expected);
     expect(d.candidates).toBe(workers.length);
     expect(d.totalBlocks).toBe(10);
+  });
+
+  it.each([
+    {
+      name: "a short shared head does not outweigh load: the least-loaded worker takes it",
+      workers: [view("w1", 3), view("w2", 0)],
+      runs: { w1: 4 },
+      expected: { worker: "w2", outcome: "miss", matchedBlocks: 0, gainDeclined: true },
+    },
+    {
+      name: "a lead of at least minGainBlocks keeps affinity",
+      workers: [view("w1", 3), view("w2", 0)],
+      runs: { w1: 20, w2: 4 },
+      expected: { worker: "w1", outcome: "hit", matchedBlocks: 20, gainDeclined: undefined },
+    },
+    {
+      name: "the gain is measured against the least-loaded worker's own match",
+      workers: [view("w1", 3), view("w2", 0)],
+      runs: { w1: 20, w2: 10 },
+      expected: { worker: "w2", outcome: "hit", matchedBlocks: 10, gainDeclined: true },
+    },
+    {
+      name: "when the pick is the least-loaded worker nothing changes",
+      workers: [view("w1", 0), view("w2", 1)],
+      runs: { w1: 3 },
+      expected: { worker: "w1", outcome: "hit", matchedBlocks: 3, gainDeclined: undefined },
+    },
+  ])("minimum gain (16 blocks): $name", ({ workers, runs, expected }) => {
+    const d = stickyLeastLoaded(workers, match(runs), { ...guard, minGainBlocks: 16 });
+    if (d.kind !== "route") throw new Error("expected a route");
+    expect({ worker: d.worker.id, outcome: d.outcome, matchedBlocks: d.matchedBlocks, gainDeclined: d.gainDeclined }).toEqual(expected);
+    expect(d.guardTripped).toBe(false);
   });
 
   it("rejects when there are no candidates", () => {

@@ -47,9 +47,9 @@ export interface ClusterAccess {
 export interface ContenderOptions {
   readonly seed: number;
   readonly loadGuard?: LoadGuard;
-  /** Experimental (default 0 = production): see sticky-least-loaded-policy.ts. */
+  /** Minimum gain of sticky-least-loaded (default: the production 16 blocks). */
   readonly minGainBlocks?: number;
-  /** Experimental (default "first" = production): see routing-policy.ts prefixMatch. */
+  /** Which block seeds tie-breaks (default: the production "last"). */
   readonly tieSeed?: TieSeed;
   readonly speculativeTtlMs?: number;
 }

@@ -84,12 +84,12 @@ describe("sticky-least-loaded policy (the production decision)", () => {
   });
 
   it("uses a custom load guard", () => {
-    const d = createPolicy({ kind: "sticky-least-loaded", loadGuard: { absolute: 100, relative: 100 } }).decide(input(workers(20, 0), 0, { w1: 3 }));
+    const d = createPolicy({ kind: "sticky-least-loaded", loadGuard: { absolute: 100, relative: 100 }, minGainBlocks: 0 }).decide(input(workers(20, 0), 0, { w1: 3 }));
     expect(picked(d)).toBe("w1");
   });
 });
 
-describe("sticky-least-loaded experimental knobs (off by default)", () => {
+describe("sticky-least-loaded minimum gain and tie seed (production: 16 blocks, last block)", () => {
   const keys = ["00000000000000aa", "00000000000000bb"];
   it.each([
     { name: "minGain 0 keeps production: short match wins", minGain: 0, loads: [3, 0], runs: { w1: 2 }, expected: "w1" },
@@ -102,9 +102,14 @@ describe("sticky-least-loaded experimental knobs (off by default)", () => {
     expect(picked(d)).toBe(expected);
   });
 
-  it("tie seed: first block by default (RequestRouter's rule), last block on request", () => {
-    expect(prefixMatch(["0000000100000000", "0000000200000000"], new Map()).seed).toBe(1);
-    expect(prefixMatch(["0000000100000000", "0000000200000000"], new Map(), "last").seed).toBe(2);
-    expect(prefixMatch([], new Map(), "last").seed).toBe(0);
+  it("tie seed: last block by default (RequestRouter's rule), first block on request", () => {
+    expect(prefixMatch(["0000000100000000", "0000000200000000"], new Map()).seed).toBe(2);
+    expect(prefixMatch(["0000000100000000", "0000000200000000"], new Map(), "first").seed).toBe(1);
+    expect(prefixMatch([], new Map(), "first").seed).toBe(0);
+  });
+
+  it("defaults to the production minimum gain of 16 blocks", () => {
+    const d = createPolicy({ kind: "sticky-least-loaded" }).decide({ workers: workers(3, 0), keys, match: prefixMatch(keys, new Map([["w1", 15]])), sequence: 0 });
+    expect(picked(d)).toBe("w2");
   });
 });

@@ -75,7 +75,7 @@ export function keyHash32(key: BlockKey): number {
 export type TieSeed = "first" | "last";
 
 /** A PrefixMatch with RequestRouter's seed rule by default (the first block's key; 0 for an empty chain). */
-export function prefixMatch(keys: readonly BlockKey[], runs: ReadonlyMap<string, number>, tieSeed: TieSeed = "first"): PrefixMatch {
+export function prefixMatch(keys: readonly BlockKey[], runs: ReadonlyMap<string, number>, tieSeed: TieSeed = "last"): PrefixMatch {
   const at = tieSeed === "first" ? 0 : keys.length - 1;
   return { totalBlocks: keys.length, runs, seed: keys.length ? keyHash32(keys[at]) : 0 };
 }
