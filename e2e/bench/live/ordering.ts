@@ -3,7 +3,7 @@
  * of policies whose discrete-event values differ clearly (by more than `margin`, relative) must be
  * ordered the same way live. Pairs the simulation cannot tell apart are not judged.
  */
-import type { RunSummary } from "../metrics/run-summary";
+import type { RunSummary } from "../../../src/bench/metrics/run-summary";
 
 export interface OrderingCheck {
   readonly metric: string;

@@ -10,9 +10,9 @@
  * the same summary and report code reads both.
  */
 import { Agent, request as httpRequest } from "node:http";
-import { EnvoyExtProcClient } from "../../../e2e/support/envoy-ext-proc-client";
-import type { RequestRecord, RunResult } from "../des/simulate";
-import type { BenchRequest, Workload } from "../workloads/workload";
+import { EnvoyExtProcClient } from "../../support/envoy-ext-proc-client";
+import type { RequestRecord, RunResult } from "../../../src/bench/des/simulate";
+import type { BenchRequest, Workload } from "../../../src/bench/workloads/workload";
 import type { LiveCluster, LiveContender } from "./live-cluster";
 
 interface SimUsage {

@@ -1,5 +1,5 @@
 /**
- * The routing benchmark, live mode:   tsx src/bench/live/run-live.ts [options]
+ * The routing benchmark, live mode:   tsx e2e/bench/live/run-live.ts [options]
  *
  * The honest end-to-end check: for each policy, a real router (ext_proc gRPC server, ingest, a
  * private redis-server as the map) in front of simulated vLLM replicas over HTTP, driven by a
@@ -10,11 +10,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
-import { summarizeRun, type RunSummary } from "../metrics/run-summary";
-import { scenarioHeader, scenarioTable, table } from "../report/console-report";
-import { ProgressBar } from "../report/progress-bar";
-import { runScenario, type Scenario } from "../run-scenario";
-import { buildWorkload } from "../workloads/build-workload";
+import { summarizeRun, type RunSummary } from "../../../src/bench/metrics/run-summary";
+import { scenarioHeader, scenarioTable, table } from "../../../src/bench/report/console-report";
+import { ProgressBar } from "../../../src/bench/report/progress-bar";
+import { runScenario, type Scenario } from "../../../src/bench/run-scenario";
+import { buildWorkload } from "../../../src/bench/workloads/build-workload";
 import { LIVE_CONTENDERS, startLiveCluster, type LiveContender } from "./live-cluster";
 import { runLive } from "./live-run";
 import { compareOrdering } from "./ordering";
@@ -75,7 +75,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const wallS = (performance.now() - started) / 1000;
   mkdirSync(o.out, { recursive: true });
   const file = join(o.out, "live.json");
-  writeFileSync(file, JSON.stringify({ command: ["tsx src/bench/live/run-live.ts", ...argv].join(" "), generatedAt: new Date().toISOString(), scenario, timeScale: o.timeScale, redis: o.redis, des: des.runs, live, ordering, wallS }, null, 1));
+  writeFileSync(file, JSON.stringify({ command: ["tsx e2e/bench/live/run-live.ts", ...argv].join(" "), generatedAt: new Date().toISOString(), scenario, timeScale: o.timeScale, redis: o.redis, des: des.runs, live, ordering, wallS }, null, 1));
   process.stdout.write(`\n${wallS.toFixed(0)} s wall; wrote ${file}\n`);
 }
 

@@ -5,14 +5,14 @@
  * configured with the policy under test.
  */
 import { createServer } from "node:net";
-import { parseConfig } from "../../config/load-config";
-import type { RouterConfig } from "../../config/schema";
-import { startRouterService, type RouterService } from "../../router-service";
-import { H100_LLAMA_8B } from "../../sim/replica-model";
-import { startSimReplica, type SimReplica } from "../../sim/sim-replica";
-import { silentLogger } from "../../telemetry/logger";
-import { loadTokenizerRegistry } from "../../tokenize/tokenizer-registry";
-import { startRedisServer, type RedisServer } from "../../../e2e/support/redis-server";
+import { parseConfig } from "../../../src/config/load-config";
+import type { RouterConfig } from "../../../src/config/schema";
+import { startRouterService, type RouterService } from "../../../src/router-service";
+import { H100_LLAMA_8B } from "../../../src/sim/replica-model";
+import { startSimReplica, type SimReplica } from "../../../src/sim/sim-replica";
+import { silentLogger } from "../../../src/telemetry/logger";
+import { loadTokenizerRegistry } from "../../../src/tokenize/tokenizer-registry";
+import { startRedisServer, type RedisServer } from "../../support/redis-server";
 
 export const LIVE_CONTENDERS = ["round-robin", "random", "least-loaded", "consistent-hash", "approximate", "prefix-router"] as const;
 export type LiveContender = (typeof LIVE_CONTENDERS)[number];
