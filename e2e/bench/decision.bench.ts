@@ -16,7 +16,8 @@ import { externalProcessorService } from "../../src/extproc/proto";
 import { parseOpenAiBody } from "../../src/request/parse-openai-body";
 import { EnvoyExtProcClient } from "../support/envoy-ext-proc-client";
 import { realPrompts, REPO_ROOT, startTestRouter, testConfig } from "../support/router-fixture";
-import { summarize, table, type Summary } from "./stats";
+import { summarize, type Summary } from "../../src/bench/metrics/stats";
+import { table } from "../../src/bench/report/console-report";
 
 const SIZES = [1_000, 8_000, 32_000];
 const ITERATIONS: Record<number, number> = { 1_000: 300, 8_000: 150, 32_000: 40 };
@@ -74,6 +75,8 @@ async function measure(client: EnvoyExtProcClient, bodies: () => string, n: numb
   return { roundTripUs: summarize(rt), decisionUs: dec.length ? summarize(dec) : null, outcomes };
 }
 
+const us = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(0));
+
 async function main(): Promise<void> {
   const router = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 30_000 }, limits: { maxBodyBytes: 64 << 20, maxPromptChars: 10_000_000 } }));
   const noop = await startNoopServer();
@@ -88,7 +91,7 @@ async function main(): Promise<void> {
   };
 
   const results: Record<string, unknown>[] = [];
-  const rows: (string | number)[][] = [];
+  const rows: string[][] = [];
   for (const size of SIZES) {
     const system = await systemPromptOf(size, count);
     const history = ["What does this cover?", "It covers the material above in detail."];
@@ -105,11 +108,11 @@ async function main(): Promise<void> {
     for (const [name, make] of Object.entries(scenarios)) {
       const r = await measure(router.client, make, n);
       results.push({ promptTokens: size, scenario: name, ...r });
-      rows.push([`${size / 1000}k`, name, n, r.roundTripUs.p50, r.roundTripUs.p99, r.decisionUs?.p50 ?? NaN, r.decisionUs?.p99 ?? NaN, JSON.stringify(r.outcomes)]);
+      rows.push([`${size / 1000}k`, name, String(n), us(r.roundTripUs.p50), us(r.roundTripUs.p99), us(r.decisionUs?.p50), us(r.decisionUs?.p99), JSON.stringify(r.outcomes)]);
     }
     const floor = await measure(noopClient, scenarios["warm-identical"], n);
     results.push({ promptTokens: size, scenario: "no-op floor", ...floor });
-    rows.push([`${size / 1000}k`, "no-op floor", n, floor.roundTripUs.p50, floor.roundTripUs.p99, NaN, NaN, "-"]);
+    rows.push([`${size / 1000}k`, "no-op floor", String(n), us(floor.roundTripUs.p50), us(floor.roundTripUs.p99), "-", "-", "-"]);
   }
   console.log("\nDecision latency, µs (round trip = Envoy-sequence gRPC exchange headers+body; decision = router's own x-prefix-router-decision-us)\n");
   console.log(table(["prompt", "scenario", "n", "rt p50", "rt p99", "decision p50", "decision p99", "outcomes"], rows));
