@@ -109,10 +109,12 @@ export class ProcessStream {
     this.responseMode = msg.protocol_config?.response_body_mode;
 
     if (msg.request_headers?.end_of_stream) {
-      return this.routeAndAnswerHeaders({ bodyUnavailable: undefined, body: null });
+      this.answerHeaders(await this.decide({ body: null }));
+      return;
     }
     if (this.mode === "other") {
-      return this.routeAndAnswerHeaders({ bodyUnavailable: "body-mode-unsupported", body: null });
+      this.answerHeaders(await this.decide({ body: null, bodyUnavailable: "body-mode-unsupported" }));
+      return;
     }
     this.phase = "body";
     if (this.mode === "buffered") this.send({ request_headers: { response: strippingCommonResponse() } });
@@ -137,7 +139,7 @@ export class ProcessStream {
     this.chunks.push(chunk);
     if (this.mode === "buffered") {
       // BUFFERED sends the whole body in one message; its answer carries the routing mutation.
-      const result = await this.decide(Buffer.concat(this.chunks));
+      const result = await this.decide({ body: Buffer.concat(this.chunks) });
       this.answer(result, (common) => ({ request_body: { response: common } }));
       return;
     }
@@ -145,11 +147,7 @@ export class ProcessStream {
     if (this.bodyBytes > this.deps.maxBodyBytes) {
       // Too large to hold: route now without the body, then stream the rest through.
       const held = this.chunks.splice(0);
-      const result = await this.deps.route({ ...this.requestBase(), body: null, bodyUnavailable: "body-too-large" });
-      this.result = result;
-      this.phase = "routed";
-      if (!this.answer(result, (common) => ({ request_headers: { response: common } }))) return;
-      this.echo(held, false);
+      if (this.answerHeaders(await this.decide({ body: null, bodyUnavailable: "body-too-large" }))) this.echo(held, false);
     }
   }
 
@@ -160,9 +158,7 @@ export class ProcessStream {
 
   private async finishFullDuplexBody(endOfStream: boolean): Promise<void> {
     const body = Buffer.concat(this.chunks.splice(0));
-    const result = await this.decide(body);
-    if (!this.answer(result, (common) => ({ request_headers: { response: common } }))) return;
-    this.echo([body], endOfStream);
+    if (this.answerHeaders(await this.decide({ body }))) this.echo([body], endOfStream);
   }
 
   private onResponseBody(body: HttpBody): void {
@@ -188,18 +184,17 @@ export class ProcessStream {
     return { method: this.method ?? "", path: this.path ?? "", subset: this.subset, headers: this.headers };
   }
 
-  private async decide(body: Buffer): Promise<RouteResult> {
-    const result = await this.deps.route({ ...this.requestBase(), body });
+  /** Routes the request (once per stream) and remembers the result for release at stream end. */
+  private async decide(body: Pick<RouteRequest, "body" | "bodyUnavailable">): Promise<RouteResult> {
+    const result = await this.deps.route({ ...this.requestBase(), ...body });
     this.result = result;
     this.phase = "routed";
     return result;
   }
 
-  private async routeAndAnswerHeaders(extra: Pick<RouteRequest, "body" | "bodyUnavailable">): Promise<void> {
-    const result = await this.deps.route({ ...this.requestBase(), ...extra });
-    this.result = result;
-    this.phase = "routed";
-    this.answer(result, (common) => ({ request_headers: { response: common } }));
+  /** The routing answer as a HeadersResponse; false when the request was rejected. */
+  private answerHeaders(result: RouteResult): boolean {
+    return this.answer(result, (common) => ({ request_headers: { response: common } }));
   }
 
   /**
