@@ -11,13 +11,14 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { accessSync, constants, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEBUG_HEADERS, DESTINATION_HEADER } from "../src/extproc/decision-response";
 import { renderEnvoyConfig } from "./support/envoy-config/render";
 import { chatBody, REPO_ROOT, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
+import { freePort } from "./support/free-port";
 
 function findEnvoy(): string | null {
   const candidates = [process.env.ENVOY_BIN, ...(process.env.PATH ?? "").split(delimiter).map((d) => join(d, "envoy"))];
@@ -89,13 +90,6 @@ function startReplica(id: string): Promise<Replica> {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ id, address: `127.0.0.1:${(server.address() as AddressInfo).port}`, server })));
 }
 
-function freePort(): Promise<number> {
-  const s = createNetServer();
-  return new Promise((resolve) => s.listen(0, "127.0.0.1", () => {
-    const { port } = s.address() as AddressInfo;
-    s.close(() => resolve(port));
-  }));
-}
 
 async function waitFor(what: string, check: () => Promise<boolean>, ms: number, log: () => string): Promise<void> {
   const until = Date.now() + ms;

@@ -4,7 +4,6 @@
  * redis-server as the shared map, and the real router service (ext_proc gRPC + ingest + Redis)
  * configured with the policy under test.
  */
-import { createServer } from "node:net";
 import { parseConfig } from "../../../src/config/load-config";
 import type { RouterConfig } from "../../../src/config/schema";
 import { startRouterService, type RouterService } from "../../../src/router-service";
@@ -13,6 +12,7 @@ import { startSimReplica, type SimReplica } from "../../../src/sim/sim-replica";
 import { silentLogger } from "../../../src/telemetry/logger";
 import { loadTokenizerRegistry } from "../../../src/tokenize/tokenizer-registry";
 import { startRedisServer, type RedisServer } from "../../support/redis-server";
+import { freePort } from "../../support/free-port";
 
 export const LIVE_CONTENDERS = ["round-robin", "random", "least-loaded", "consistent-hash", "approximate", "prefix-router"] as const;
 export type LiveContender = (typeof LIVE_CONTENDERS)[number];
@@ -37,16 +37,6 @@ export interface LiveCluster {
 
 const TOKEN = (id: string) => `live-bench-token-${id}`;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The router config for a contender: which policy, and whether it hears KV events. */
 export function routerConfigFor(spec: LiveClusterSpec, addresses: readonly string[], ingestPort: number, redisUrl: string | null): RouterConfig {
