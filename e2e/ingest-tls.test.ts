@@ -3,11 +3,10 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials, loadPackageDefinition, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
+import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { PROTO_ROOT } from "../src/common/grpc-server";
 import { encodeKeys } from "../src/ingest/ingest-batch";
+import { kvIngestClient } from "../src/ingest/ingest-proto";
 import { chainOf } from "../src/state/cache-index.contract";
 import { tokenFor } from "./support/ingest-client";
 import { startTestRouter, testConfig } from "./support/router-fixture";
@@ -32,8 +31,7 @@ describe("ingest over TLS", () => {
         ingest: { listen: "127.0.0.1:0", tls: { cert: tls.cert, key: tls.key } },
       }),
     );
-    const def = loadSync("prefix_router/ingest/v1/ingest.proto", { keepCase: true, longs: String, enums: String, includeDirs: [PROTO_ROOT] });
-    const KvIngest = (loadPackageDefinition(def) as unknown as { prefix_router: { ingest: { v1: { KvIngest: new (a: string, c: unknown) => Client } } } }).prefix_router.ingest.v1.KvIngest;
+    const KvIngest = kvIngestClient();
     const push = (client: Client) =>
       new Promise<string>((resolve) => {
         const md = new Metadata();
@@ -44,10 +42,10 @@ describe("ingest over TLS", () => {
       });
     const address = `localhost:${r.service.ingest!.server.port}`;
     try {
-      const secure = new KvIngest(address, credentials.createSsl(readFileSync(tls.cert)));
+      const secure = new KvIngest(address, credentials.createSsl(readFileSync(tls.cert))) as unknown as Client;
       expect(await push(secure)).toBe("APPLIED");
       secure.close();
-      const plain = new KvIngest(address, credentials.createInsecure());
+      const plain = new KvIngest(address, credentials.createInsecure()) as unknown as Client;
       expect(await push(plain)).toMatch(/^error (14|13)$/); // UNAVAILABLE (handshake fails)
       plain.close();
       expect(Object.fromEntries(await r.service.index.lookup(chainOf(2, "tls"), ["w1"]))).toEqual({ w1: 2 });

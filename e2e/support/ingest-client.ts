@@ -1,8 +1,7 @@
 /** A test client of the ingest API (what the vllm-patch plugin speaks), over real gRPC. */
-import { credentials, loadPackageDefinition, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { PROTO_ROOT } from "../../src/common/grpc-server";
+import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { encodeKeys } from "../../src/ingest/ingest-batch";
+import { kvIngestClient } from "../../src/ingest/ingest-proto";
 
 export type TestEvent = { stored: string[]; parent?: string } | { removed: string[] } | { cleared: true };
 
@@ -33,9 +32,8 @@ export class IngestTestClient {
   private readonly raw: RawIngestClient;
 
   constructor(address: string) {
-    const def = loadSync("prefix_router/ingest/v1/ingest.proto", { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_ROOT] });
-    const pkg = loadPackageDefinition(def) as unknown as { prefix_router: { ingest: { v1: { KvIngest: new (a: string, c: unknown) => RawIngestClient } } } };
-    this.raw = new pkg.prefix_router.ingest.v1.KvIngest(address, credentials.createInsecure());
+    const KvIngest = kvIngestClient();
+    this.raw = new KvIngest(address, credentials.createInsecure()) as unknown as RawIngestClient;
   }
 
   close(): void {

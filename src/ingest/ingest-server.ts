@@ -3,23 +3,12 @@
  * validation (all-or-nothing), then the IngestService. Listens on its own port, optionally TLS.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import {
-  Server,
-  ServerCredentials,
-  status,
-  type sendUnaryData,
-  type ServerReadableStream,
-  type ServerUnaryCall,
-  type ServiceDefinition,
-  loadPackageDefinition,
-} from "@grpc/grpc-js";
-import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
+import { Server, ServerCredentials, status, type sendUnaryData, type ServerReadableStream, type ServerUnaryCall } from "@grpc/grpc-js";
 import { addStandardServices } from "../common/grpc-services";
 import type { IngestConfig } from "../config/schema";
-import { PROTO_ROOT } from "../common/grpc-server";
 import type { BlockKey } from "../prefix/block-keys";
 import { IngestAuth } from "./ingest-auth";
+import { KV_INGEST_SERVICE, kvIngestDefinition, kvIngestService } from "./ingest-proto";
 import { BatchValidator, decodeKeys, type WireBatch, type WireResyncPage } from "./ingest-batch";
 import type { IngestService } from "./ingest-service";
 
@@ -35,33 +24,6 @@ interface PushReply {
   status: "APPLIED" | "DUPLICATE" | "RESYNC_REQUIRED";
   applied_seq: string;
   message: string;
-}
-
-export const KV_INGEST_SERVICE = "prefix_router.ingest.v1.KvIngest";
-
-let cachedService: ServiceDefinition | undefined;
-let cachedDefinition: PackageDefinition | undefined;
-export function kvIngestService(): ServiceDefinition {
-  if (!cachedService) {
-    const def = loadSync(join("prefix_router", "ingest", "v1", "ingest.proto"), {
-      keepCase: true,
-      longs: String,
-      enums: String,
-      bytes: Buffer,
-      defaults: false,
-      oneofs: true,
-      includeDirs: [PROTO_ROOT],
-    });
-    const pkg = loadPackageDefinition(def) as unknown as { prefix_router: { ingest: { v1: { KvIngest: { service: ServiceDefinition } } } } };
-    cachedService = pkg.prefix_router.ingest.v1.KvIngest.service;
-    cachedDefinition = def;
-  }
-  return cachedService;
-}
-
-function kvIngestDefinition(): PackageDefinition {
-  kvIngestService();
-  return cachedDefinition!;
 }
 
 type GrpcError = { code: status; details: string };

@@ -15,9 +15,8 @@
  * Bearer token in `authorization` metadata. The engine stays pure: the sim server drains its events
  * and offer()s them here; snapshot() reads its cached keys.
  */
-import { credentials, loadPackageDefinition, Metadata, status, type ServiceError } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { PROTO_ROOT } from "../common/grpc-server";
+import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { kvIngestClient } from "../ingest/ingest-proto";
 import { encodeKeys } from "../ingest/ingest-batch";
 import type { BlockKey } from "../prefix/block-keys";
 import type { EngineKvEvent } from "./replica-model";
@@ -98,9 +97,8 @@ export class IngestReporter {
 
   constructor(options: IngestReporterOptions) {
     this.o = { ...DEFAULTS, epoch: `${Date.now().toString(36)}-${options.workerId}`, random: Math.random, ...options };
-    const def = loadSync("prefix_router/ingest/v1/ingest.proto", { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_ROOT] });
-    const pkg = loadPackageDefinition(def) as unknown as { prefix_router: { ingest: { v1: { KvIngest: new (a: string, c: unknown, o: object) => RawClient } } } };
-    this.client = new pkg.prefix_router.ingest.v1.KvIngest(this.o.target, credentials.createInsecure(), { "grpc.max_send_message_length": 64 * 1024 * 1024 });
+    const KvIngest = kvIngestClient();
+    this.client = new KvIngest(this.o.target, credentials.createInsecure(), { "grpc.max_send_message_length": 64 * 1024 * 1024 }) as unknown as RawClient;
   }
 
   get epoch(): string {
