@@ -11,8 +11,8 @@
  * :authority/host/:method/:scheme/x-envoy-* cannot be set.
  */
 import { credentials, loadPackageDefinition, type ClientDuplexStream } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { LOADER_OPTIONS } from "../../src/extproc/proto";
+import type { PackageDefinition } from "@grpc/proto-loader";
+import { externalProcessorDefinition } from "../../src/extproc/proto";
 import type { BodySendMode, HeaderMutation, ImmediateResponse, ProcessingRequest, ProcessingResponse, Struct } from "../../src/extproc/messages";
 
 export interface EnvoyRequest {
@@ -56,7 +56,7 @@ export interface Exchange extends ExchangeResult {
 const FORBIDDEN = (key: string) => [":authority", "host", ":method", ":scheme"].includes(key) || key.startsWith("x-envoy-");
 
 /** proto-loader hands enums over as names; Envoy reads the number. */
-function statusCodeNumber(def: ReturnType<typeof loadSync>, code: unknown): number {
+function statusCodeNumber(def: PackageDefinition, code: unknown): number {
   if (typeof code === "number") return code;
   const values = (def["envoy.type.v3.StatusCode"] as unknown as { type: { value: { name: string; number: number }[] } }).type.value;
   return values.find((v) => v.name === code)?.number ?? Number(code);
@@ -66,10 +66,11 @@ type RawClient = { Process(): ClientDuplexStream<ProcessingRequest, ProcessingRe
 
 export class EnvoyExtProcClient {
   private readonly client: RawClient;
-  private readonly def: ReturnType<typeof loadSync>;
+  private readonly def: PackageDefinition;
 
   constructor(address: string) {
-    const def = loadSync("envoy/service/ext_proc/v3/external_processor.proto", LOADER_OPTIONS);
+    // The router's own loaded definition: the same protos and options the server decodes with.
+    const def = externalProcessorDefinition();
     this.def = def;
     const pkg = loadPackageDefinition(def) as unknown as {
       envoy: { service: { ext_proc: { v3: { ExternalProcessor: new (addr: string, creds: unknown, opts: object) => RawClient } } } };

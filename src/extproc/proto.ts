@@ -3,7 +3,7 @@ import { loadSync, type Options, type PackageDefinition } from "@grpc/proto-load
 import { loadPackageDefinition, type ServiceDefinition } from "@grpc/grpc-js";
 import { PROTO_ROOT } from "../common/grpc-server";
 
-export const LOADER_OPTIONS: Options = {
+const LOADER_OPTIONS: Options = {
   keepCase: true,
   longs: String,
   enums: String,
