@@ -142,9 +142,9 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
   });
   metrics.observe({ config, index: rawIndex, inFlight: router.inFlight, tokenizers, events });
   // Expired speculative entries are dropped lazily on lookup; the sweep frees the rest.
-  if (rawIndex instanceof MemoryCacheIndex) timers.push(setInterval(() => rawIndex.sweepExpired(), SWEEP_INTERVAL_MS).unref());
-  if (rawIndex instanceof RedisCacheIndex) {
-    timers.push(setInterval(() => void rawIndex.sweepExpired().catch((err: unknown) => logger.debug({ err }, "redis sweep failed")), SWEEP_INTERVAL_MS).unref());
+  if (rawIndex instanceof MemoryCacheIndex || rawIndex instanceof RedisCacheIndex) {
+    const sweep = () => Promise.resolve(rawIndex.sweepExpired()).catch((err: unknown) => logger.debug({ err }, "speculative-entry sweep failed"));
+    timers.push(setInterval(() => void sweep(), SWEEP_INTERVAL_MS).unref());
   }
 
   const admin = config.admin
