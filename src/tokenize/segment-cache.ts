@@ -1,7 +1,8 @@
 /**
- * LRU of text segment → token ids, bounded by an estimate of the bytes it holds:
+ * LRU of segment key → token ids, bounded by an estimate of the bytes it holds:
  * 2 bytes per key character (V8 two-byte strings at worst) + 4 bytes per id + ENTRY_OVERHEAD for
- * the Map entry and typed array headers. A segment costing more than the whole budget is not cached.
+ * the Map entry and typed array headers. Keys must own their characters (a digest, not a slice of a
+ * larger string), or the estimate undercounts what the cache keeps alive. A segment costing more than the whole budget is not cached.
  * Budget 0 disables caching. Keys carry a per-tokenizer namespace so models share one budget.
  * Map iteration order is insertion order, so re-inserting on a hit keeps the oldest entry first.
  */

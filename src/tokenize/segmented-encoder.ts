@@ -5,7 +5,9 @@
  * ids(text) = concat(ids(segment) | id(added token)) plus, with add_special_tokens, the
  * post-processor's fixed prefix/suffix (e.g. Llama 3's <|begin_of_text|>). Chat turns and RAG system
  * prompts repeat across requests, so the segments' ids are cached (segment-cache.ts) and only the
- * new segments of a request are encoded, in one encodeBatch call.
+ * new segments of a request are encoded, in one encodeBatch call. Segments are keyed by a SHA-256
+ * digest, never by the segment itself: a segment is a slice of the rendered prompt, and a V8 sliced
+ * string keeps its whole parent alive, so a text key would pin every prompt it came from.
  *
  * The segmented path is used only where it is provably the same as encoding the whole text:
  *   - every added token has lstrip, rstrip, single_word and normalized false (otherwise matching
@@ -16,10 +18,16 @@
  *   - with add_special_tokens, the post-processor's additions are a prefix/suffix that two probes agree on.
  * Otherwise the whole text is encoded, uncached.
  */
+import { createHash } from "node:crypto";
 import type { Tokenizer } from "tokenizers";
 import { AddedTokenSplitter, type Piece } from "./added-token-splitter";
 import type { AddedTokenInfo } from "./model-files";
 import type { SegmentCache } from "./segment-cache";
+
+interface MissingSegment {
+  readonly text: string;
+  readonly positions: number[];
+}
 
 interface Affixes {
   readonly prefix: Uint32Array;
@@ -27,7 +35,7 @@ interface Affixes {
 }
 
 export class SegmentedEncoder {
-  /** Segments being encoded right now: concurrent requests with one new prompt share the work. */
+  /** Segments being encoded right now, by key: concurrent requests with one new prompt share the work. */
   private readonly inFlight = new Map<string, Promise<Uint32Array>>();
 
   private constructor(
@@ -78,52 +86,59 @@ export class SegmentedEncoder {
   private async encodeSegments(text: string): Promise<Uint32Array> {
     const pieces: Piece[] = this.splitter!.split(text);
     const parts: (Uint32Array | undefined)[] = new Array(pieces.length);
-    const missing = new Map<string, number[]>(); // segment → positions, so a repeat is encoded once
+    const missing = new Map<string, MissingSegment>(); // by key, so a repeat is encoded once
     for (let i = 0; i < pieces.length; i++) {
       const piece = pieces[i];
       if (typeof piece === "number") {
         parts[i] = Uint32Array.of(piece);
         continue;
       }
-      const cached = this.cache.get(this.namespace + piece);
+      const key = this.keyOf(piece);
+      const cached = this.cache.get(key);
       if (cached !== undefined) parts[i] = cached;
       else {
-        const positions = missing.get(piece);
-        if (positions === undefined) missing.set(piece, [i]);
-        else positions.push(i);
+        const entry = missing.get(key);
+        if (entry === undefined) missing.set(key, { text: piece, positions: [i] });
+        else entry.positions.push(i);
       }
     }
     if (missing.size > 0) {
       const waits: Promise<void>[] = [];
-      const fresh: string[] = [];
-      for (const [segment, positions] of missing) {
-        const pending = this.inFlight.get(segment);
-        if (pending) waits.push(pending.then((ids) => positions.forEach((i) => (parts[i] = ids))));
-        else fresh.push(segment);
+      const fresh: [string, MissingSegment][] = [];
+      for (const [key, entry] of missing) {
+        const pending = this.inFlight.get(key);
+        if (pending) waits.push(pending.then((ids) => entry.positions.forEach((i) => (parts[i] = ids))));
+        else fresh.push([key, entry]);
       }
-      if (fresh.length > 0) waits.push(this.encodeFresh(fresh, missing, parts));
+      if (fresh.length > 0) waits.push(this.encodeFresh(fresh, parts));
       await Promise.all(waits);
     }
     return concat(parts as Uint32Array[]);
   }
 
+  /** Cache key of a segment: a digest (fixed size, shares no memory with the prompt). */
+  private keyOf(segment: string): string {
+    return this.namespace + createHash("sha256").update(segment).digest("base64");
+  }
+
   /** Encodes new segments in one batch, caches them, and lets concurrent callers wait on them. */
-  private encodeFresh(segments: string[], positions: Map<string, number[]>, parts: (Uint32Array | undefined)[]): Promise<void> {
-    const batch = this.tokenizer.encodeBatch(segments, { addSpecialTokens: false }).then((encodings) => encodings.map((e) => Uint32Array.from(e.getIds())));
-    segments.forEach((segment, k) => {
+  private encodeFresh(fresh: readonly [string, MissingSegment][], parts: (Uint32Array | undefined)[]): Promise<void> {
+    const texts = fresh.map(([, entry]) => entry.text);
+    const batch = this.tokenizer.encodeBatch(texts, { addSpecialTokens: false }).then((encodings) => encodings.map((e) => Uint32Array.from(e.getIds())));
+    fresh.forEach(([key], k) => {
       const one = batch.then((all) => all[k]);
       one.catch(() => undefined); // a failure surfaces through `batch` below
-      this.inFlight.set(segment, one);
+      this.inFlight.set(key, one);
     });
     return batch
       .then((all) => {
-        segments.forEach((segment, k) => {
-          this.cache.set(this.namespace + segment, all[k]);
-          for (const i of positions.get(segment)!) parts[i] = all[k];
+        fresh.forEach(([key, entry], k) => {
+          this.cache.set(key, all[k]);
+          for (const i of entry.positions) parts[i] = all[k];
         });
       })
       .finally(() => {
-        for (const segment of segments) this.inFlight.delete(segment);
+        for (const [key] of fresh) this.inFlight.delete(key);
       });
   }
 }
