@@ -8,14 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CONTENDERS, type ContenderName } from "../src/bench/des/contenders";
-import { simulate, type RunResult } from "../src/bench/des/simulate";
+import { PRODUCTION_SIGNALS, simulate, type RunResult } from "../src/bench/des/simulate";
 import { summarizeRun } from "../src/bench/metrics/run-summary";
 import { main } from "../src/bench/run-bench";
 import { replicaConfig } from "../src/bench/run-scenario";
 import { buildWorkload } from "../src/bench/workloads/build-workload";
 import type { Workload } from "../src/bench/workloads/workload";
 
-const cluster = { replicas: 4, replica: replicaConfig(2_000), kvBatchMs: 100, kvDeliveryDelayMs: 5 };
+const cluster = { replicas: 4, replica: replicaConfig(2_000), ...PRODUCTION_SIGNALS };
 
 function sharedPrefix(): Promise<Workload> {
   return buildWorkload({ kind: "shared-prefix", params: { seed: 5, groups: 4, promptsPerGroup: 8, systemTokens: 512, questionTokens: 32, outputTokens: 16, requestsPerS: 6 } });

@@ -9,7 +9,7 @@ import { H100_LLAMA_8B, type ReplicaConfig } from "../sim/replica-model";
 import type { LoadGuard } from "../routing/policy";
 import type { TieSeed } from "../routing/policies/routing-policy";
 import type { ContenderName } from "./des/contenders";
-import { simulate, type MeasureWindow, type ProgressFn, type RunResult } from "./des/simulate";
+import { PRODUCTION_SIGNALS, simulate, type MeasureWindow, type ProgressFn, type RunResult } from "./des/simulate";
 import { singleLruBound, workingSet, type LruBound, type WorkingSet } from "./metrics/cache-bound";
 import { kvKeys } from "./metrics/kv-keys";
 import { summarizeRun, type RunSummary } from "./metrics/run-summary";
@@ -88,7 +88,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const workload = await buildWorkload(scenario.workload);
   const buildS = (performance.now() - t0) / 1000;
   const replica = replicaConfig(scenario.totalBlocks);
-  const cluster = { replicas: scenario.replicas, replica, kvBatchMs: 100, kvDeliveryDelayMs: 5 };
+  const cluster = { replicas: scenario.replicas, replica, ...PRODUCTION_SIGNALS };
   const runs: RunSummary[] = [];
   const ttftCdf: Record<string, [number, number][]> = {};
   let reference: RunResult | undefined;

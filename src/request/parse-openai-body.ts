@@ -50,8 +50,7 @@ export function parseOpenAiBody(path: string, body: Buffer, limits: BodyLimits):
   const model = field(json, "model");
   if (isNullish(model) || model === "") return fail("no-model", "the body names no model");
   if (typeof model !== "string") return invalid("model", "expected string");
-  return endpoint === "chat"
-    ? parseChatRequest(json, model, limits)
-    : parseCompletionRequest(json, model, limits.maxPromptChars);
+  const prompt: Outcome<Prompt> = endpoint === "chat" ? parseChatRequest(json, model, limits) : parseCompletionRequest(json, model, limits.maxPromptChars);
+  return prompt.ok && field(json, "stream") === true ? { ok: true, value: { ...prompt.value, stream: true } } : prompt;
 }
 

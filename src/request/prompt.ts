@@ -49,4 +49,10 @@ export interface CompletionIdsPrompt {
   readonly ids: readonly number[];
 }
 
-export type Prompt = ChatPrompt | CompletionTextPrompt | CompletionIdsPrompt;
+/** What the router reads of a body besides the prompt. */
+export interface ResponseShape {
+  /** `"stream": true`: an SSE response, whose headers come before the prefill starts. */
+  readonly stream?: boolean;
+}
+
+export type Prompt = (ChatPrompt | CompletionTextPrompt | CompletionIdsPrompt) & ResponseShape;

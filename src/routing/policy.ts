@@ -28,6 +28,30 @@ export interface PrefixMatch {
   readonly seed: number;
 }
 
+/** What a worker would cost this request, by min-ttft's estimate (policies/min-ttft.ts), ms. */
+export interface TtftEstimate {
+  readonly worker: WorkerView;
+  /** Leading blocks of the prompt cached there (index + speculative records). */
+  readonly matchedBlocks: number;
+  /** Prompt tokens it would compute (vLLM recomputes at least the last one). */
+  readonly uncachedTokens: number;
+  /** Waiting for the prefill work queued ahead (its compute and its steps). */
+  readonly queueMs: number;
+  /** Fixed cost of this request's own step, with the running decodes' KV reads. */
+  readonly stepMs: number;
+  /** This request's own prefill compute. */
+  readonly prefillMs: number;
+  /** queueMs + stepMs + prefillMs: the estimated time to first token. */
+  readonly ttftMs: number;
+  /** Part of the prefill that a shared prefix spares in the charge (shared-prefix.ts). */
+  readonly sharedDiscountMs: number;
+  /** ttftMs − sharedDiscountMs: what the policy minimises. */
+  readonly scoreMs: number;
+}
+
+/** Which term made min-ttft's pick beat the runner-up. */
+export type DecidingTerm = "cache" | "load" | "shared-prefix" | "tie" | "only-candidate";
+
 export type PolicyDecision =
   | {
       readonly kind: "route";
@@ -40,5 +64,9 @@ export type PolicyDecision =
       readonly guardTripped: boolean;
       /** A longer match existed, but it led the least-loaded worker's by fewer than minGainBlocks. */
       readonly gainDeclined?: boolean;
+      /** min-ttft: every candidate's estimate, best score first (the pick is [0]). */
+      readonly estimates?: readonly TtftEstimate[];
+      /** min-ttft: the term that decided. */
+      readonly decidedBy?: DecidingTerm;
     }
   | { readonly kind: "reject"; readonly reason: "no-candidates" };

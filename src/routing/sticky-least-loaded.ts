@@ -4,34 +4,40 @@
  * only a common head — a system prompt — still spread, while one request always breaks ties the
  * same way).
  *
- * 1. Load guard. With L_min the least in-flight count among the candidates, a worker is
- *    overloaded when   inFlight − L_min > absolute   AND   inFlight > relative × L_min
+ * Load is a worker's outstanding sequences (worker-view.ts outstanding(): the load board's
+ * queued + running sequences where there is one, else the in-flight count).
+ *
+ * 1. Load guard. With L_min the least load among the candidates, a worker is
+ *    overloaded when   load − L_min > absolute   AND   load > relative × L_min
  *    (SGLang's balance rule, applied per worker). Overloaded workers lose their affinity.
  *    Defaults: absolute 8, relative 1.5. The least-loaded worker is never overloaded.
  * 2. Among the workers that are not overloaded, pick the longest leading run of cached blocks;
  *    ties go to the fewest in-flight, then to the highest rendezvous rank for the seed.
  * 3. Minimum gain: the pick keeps its affinity only when its match beats the least-loaded worker's
  *    (ties by rendezvous rank) by at least minGainBlocks (default 16 = 256 tokens); otherwise the
- *    least-loaded worker takes the request. Without this, a short prefix every request shares (a
- *    system prompt) draws all new conversations to whichever worker cached it first, while the
- *    load guard never fires at low load — measured in docs/benchmark.md.
+ *    least-loaded worker takes the request. A shared head — leading blocks that recur more than
+ *    once per worker among recent requests, which every worker will cache anyway
+ *    (shared-prefix.ts) — counts as held by every worker: it is no gain, however long it is.
+ *    Without this, a system prompt every request shares draws all new conversations to whichever
+ *    workers cached it first, while the rest idle.
  * 4. Outcome: "hit" when the pick holds at least one block, otherwise "miss". `guardTripped` says a
  *    longer match was on an overloaded worker; `gainDeclined` that it was too short to follow.
  */
 import type { LoadGuard, PolicyDecision, PrefixMatch, StickyParams } from "./policy";
-import { leastLoaded, rendezvousRank, type WorkerView } from "./worker-view";
+import { leastLoaded, outstanding, rendezvousRank, type WorkerView } from "./worker-view";
 
 export function isOverloaded(inFlight: number, minInFlight: number, guard: LoadGuard): boolean {
   return inFlight - minInFlight > guard.absolute && inFlight > guard.relative * minInFlight;
 }
 
-export function stickyLeastLoaded(candidates: readonly WorkerView[], match: PrefixMatch, params: StickyParams): PolicyDecision {
+/** `sharedBlocks`: the request's shared head (shared-prefix.ts), counted as held by every worker. */
+export function stickyLeastLoaded(candidates: readonly WorkerView[], match: PrefixMatch, params: StickyParams, sharedBlocks = 0): PolicyDecision {
   const guard: LoadGuard = params;
   if (candidates.length === 0) return { kind: "reject", reason: "no-candidates" };
   let minInFlight = Infinity;
   let bestRunAnywhere = 0;
   for (const w of candidates) {
-    minInFlight = Math.min(minInFlight, w.inFlight);
+    minInFlight = Math.min(minInFlight, outstanding(w));
     bestRunAnywhere = Math.max(bestRunAnywhere, match.runs.get(w.id) ?? 0);
   }
 
@@ -39,12 +45,12 @@ export function stickyLeastLoaded(candidates: readonly WorkerView[], match: Pref
   let pickRun = -1;
   let pickRank = -1;
   for (const w of candidates) {
-    if (isOverloaded(w.inFlight, minInFlight, guard)) continue;
+    if (isOverloaded(outstanding(w), minInFlight, guard)) continue;
     const run = match.runs.get(w.id) ?? 0;
     const rank = rendezvousRank(match.seed, w);
     const better =
       run > pickRun ||
-      (run === pickRun && pick !== undefined && (w.inFlight < pick.inFlight || (w.inFlight === pick.inFlight && rank > pickRank)));
+      (run === pickRun && pick !== undefined && (outstanding(w) < outstanding(pick) || (outstanding(w) === outstanding(pick) && rank > pickRank)));
     if (better) {
       pick = w;
       pickRun = run;
@@ -57,7 +63,7 @@ export function stickyLeastLoaded(candidates: readonly WorkerView[], match: Pref
   let gainDeclined = false;
   if (params.minGainBlocks > 0 && pickRun > 0) {
     const idle = leastLoaded(candidates, match.seed);
-    const idleRun = idle ? (match.runs.get(idle.id) ?? 0) : 0;
+    const idleRun = idle ? Math.max(match.runs.get(idle.id) ?? 0, Math.min(sharedBlocks, pickRun)) : 0;
     if (idle && idle.id !== pick.id && pickRun - idleRun < params.minGainBlocks) {
       pick = idle;
       pickRun = idleRun;

@@ -7,6 +7,22 @@ export interface WorkerView {
   readonly address: string;
   /** Requests this router sent to the worker whose Envoy stream has not ended yet. */
   readonly inFlight: number;
+  /** Outstanding work on the worker (routing/load/load-board.ts); absent where nobody measures it. */
+  readonly load?: WorkerLoad;
+}
+
+/** A worker's outstanding work as the router sees it: its own ledger combined with the worker's /metrics. */
+export interface WorkerLoad {
+  /** Prompt tokens waiting to be prefilled. */
+  readonly queuedTokens: number;
+  /** Their compute (cost model), ms. */
+  readonly queuedMs: number;
+  /** Sequences on the worker, queued or decoding. */
+  readonly running: number;
+  /** KV tokens the running sequences hold (what each decode step reads). */
+  readonly kvTokens: number;
+  /** Age of the /metrics sample in this view; null when the worker was never scraped (ledger only). */
+  readonly sampleAgeMs: number | null;
 }
 
 /** 32-bit FNV-1a of a string: cheap, stable, good enough to spread tie-breaks. */
@@ -37,13 +53,21 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-/** The least-loaded workers' best by rendezvous rank; undefined for an empty list. */
+/**
+ * A worker's outstanding sequences: the load view's queued + running ones where there is a load
+ * view (it outlives a streaming response's headers), else the requests whose stream is open.
+ */
+export function outstanding(w: WorkerView): number {
+  return w.load ? w.load.running : w.inFlight;
+}
+
+/** The least-loaded workers' best by rendezvous rank (load: outstanding()); undefined for an empty list. */
 export function leastLoaded(workers: readonly WorkerView[], seed: number): WorkerView | undefined {
   let best: WorkerView | undefined;
   let bestRank = -1;
   for (const w of workers) {
     const rank = rendezvousRank(seed, w);
-    if (!best || w.inFlight < best.inFlight || (w.inFlight === best.inFlight && rank > bestRank)) {
+    if (!best || outstanding(w) < outstanding(best) || (outstanding(w) === outstanding(best) && rank > bestRank)) {
       best = w;
       bestRank = rank;
     }

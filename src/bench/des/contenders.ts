@@ -1,25 +1,35 @@
 /**
- * The policies the benchmark compares, each a production or baseline RoutingPolicy plus what feeds
- * it. Every contender sees the same frozen WorkerView snapshot and block keys; they differ only in
- * the policy and in what the policy may know about the replicas' caches:
+ * The policies the benchmark compares. Each runs the production DecisionCore (routing/decision-core.ts)
+ * with a production or baseline RoutingPolicy; they differ in the policy, in what the policy may
+ * know of the replicas' caches, and in which load signal they get — the one they would get in
+ * production, never more:
  *
- *   round-robin, random, least-loaded   nothing (cache-blind)
- *   consistent-hash                     key popularity of the requests it routed (bounded loads, c = 1.25)
- *   approximate                         its own past decisions: one LRU per replica sized like the
- *                                       replica's cache, fed with each routed prompt (GIE / SGLang style)
- *   prefix-router                       the production MemoryCacheIndex fed with the replicas' KV events
- *                                       (batched, delayed) + speculative records with the production TTL,
- *                                       exactly as RequestRouter records them
- *   oracle                              the replicas' exact caches at the decision instant, plus the
- *                                       prompts already routed to a replica and still in flight (they
- *                                       will be cached before the new request runs)
- * All three cache-aware contenders run the production Sticky-Least-Loaded with the same load guard.
+ *   round-robin, random,        Envoy's own load balancers, cache-blind. Load = requests whose
+ *   least-loaded,               response has not ended (what Envoy's least_request counts);
+ *   consistent-hash             consistent-hash (bounded loads) also counts block popularity.
+ *
+ *   prefix-router               the production default (min-ttft) on the production MemoryCacheIndex
+ *                               fed with the replicas' KV events (batched, delayed) + speculative
+ *                               records, as RequestRouter records them. Load = what the router has in
+ *                               production: its ledger and each replica's /metrics scraped every
+ *                               scrapeIntervalMs and delivered scrapeDelayMs later; the Envoy stream
+ *                               (in-flight count) ends at the response headers, which a streaming
+ *                               response sends before its prefill.
+ *   sticky-least-loaded         the original policy (fixed min-gain rule) on the same index and signals.
+ *   approximate                 min-ttft on its own past decisions: one LRU per replica sized like the
+ *                               replica's cache, fed with each routed prompt (GIE / SGLang style).
+ *   oracle                      min-ttft on the replicas' exact caches at the decision instant, plus
+ *                               the prompts already routed to a replica and still in flight.
  */
 import type { BlockKey } from "../../prefix/block-keys";
+import { DEFAULT_COST_MODEL, type CostModel } from "../../routing/cost-model";
+import { DecisionCore, DEFAULT_EXPECTED_OUTPUT_TOKENS } from "../../routing/decision-core";
+import { InFlightTracker } from "../../routing/in-flight-tracker";
+import { LoadBoard } from "../../routing/load/load-board";
 import type { LoadGuard, PrefixMatch } from "../../routing/policy";
-import { createPolicy } from "../../routing/policies/create-policy";
+import { createPolicy, type PolicySpec } from "../../routing/policies/create-policy";
 import { KeyPopularity } from "../../routing/policies/key-popularity";
-import { prefixMatch as matchOf, type RoutingPolicy, type TieSeed } from "../../routing/policies/routing-policy";
+import { prefixMatch as matchOf, type TieSeed } from "../../routing/policies/routing-policy";
 import { DEFAULT_LOAD_GUARD } from "../../routing/policies/sticky-least-loaded-policy";
 import type { IndexOp, WorkerId } from "../../state/cache-index";
 import { MemoryCacheIndex } from "../../state/memory-cache-index";
@@ -27,8 +37,11 @@ import type { EngineKvEvent, ReplicaEngine } from "../../sim/replica-model";
 import { Rng } from "../workloads/rng";
 import { LruSet } from "./lru-set";
 
-export const CONTENDERS = ["round-robin", "random", "least-loaded", "consistent-hash", "approximate", "prefix-router", "oracle"] as const;
+export const CONTENDERS = ["round-robin", "random", "least-loaded", "consistent-hash", "approximate", "sticky-least-loaded", "prefix-router", "oracle"] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
+
+/** The cache-blind baselines, which production would run as Envoy's own load balancers. */
+export const CACHE_BLIND: readonly ContenderName[] = ["round-robin", "random", "least-loaded", "consistent-hash"];
 
 /** Production defaults (src/config/schema.ts): speculative TTL 10 s, index bound 4,000,000 keys. */
 export const SPECULATIVE_TTL_MS = 10_000;
@@ -38,6 +51,7 @@ export interface ClusterAccess {
   readonly workerIds: readonly WorkerId[];
   /** Blocks per replica (sizes the approximate router's LRUs). */
   readonly totalBlocks: number;
+  readonly blockSize: number;
   /** The virtual clock. */
   now(): number;
   /** The replica's engine (read only by the oracle). */
@@ -52,16 +66,22 @@ export interface ContenderOptions {
   /** Which block seeds tie-breaks (default: the production "last"). */
   readonly tieSeed?: TieSeed;
   readonly speculativeTtlMs?: number;
+  /** What the router believes the replicas cost (default: DESIGN §7, the simulator's own model). */
+  readonly cost?: CostModel;
 }
+
+/** Which load signal a contender gets (see the header). */
+export type LoadSignals = "envoy-lb" | "router";
 
 export interface Contender {
   readonly name: ContenderName;
-  readonly policy: RoutingPolicy;
+  readonly core: DecisionCore;
+  readonly signals: LoadSignals;
   /** Whether KV events must be delivered (only the event-fed index uses them). */
   readonly wantsKvEvents: boolean;
   /** The PrefixMatch the policy reads, or null for a cache-blind policy. */
   match(keys: readonly BlockKey[]): PrefixMatch | null;
-  /** Bookkeeping right after a decision (speculative record, LRU insert, popularity). */
+  /** Bookkeeping right after a decision (speculative record, LRU insert). */
   routed(keys: readonly BlockKey[], worker: WorkerId): void;
   /** The request finished on `worker`. */
   completed(keys: readonly BlockKey[], worker: WorkerId): void;
@@ -71,37 +91,61 @@ export interface Contender {
 
 const noop = () => {};
 
-function blind(name: ContenderName, policy: RoutingPolicy, routed: Contender["routed"] = noop): Contender {
-  return { name, policy, wantsKvEvents: false, match: () => null, routed, completed: noop, kvEvents: noop };
-}
-
 export function toIndexOps(events: readonly EngineKvEvent[]): IndexOp[] {
   return events.map((e): IndexOp => (e.type === "stored" ? { op: "add", keys: e.keys } : e.type === "removed" ? { op: "remove", keys: e.keys } : { op: "clear" }));
 }
 
 export function createContender(name: ContenderName, cluster: ClusterAccess, options: ContenderOptions): Contender {
-  const guard = options.loadGuard ?? DEFAULT_LOAD_GUARD;
-  const sticky = () => createPolicy({ kind: "sticky-least-loaded", loadGuard: guard, minGainBlocks: options.minGainBlocks });
   const ids = cluster.workerIds;
+  const popularity = new KeyPopularity();
+  const cost = options.cost ?? DEFAULT_COST_MODEL;
+  const core = (spec: PolicySpec) =>
+    new DecisionCore({
+      policy: createPolicy(spec),
+      inFlight: new InFlightTracker(),
+      board: new LoadBoard(),
+      popularity,
+      cost,
+      blockSize: cluster.blockSize,
+      expectedOutputTokens: DEFAULT_EXPECTED_OUTPUT_TOKENS,
+    });
+  const defaultPolicy = (): PolicySpec => ({ kind: "min-ttft", cost, blockSize: cluster.blockSize, popularity });
   const prefixMatch = (keys: readonly BlockKey[], runs: ReadonlyMap<WorkerId, number>) => matchOf(keys, runs, options.tieSeed);
+  const blind = (spec: PolicySpec): Contender => ({ name, core: core(spec), signals: "envoy-lb", wantsKvEvents: false, match: () => null, routed: noop, completed: noop, kvEvents: noop });
+  const eventFed = (spec: PolicySpec): Contender => {
+    const index = new MemoryCacheIndex({ maxEntries: INDEX_MAX_ENTRIES, now: () => cluster.now() });
+    const ttl = options.speculativeTtlMs ?? SPECULATIVE_TTL_MS;
+    return {
+      name,
+      core: core(spec),
+      signals: "router",
+      wantsKvEvents: true,
+      match: (keys) => prefixMatch(keys, index.lookupNow(keys, ids)),
+      // RequestRouter.recordSpeculatively: the whole chain, fire and forget (the body is synchronous).
+      routed: (keys, worker) => {
+        if (ttl > 0 && keys.length > 0) void index.addSpeculative(worker, keys, ttl);
+      },
+      completed: noop,
+      kvEvents: (worker, events) => void index.apply(worker, toIndexOps(events)),
+    };
+  };
   switch (name) {
     case "round-robin":
-      return blind(name, createPolicy({ kind: "round-robin" }));
+      return blind({ kind: "round-robin" });
     case "random": {
       const rng = new Rng(options.seed ^ 0x5eed);
-      return blind(name, createPolicy({ kind: "random", random: () => rng.next() }));
+      return blind({ kind: "random", random: () => rng.next() });
     }
     case "least-loaded":
-      return blind(name, createPolicy({ kind: "least-loaded" }));
-    case "consistent-hash": {
-      const popularity = new KeyPopularity();
-      return blind(name, createPolicy({ kind: "consistent-hash", popularity }), (keys) => popularity.observe(keys));
-    }
+      return blind({ kind: "least-loaded" });
+    case "consistent-hash":
+      return blind({ kind: "consistent-hash", popularity });
     case "approximate": {
       const lru = new Map(ids.map((w) => [w, new LruSet(cluster.totalBlocks)]));
       return {
         name,
-        policy: sticky(),
+        core: core(defaultPolicy()),
+        signals: "router",
         wantsKvEvents: false,
         match: (keys) => prefixMatch(keys, new Map(ids.map((w) => [w, lru.get(w)!.leadingRun(keys)]))),
         routed: (keys, worker) => lru.get(worker)!.touchChain(keys),
@@ -109,22 +153,10 @@ export function createContender(name: ContenderName, cluster: ClusterAccess, opt
         kvEvents: noop,
       };
     }
-    case "prefix-router": {
-      const index = new MemoryCacheIndex({ maxEntries: INDEX_MAX_ENTRIES, now: () => cluster.now() });
-      const ttl = options.speculativeTtlMs ?? SPECULATIVE_TTL_MS;
-      return {
-        name,
-        policy: sticky(),
-        wantsKvEvents: true,
-        match: (keys) => prefixMatch(keys, index.lookupNow(keys, ids)),
-        // RequestRouter.recordSpeculatively: the whole chain, fire and forget (the body is synchronous).
-        routed: (keys, worker) => {
-          if (ttl > 0 && keys.length > 0) void index.addSpeculative(worker, keys, ttl);
-        },
-        completed: noop,
-        kvEvents: (worker, events) => void index.apply(worker, toIndexOps(events)),
-      };
-    }
+    case "prefix-router":
+      return eventFed(defaultPolicy());
+    case "sticky-least-loaded":
+      return eventFed({ kind: "sticky-least-loaded", loadGuard: options.loadGuard ?? DEFAULT_LOAD_GUARD, minGainBlocks: options.minGainBlocks, popularity });
     case "oracle": {
       const pending = new Map(ids.map((w) => [w, new Map<BlockKey, number>()]));
       const runOf = (w: WorkerId, keys: readonly BlockKey[]) => {
@@ -136,7 +168,8 @@ export function createContender(name: ContenderName, cluster: ClusterAccess, opt
       };
       return {
         name,
-        policy: sticky(),
+        core: core(defaultPolicy()),
+        signals: "router",
         wantsKvEvents: false,
         match: (keys) => prefixMatch(keys, new Map(ids.map((w) => [w, runOf(w, keys)]))),
         routed: (keys, worker) => {

@@ -5,18 +5,24 @@
  * earliest thing that happens next — an engine step or an event on the agenda (a request arriving,
  * a request finishing, a KV batch being cut or reaching the router) — so engine state at a decision
  * is exactly the state at that instant. For each arrival the contender decides with the real code
- * path (load snapshot, index lookup, policy, speculative record), timed with the wall clock; the
- * request is then submitted to the chosen engine, where the claimed hit is checked against the
- * engine's cache (stale routes). In-flight counts come from the runner's own decisions (the
- * production InFlightTracker) and drop when a request completes. Follow-up turns arrive a think
- * time after the previous turn completes.
+ * path (routing/decision-core.ts: load snapshot, index lookup, policy, ledger, speculative record),
+ * timed with the wall clock; the request is then submitted to the chosen engine, where the claimed
+ * hit is checked against the engine's cache (stale routes). Follow-up turns arrive a think time
+ * after the previous turn completes.
+ *
+ * Load signals are what production has (contenders.ts): a cache-blind baseline (Envoy's own load
+ * balancer) counts a request until its response ends; prefix-router's in-flight count ends at the
+ * response headers — at once for a streaming request (vLLM sends SSE headers before prefill), at
+ * completion otherwise — and its load board gets each replica's metrics every scrapeIntervalMs,
+ * delivered scrapeDelayMs after they were read.
  */
-import { InFlightTracker, type WorkerAddress } from "../../routing/in-flight-tracker";
+import type { WorkerAddress } from "../../routing/in-flight-tracker";
 import { fitsReplica, SimReplicaEngine } from "../../sim/replica-engine";
 import type { ReplicaConfig, ReplicaEngine, RequestTiming } from "../../sim/replica-model";
 import type { BenchRequest, Workload } from "../workloads/workload";
 import { createContender, type ContenderName, type ContenderOptions } from "./contenders";
 import { EventQueue } from "./event-queue";
+import type { WorkerSample } from "../../routing/load/load-board";
 import { KvBatcher } from "./kv-batcher";
 
 export interface ClusterConfig {
@@ -26,7 +32,14 @@ export interface ClusterConfig {
   readonly kvBatchMs: number;
   /** From a batch's cut to its apply in the router's index (network + ingest), ms. */
   readonly kvDeliveryDelayMs: number;
+  /** How often the router scrapes each replica's /metrics (production default 100 ms). */
+  readonly scrapeIntervalMs: number;
+  /** From reading a replica's metrics to the router having them (scrape round trip), ms. */
+  readonly scrapeDelayMs: number;
 }
+
+/** The router's signal timing as production has it: KV batches every 100 ms (vllm-patch), /metrics scraped every 100 ms. */
+export const PRODUCTION_SIGNALS = Object.freeze({ kvBatchMs: 100, kvDeliveryDelayMs: 5, scrapeIntervalMs: 100, scrapeDelayMs: 5 });
 
 /** Requests arriving in [fromMs, untilMs) are measured; the rest warm up or drain the cluster. */
 export interface MeasureWindow {
@@ -75,9 +88,11 @@ type Event =
   | { readonly kind: "finish"; readonly id: string }
   | { readonly kind: "deliver"; readonly worker: number; readonly events: ReturnType<KvBatcher["cut"]> }
   | { readonly kind: "cut"; readonly worker: number }
+  | { readonly kind: "scrape" }
+  | { readonly kind: "sample"; readonly worker: number; readonly sample: WorkerSample }
   | { readonly kind: "arrive"; readonly request: BenchRequest };
 
-const PRIORITY = { mark: 0, finish: 1, deliver: 2, cut: 3, arrive: 4 } as const;
+const PRIORITY = { mark: 0, finish: 1, deliver: 2, sample: 2, cut: 3, scrape: 3, arrive: 4 } as const;
 
 export type ProgressFn = (done: number, total: number) => void;
 
@@ -96,11 +111,13 @@ export function simulate(
   const contender = createContender(name, {
     workerIds: workers.map((w) => w.id),
     totalBlocks: cluster.replica.totalBlocks,
+    blockSize: cluster.replica.blockSize,
     now: () => now,
     engine: (id) => engines[slot.get(id)!],
   }, options);
+  const core = contender.core;
+  const board = core.board;
 
-  const tracker = new InFlightTracker();
   const agenda = new EventQueue<Event>();
   const batcher = new KvBatcher();
   const followUps = new Map<string, BenchRequest[]>();
@@ -113,11 +130,11 @@ export function simulate(
     if (r.arrivalMs !== null) agenda.push(r.arrivalMs, PRIORITY.arrive, { kind: "arrive", request: r });
     else if (r.after) (followUps.get(r.after.id) ?? followUps.set(r.after.id, []).get(r.after.id)!).push(r);
   }
+  if (contender.signals === "router") agenda.push(0, PRIORITY.scrape, { kind: "scrape" });
   const running = new Map<string, { request: BenchRequest; worker: number; release: () => void; claimed: number; stale: boolean; staleInFlight: boolean; guard: boolean; us: number }>();
   const inFlightKeys = engines.map(() => new Map<string, number>());
   const records: RequestRecord[] = [];
   let skipped = 0;
-  let sequence = 0;
   let done = 0;
   const total = workload.requests.length;
 
@@ -133,12 +150,17 @@ export function simulate(
       return;
     }
     const t0 = process.hrtime.bigint();
-    const snapshot = tracker.snapshot(workers);
-    const match = contender.policy.usesMatch ? contender.match(r.keys) : null;
-    const decision = contender.policy.decide({ workers: snapshot, keys: r.keys, match, sequence: sequence++ });
+    const match = core.policy.usesMatch ? contender.match(r.keys) : null;
+    const input = { workers, keys: r.keys, promptTokens: r.promptTokens, match, nowMs: now };
+    const decision = core.decide(input);
     if (decision.kind !== "route") throw new Error(`no worker for ${r.id}: ${decision.reason}`);
+    const { release: releaseStream } = core.commit(decision, input, r.stream);
     contender.routed(r.keys, decision.worker.id);
     const us = Number(process.hrtime.bigint() - t0) / 1000;
+    // Envoy's load balancer counts a request until its response ends; the router's ext_proc stream
+    // ends at the response headers, which a streaming response sends right away.
+    const streamEndsNow = contender.signals === "router" && r.stream;
+    if (streamEndsNow) releaseStream();
     const w = slot.get(decision.worker.id)!;
     const claimed = decision.outcome === "hit" ? decision.matchedBlocks : 0;
     const held = claimed > 0 ? engines[w].cachedPrefix(r.keys) : 0;
@@ -146,8 +168,7 @@ export function simulate(
     let staleInFlight = stale;
     for (let i = held; staleInFlight && i < claimed; i++) staleInFlight = inFlightKeys[w].has(r.keys[i]);
     for (const k of r.keys) inFlightKeys[w].set(k, (inFlightKeys[w].get(k) ?? 0) + 1);
-    const release = tracker.acquire(decision.worker.id);
-    running.set(r.id, { request: r, worker: w, release, claimed, stale, staleInFlight, guard: decision.guardTripped, us });
+    running.set(r.id, { request: r, worker: w, release: releaseStream, claimed, stale, staleInFlight, guard: decision.guardTripped, us });
     engines[w].submit({ id: r.id, prompt: r.prompt(), promptKeys: r.keys, maxTokens: r.maxTokens, root: workload.root, outputTokens: r.outputTokens() }, now);
   };
 
@@ -224,6 +245,20 @@ export function simulate(
       }
       case "deliver":
         contender.kvEvents(workers[e.worker].id, e.events);
+        break;
+      case "scrape":
+        engines.forEach((engine, w) => {
+          const m = engine.metrics();
+          const sample: WorkerSample = {
+            requestedAtMs: now, running: m.running, waiting: m.waiting, kvUsage: m.kvUsage,
+            kvCapacityTokens: cluster.replica.totalBlocks * cluster.replica.blockSize,
+          };
+          agenda.push(now + cluster.scrapeDelayMs, PRIORITY.sample, { kind: "sample", worker: w, sample });
+        });
+        if (done < total) agenda.push(now + cluster.scrapeIntervalMs, PRIORITY.scrape, { kind: "scrape" });
+        break;
+      case "sample":
+        board.setSample(workers[e.worker].id, e.sample);
         break;
     }
   }

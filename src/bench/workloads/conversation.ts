@@ -7,7 +7,7 @@
  * as with a real chat model.
  */
 import { BENCH_BLOCK_SIZE, BENCH_MODEL, BENCH_ROOT, type PromptEncoder } from "./prompt-encoder";
-import { inMemoryRequest, type BenchRequest } from "./workload";
+import { inMemoryRequest, streamField, type BenchRequest } from "./workload";
 
 export interface ScriptedTurn {
   /** The user message as sent on this turn (e.g. with retrieved passages). */
@@ -24,6 +24,8 @@ export interface ScriptedConversation {
   readonly startMs: number;
   readonly system: string | null;
   readonly turns: readonly ScriptedTurn[];
+  /** The client streams every turn's response (a chat UI). */
+  readonly stream: boolean;
 }
 
 type Message = { role: "system" | "user" | "assistant"; content: string };
@@ -63,7 +65,7 @@ export async function conversationRequests(c: ScriptedConversation, encoder: Pro
       output[reply.length] = endOfTurn;
     }
     const maxTokens = output.length;
-    const bodyText = JSON.stringify({ model: BENCH_MODEL, messages, max_tokens: maxTokens });
+    const bodyText = JSON.stringify({ model: BENCH_MODEL, messages, max_tokens: maxTokens, ...streamField(c.stream) });
     out.push(
       inMemoryRequest({
         id: `${c.session}/t${t + 1}`,
@@ -76,6 +78,7 @@ export async function conversationRequests(c: ScriptedConversation, encoder: Pro
         keys,
         maxTokens,
         output,
+        stream: c.stream,
       }),
     );
   }

@@ -13,13 +13,15 @@
 import { readFileSync } from "node:fs";
 import { blockKeys, keyBytes, type BlockKey } from "../../prefix/block-keys";
 import { BENCH_BLOCK_SIZE, BENCH_MODEL, BENCH_ROOT } from "./prompt-encoder";
-import type { BenchRequest, Workload } from "./workload";
+import { DEFAULT_STREAM_FRACTION, sessionStreams, streamField, type BenchRequest, type Workload } from "./workload";
 
 export interface MooncakeParams {
   readonly file: string;
   readonly hashBlockTokens?: number;
   readonly timeScale?: number;
   readonly limit?: number;
+  /** Share of requests that stream (default DEFAULT_STREAM_FRACTION; the trace does not say). */
+  readonly streamFraction?: number;
 }
 
 interface TraceRecord {
@@ -95,18 +97,21 @@ export function mooncakeWorkload(p: MooncakeParams): Workload {
       });
       return ids;
     };
+    const id = `mc-${n}`;
+    const stream = sessionStreams(id, p.streamFraction ?? DEFAULT_STREAM_FRACTION);
     return {
-      id: `mc-${n}`,
+      id,
       session: `trace-${r.hash_ids[0] ?? n}`,
       arrivalMs: (r.timestamp - t0) * scale,
       after: null,
       path: "/v1/completions",
-      body: () => JSON.stringify({ model: BENCH_MODEL, prompt: Array.from(prompt()), max_tokens: Math.max(1, r.output_length) }),
+      body: () => JSON.stringify({ model: BENCH_MODEL, prompt: Array.from(prompt()), max_tokens: Math.max(1, r.output_length), ...streamField(stream) }),
       prompt,
       promptTokens: length,
       keys,
       maxTokens: Math.max(1, r.output_length),
       outputTokens: () => undefined,
+      stream,
     };
   });
   return {

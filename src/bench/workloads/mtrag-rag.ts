@@ -18,7 +18,7 @@ import { encodeConversations, CHAT_BLOCK, type ScriptedConversation } from "./co
 import { promptEncoder } from "./prompt-encoder";
 import { Rng } from "./rng";
 import { mtragTasks } from "./text-corpus";
-import type { Workload } from "./workload";
+import { DEFAULT_STREAM_FRACTION, sessionStreams, type Workload } from "./workload";
 
 export interface MtragRagParams {
   readonly seed: number;
@@ -28,6 +28,8 @@ export interface MtragRagParams {
   readonly tasks?: number;
   readonly passagesPerTurn?: number;
   readonly thinkMeanMs?: number;
+  /** Share of conversations that stream (default DEFAULT_STREAM_FRACTION). */
+  readonly streamFraction?: number;
 }
 
 export const RAG_SYSTEM_PROMPT =
@@ -80,7 +82,8 @@ export function mtragConversations(p: MtragRagParams): ScriptedConversation[] {
         thinkMs: i === 0 ? 0 : r.exponential(thinkMean),
       };
     });
-    return { session: `rag-${task}${copy ? `-u${copy}` : ""}`, startMs: clock, system: RAG_SYSTEM_PROMPT, turns };
+    const session = `rag-${task}${copy ? `-u${copy}` : ""}`;
+    return { session, startMs: clock, system: RAG_SYSTEM_PROMPT, turns, stream: sessionStreams(session, p.streamFraction ?? DEFAULT_STREAM_FRACTION) };
   });
 }
 

@@ -10,7 +10,7 @@ import { BENCH_MODEL, promptEncoder } from "./prompt-encoder";
 import { Rng } from "./rng";
 import { syntheticText } from "./text-corpus";
 import { CHAT_BLOCK } from "./conversation";
-import { inMemoryRequest, type BenchRequest, type Workload } from "./workload";
+import { DEFAULT_STREAM_FRACTION, inMemoryRequest, sessionStreams, streamField, type BenchRequest, type Workload } from "./workload";
 
 export interface SharedPrefixParams {
   readonly seed: number;
@@ -20,6 +20,8 @@ export interface SharedPrefixParams {
   readonly questionTokens?: number;
   readonly outputTokens?: number;
   readonly requestsPerS: number;
+  /** Share of requests that stream (default DEFAULT_STREAM_FRACTION). */
+  readonly streamFraction?: number;
 }
 
 export async function sharedPrefixWorkload(p: SharedPrefixParams): Promise<Workload> {
@@ -39,6 +41,8 @@ export async function sharedPrefixWorkload(p: SharedPrefixParams): Promise<Workl
   const requests: BenchRequest[] = [];
   for (const s of specs) {
     clock += rng.exponential(1000 / p.requestsPerS);
+    const id = `g${s.group}/q${s.index}`;
+    const stream = sessionStreams(id, p.streamFraction ?? DEFAULT_STREAM_FRACTION);
     const bodyText = JSON.stringify({
       model: BENCH_MODEL,
       messages: [
@@ -46,9 +50,10 @@ export async function sharedPrefixWorkload(p: SharedPrefixParams): Promise<Workl
         { role: "user", content: s.question },
       ],
       max_tokens: output,
+      ...streamField(stream),
     });
     const { ids, keys } = await encoder.encode(path, bodyText);
-    requests.push(inMemoryRequest({ id: `g${s.group}/q${s.index}`, session: `group-${s.group}`, arrivalMs: clock, after: null, path, bodyText, ids, keys, maxTokens: output }));
+    requests.push(inMemoryRequest({ id, session: `group-${s.group}`, arrivalMs: clock, after: null, path, bodyText, ids, keys, maxTokens: output, stream }));
   }
   return {
     name: "shared-prefix",

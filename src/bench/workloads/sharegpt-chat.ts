@@ -15,7 +15,7 @@ import { encodeConversations, CHAT_BLOCK, type ScriptedConversation } from "./co
 import { promptEncoder } from "./prompt-encoder";
 import { Rng } from "./rng";
 import { cutAtWord, sharegptPrompts, syntheticText } from "./text-corpus";
-import type { Workload } from "./workload";
+import { DEFAULT_STREAM_FRACTION, sessionStreams, type Workload } from "./workload";
 
 export interface ShareGptChatParams {
   readonly seed: number;
@@ -27,6 +27,8 @@ export interface ShareGptChatParams {
   readonly thinkMeanMs?: number;
   readonly replyMedianTokens?: number;
   readonly followUpMedianChars?: number;
+  /** Share of conversations that stream (default DEFAULT_STREAM_FRACTION). */
+  readonly streamFraction?: number;
 }
 
 export const CHAT_SYSTEM_PROMPT =
@@ -56,7 +58,8 @@ export function shareGptConversations(p: ShareGptChatParams): ScriptedConversati
       const reply = syntheticText(r, Math.min(1024, Math.max(8, Math.round(r.logNormal(replyMedian, 0.75)))));
       turns.push({ user, userInHistory: user, reply, thinkMs: t === 0 ? 0 : r.exponential(thinkMean) });
     }
-    out.push({ session: `chat-${c}`, startMs: clock, system: CHAT_SYSTEM_PROMPT, turns });
+    const session = `chat-${c}`;
+    out.push({ session, startMs: clock, system: CHAT_SYSTEM_PROMPT, turns, stream: sessionStreams(session, p.streamFraction ?? DEFAULT_STREAM_FRACTION) });
   }
   return out;
 }

@@ -27,6 +27,8 @@ export interface BenchRequest {
   readonly maxTokens: number;
   /** Ids the replica generates, when known (a chat reply, so the next turn can hit it); else synthetic. */
   outputTokens(): Uint32Array | undefined;
+  /** `"stream": true` in the body: an SSE response, whose headers come before the prefill. */
+  readonly stream: boolean;
 }
 
 export interface Workload {
@@ -38,6 +40,22 @@ export interface Workload {
   readonly root: Buffer;
   /** Ordered by arrival for open-loop requests; follow-ups reference earlier ids. */
   readonly requests: readonly BenchRequest[];
+}
+
+/** Share of sessions that stream their responses when a workload does not say: chat UIs do, most API clients don't. */
+export const DEFAULT_STREAM_FRACTION = 0.85;
+
+/** Whether a session streams: a stable draw from its name, independent of the workload's random stream. */
+export function sessionStreams(session: string, fraction: number): boolean {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < session.length; i++) h = Math.imul(h ^ session.charCodeAt(i), 0x01000193) >>> 0;
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
+  return (h ^ (h >>> 12)) >>> 0 < fraction * 0x1_0000_0000;
+}
+
+/** The body's `stream` field, present only when the response streams. */
+export function streamField(stream: boolean): { stream?: true } {
+  return stream ? { stream: true } : {};
 }
 
 /** A request whose data is all in memory (chat, RAG, shared prefix). */

@@ -5,9 +5,10 @@
 import type { LoadGuard } from "../policy";
 import { consistentHash, type ConsistentHashOptions } from "./consistent-hash";
 import { leastLoaded } from "./least-loaded";
+import { minTtft, type MinTtftOptions } from "./min-ttft";
 import { randomPick } from "./random-pick";
 import { roundRobin } from "./round-robin";
-import type { RoutingPolicy } from "./routing-policy";
+import type { PopularityView, RoutingPolicy } from "./routing-policy";
 import { stickyLeastLoadedPolicy } from "./sticky-least-loaded-policy";
 
 export type PolicySpec =
@@ -15,7 +16,8 @@ export type PolicySpec =
   | { readonly kind: "random"; readonly random: () => number }
   | { readonly kind: "least-loaded" }
   | ({ readonly kind: "consistent-hash" } & ConsistentHashOptions)
-  | { readonly kind: "sticky-least-loaded"; readonly loadGuard?: LoadGuard; readonly minGainBlocks?: number };
+  | { readonly kind: "sticky-least-loaded"; readonly loadGuard?: LoadGuard; readonly minGainBlocks?: number; readonly popularity?: PopularityView }
+  | ({ readonly kind: "min-ttft" } & MinTtftOptions);
 
 export function createPolicy(spec: PolicySpec): RoutingPolicy {
   switch (spec.kind) {
@@ -28,7 +30,9 @@ export function createPolicy(spec: PolicySpec): RoutingPolicy {
     case "consistent-hash":
       return consistentHash({ ...spec });
     case "sticky-least-loaded":
-      return stickyLeastLoadedPolicy(spec.loadGuard, spec.minGainBlocks);
+      return stickyLeastLoadedPolicy(spec.loadGuard, spec.minGainBlocks, spec.popularity);
+    case "min-ttft":
+      return minTtft({ ...spec });
     default:
       return unknownPolicy(spec);
   }

@@ -27,6 +27,7 @@ const specs: Record<(typeof POLICY_KINDS)[number], () => PolicySpec> = {
   "least-loaded": () => ({ kind: "least-loaded" }),
   "consistent-hash": () => ({ kind: "consistent-hash", popularity: new KeyPopularity() }),
   "sticky-least-loaded": () => ({ kind: "sticky-least-loaded" }),
+  "min-ttft": () => ({ kind: "min-ttft", blockSize: 16, popularity: new KeyPopularity() }),
 };
 
 describe("createPolicy", () => {

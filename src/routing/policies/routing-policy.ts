@@ -11,7 +11,7 @@ import type { BlockKey } from "../../prefix/block-keys";
 import type { PolicyDecision, PrefixMatch } from "../policy";
 import type { WorkerView } from "../worker-view";
 
-export const POLICY_KINDS = ["round-robin", "random", "least-loaded", "consistent-hash", "sticky-least-loaded"] as const;
+export const POLICY_KINDS = ["round-robin", "random", "least-loaded", "consistent-hash", "sticky-least-loaded", "min-ttft"] as const;
 export type PolicyKind = (typeof POLICY_KINDS)[number];
 
 /** Read-only view of how many recent requests carried a block key (see key-popularity.ts). */
@@ -31,6 +31,13 @@ export interface RoutingInput {
   readonly match: PrefixMatch | null;
   /** The request's ordinal at this router (0, 1, 2, …): round-robin's cursor, tie-breaks. */
   readonly sequence: number;
+  /** Prompt tokens, partial last block included (default: keys × block size). */
+  readonly promptTokens?: number;
+  /**
+   * min(1, cache lifetime in requests / popularity window), for the shared-prefix charge
+   * (shared-prefix.ts); 1 when the workers' cache capacities are unknown.
+   */
+  readonly reuseScale?: number;
 }
 
 export interface RoutingPolicy {

@@ -4,24 +4,27 @@
  * own past decisions (approximate), or the replicas' exact caches (oracle).
  *
  * Parameters: the production defaults — loadGuard { absolute: 8, relative: 1.5 } and
- * minGainBlocks 16 (src/config/schema.ts routing.*).
+ * minGainBlocks 16 (src/config/schema.ts routing.*). With a popularity view, the request's shared
+ * head (shared-prefix.ts) is no gain for the minimum-gain rule.
  */
 import type { LoadGuard, PolicyDecision, StickyParams } from "../policy";
+import { sharedHeadCharges } from "../shared-prefix";
 import { stickyLeastLoaded as decideSticky } from "../sticky-least-loaded";
-import { prefixMatch, type RoutingInput, type RoutingPolicy } from "./routing-policy";
+import { prefixMatch, type PopularityView, type RoutingInput, type RoutingPolicy } from "./routing-policy";
 
 export const DEFAULT_LOAD_GUARD: LoadGuard = Object.freeze({ absolute: 8, relative: 1.5 });
 export const DEFAULT_MIN_GAIN_BLOCKS = 16;
 
 const NO_RUNS: ReadonlyMap<string, number> = new Map();
 
-export function stickyLeastLoadedPolicy(loadGuard: LoadGuard = DEFAULT_LOAD_GUARD, minGainBlocks = DEFAULT_MIN_GAIN_BLOCKS): RoutingPolicy {
+export function stickyLeastLoadedPolicy(loadGuard: LoadGuard = DEFAULT_LOAD_GUARD, minGainBlocks = DEFAULT_MIN_GAIN_BLOCKS, popularity?: PopularityView): RoutingPolicy {
   const params: StickyParams = { absolute: loadGuard.absolute, relative: loadGuard.relative, minGainBlocks };
   return {
     kind: "sticky-least-loaded",
     usesMatch: true,
     decide(input: RoutingInput): PolicyDecision {
-      return decideSticky(input.workers, input.match ?? prefixMatch(input.keys, NO_RUNS), params);
+      const shared = popularity ? sharedHeadCharges(input.keys, popularity, input.workers.length, input.reuseScale ?? 1).length : 0;
+      return decideSticky(input.workers, input.match ?? prefixMatch(input.keys, NO_RUNS), params, shared);
     },
   };
 }
