@@ -17,8 +17,6 @@ import { cdfPoints } from "./metrics/stats";
 import { buildWorkload, type WorkloadSpec } from "./workloads/build-workload";
 import type { Workload } from "./workloads/workload";
 
-export type TargetGroup = "chat-rag" | "mooncake";
-
 export interface Scenario {
   /** Unique within a preset: names the output files. */
   readonly name: string;
@@ -29,8 +27,8 @@ export interface Scenario {
   readonly window?: MeasureWindow;
   /** Trailing window for the working-set measure. */
   readonly workingSetWindowMs: number;
-  /** Which acceptance targets apply (none: informative only). */
-  readonly targets?: TargetGroup;
+  /** Whether the acceptance targets (report/targets.ts) apply; otherwise informative only. */
+  readonly targets?: boolean;
   /** Why these sizes: printed with the results. */
   readonly sizing: string;
 }

@@ -52,8 +52,28 @@ export interface Commitment {
 
 export const DEFAULT_EXPECTED_OUTPUT_TOKENS = 256;
 
+/** Arrival rate over the last `size` routed requests: a ring of their times. */
+class ArrivalRate {
+  private readonly times: number[] = [];
+  private next = 0;
+  constructor(private readonly size: number) {}
+  observe(atMs: number): void {
+    if (this.times.length < this.size) this.times.push(atMs);
+    else this.times[this.next] = atMs;
+    this.next = (this.next + 1) % this.size;
+  }
+  /** Requests per ms; 0 until two arrivals span some time. */
+  perMs(nowMs: number): number {
+    if (this.times.length < 2) return 0;
+    const oldest = this.times.length < this.size ? this.times[0] : this.times[this.next];
+    const span = nowMs - oldest;
+    return span > 0 ? this.times.length / span : 0;
+  }
+}
+
 export class DecisionCore {
   private sequence = 0;
+  private readonly arrivals = new ArrivalRate(256);
 
   constructor(private readonly deps: DecisionCoreDeps) {}
 
@@ -79,6 +99,7 @@ export class DecisionCore {
       sequence: this.sequence++,
       promptTokens: input.promptTokens,
       reuseScale: this.reuseScale(input.workers),
+      arrivalsPerMs: input.workers.length > 0 ? this.arrivals.perMs(input.nowMs) / input.workers.length : 0,
     });
   }
 
@@ -100,6 +121,7 @@ export class DecisionCore {
       input.nowMs,
     );
     this.deps.popularity?.observe(input.keys);
+    this.arrivals.observe(input.nowMs);
     const releaseStream = this.deps.inFlight.acquire(decision.worker.id);
     const release = () => {
       releaseStream();
@@ -109,7 +131,8 @@ export class DecisionCore {
   }
 
   /** Records a request routed without a policy decision (fallback): in-flight count only. */
-  commitFallback(worker: WorkerId): () => void {
+  commitFallback(worker: WorkerId, nowMs: number): () => void {
+    this.arrivals.observe(nowMs);
     return this.deps.inFlight.acquire(worker);
   }
 

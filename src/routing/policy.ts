@@ -45,7 +45,9 @@ export interface TtftEstimate {
   readonly ttftMs: number;
   /** Part of the prefill that a shared prefix spares in the charge (shared-prefix.ts). */
   readonly sharedDiscountMs: number;
-  /** ttftMs − sharedDiscountMs: what the policy minimises. */
+  /** Delay the charged prefill adds to the requests that reach the worker while it is pending. */
+  readonly othersMs: number;
+  /** ttftMs − sharedDiscountMs + othersMs: what the policy minimises. */
   readonly scoreMs: number;
 }
 

@@ -14,6 +14,7 @@
  *   replicas apart under load; hence also the in-flight imbalance: max / mean over replicas of the
  *   time-averaged number of requests on the replica (arrived, not finished) within the window —
  *   the load signal the routers balance on;
+ * - requests per replica within the window (min, max, mean) and idle replicas (none served);
  * - decision overhead (µs, wall clock) p50 / p99.
  */
 import type { RunResult } from "../des/simulate";
@@ -39,6 +40,10 @@ export interface RunSummary {
   /** Time-averaged requests in flight per replica within the window. */
   readonly meanInFlight: readonly number[];
   readonly inFlightImbalance: number;
+  /** Measured requests each replica served. */
+  readonly requestsPerReplica: { readonly min: number; readonly max: number; readonly mean: number };
+  /** Replicas that served no measured request. */
+  readonly idleReplicas: number;
   readonly utilisation: number;
   readonly decisionUs: Summary;
   readonly windowS: number;
@@ -73,6 +78,9 @@ export function summarizeRun(run: RunResult): RunSummary {
     if (overlap > 0) inFlightMs.set(x.worker, (inFlightMs.get(x.worker) ?? 0) + overlap);
   }
   const meanInFlight = [...inFlightMs.values()].map((v) => (windowMs > 0 ? v / windowMs : 0));
+  const served = new Map<string, number>(run.busyMs.map((_, i) => [`r${i}`, 0]));
+  for (const x of r) served.set(x.worker, (served.get(x.worker) ?? 0) + 1);
+  const counts = [...served.values()];
   const meanBusy = run.windowBusyMs.reduce((s, v) => s + v, 0) / Math.max(1, run.windowBusyMs.length);
   return {
     contender: run.contender,
@@ -93,6 +101,8 @@ export function summarizeRun(run: RunResult): RunSummary {
     loadImbalance: imbalance(run.windowBusyMs),
     meanInFlight,
     inFlightImbalance: imbalance(meanInFlight),
+    requestsPerReplica: { min: Math.min(...counts), max: Math.max(...counts), mean: counts.reduce((a, b) => a + b, 0) / Math.max(1, counts.length) },
+    idleReplicas: counts.filter((c) => c === 0).length,
     utilisation: windowMs > 0 ? meanBusy / windowMs : NaN,
     decisionUs: summarize(r.map((x) => x.decisionUs)),
     windowS: seconds,

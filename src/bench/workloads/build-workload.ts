@@ -3,17 +3,25 @@
  * Built workloads are memoised per process by their spec, so every policy of a run — and every
  * scenario that shares a spec — reuses one tokenization.
  */
+import { agentSessionsWorkload, type AgentSessionParams } from "./agent-sessions";
+import { documentQaWorkload, type DocumentQaParams } from "./document-qa";
 import { mooncakeWorkload, type MooncakeParams } from "./mooncake-trace";
 import { mtragRagWorkload, type MtragRagParams } from "./mtrag-rag";
 import { shareGptChatWorkload, type ShareGptChatParams } from "./sharegpt-chat";
+import { samplingBurstsWorkload, type SamplingBurstParams } from "./sampling-bursts";
 import { sharedPrefixWorkload, type SharedPrefixParams } from "./shared-prefix";
-import type { Workload } from "./workload";
+import type { BenchRequest, Workload } from "./workload";
 
 export type WorkloadSpec =
   | { readonly kind: "chat"; readonly params: ShareGptChatParams }
   | { readonly kind: "rag"; readonly params: MtragRagParams }
   | { readonly kind: "shared-prefix"; readonly params: SharedPrefixParams }
-  | { readonly kind: "mooncake"; readonly params: MooncakeParams };
+  | { readonly kind: "mooncake"; readonly params: MooncakeParams }
+  | { readonly kind: "agent"; readonly params: AgentSessionParams }
+  | { readonly kind: "bursts"; readonly params: SamplingBurstParams }
+  | { readonly kind: "document-qa"; readonly params: DocumentQaParams }
+  /** Several workloads at once on one cluster (e.g. short chats with long document questions). */
+  | { readonly kind: "mix"; readonly params: { readonly parts: readonly WorkloadSpec[] } };
 
 const built = new Map<string, Promise<Workload>>();
 
@@ -37,9 +45,35 @@ async function build(spec: WorkloadSpec): Promise<Workload> {
       return sharedPrefixWorkload(spec.params);
     case "mooncake":
       return mooncakeWorkload(spec.params);
+    case "agent":
+      return agentSessionsWorkload(spec.params);
+    case "bursts":
+      return samplingBurstsWorkload(spec.params);
+    case "document-qa":
+      return documentQaWorkload(spec.params);
+    case "mix":
+      return mix(await Promise.all(spec.params.parts.map(buildWorkload)));
     default:
       return unknownSpec(spec);
   }
+}
+
+/** One workload of all parts' requests (ids prefixed by the part's name), in arrival order. */
+function mix(parts: readonly Workload[]): Workload {
+  const [first] = parts;
+  if (!first) throw new Error("a mix needs at least one part");
+  for (const p of parts) if (p.blockSize !== first.blockSize || !p.root.equals(first.root)) throw new Error(`mix: ${p.name} is keyed differently from ${first.name}`);
+  const requests: BenchRequest[] = parts.flatMap((p) =>
+    p.requests.map((r) => ({ ...r, id: `${p.name}:${r.id}`, session: `${p.name}:${r.session}`, after: r.after && { ...r.after, id: `${p.name}:${r.after.id}` } })),
+  );
+  requests.sort((a, b) => (a.arrivalMs ?? Infinity) - (b.arrivalMs ?? Infinity));
+  return {
+    name: parts.map((p) => p.name).join("+"),
+    description: parts.map((p) => p.description).join("; with "),
+    blockSize: first.blockSize,
+    root: first.root,
+    requests,
+  };
 }
 
 function unknownSpec(spec: never): never {

@@ -14,7 +14,12 @@ export interface ScriptedTurn {
   readonly user: string;
   /** The same message as it stays in later turns' history (e.g. without the passages). */
   readonly userInHistory: string;
+  /** "tool": the message is a tool's result, answering the previous reply's tool call (default "user"). */
+  readonly role?: "user" | "tool";
+  /** Text of the reply (for a tool call, its JSON: it sizes the output when the next prompt cannot). */
   readonly reply: string;
+  /** The reply calls a tool instead of answering in text. */
+  readonly replyToolCall?: { readonly name: string; readonly arguments: Readonly<Record<string, unknown>> };
   /** Think time before this turn, after the previous reply completed (ignored on turn 1). */
   readonly thinkMs: number;
 }
@@ -23,18 +28,36 @@ export interface ScriptedConversation {
   readonly session: string;
   readonly startMs: number;
   readonly system: string | null;
+  /** OpenAI `tools` sent with every turn (the template renders them into the system part). */
+  readonly tools?: readonly Record<string, unknown>[];
   readonly turns: readonly ScriptedTurn[];
   /** The client streams every turn's response (a chat UI). */
   readonly stream: boolean;
 }
 
-type Message = { role: "system" | "user" | "assistant"; content: string };
+type Message = { role: "system" | "user" | "assistant" | "tool"; content: string; tool_call_id?: string; tool_calls?: object[] };
+
+const callId = (turn: number) => `call_${turn}`;
+
+function inputMessage(turns: readonly ScriptedTurn[], t: number, content: string): Message {
+  return turns[t].role === "tool" ? { role: "tool", content, tool_call_id: callId(t - 1) } : { role: "user", content };
+}
+
+function replyMessage(turn: ScriptedTurn, t: number): Message {
+  const call = turn.replyToolCall;
+  if (!call) return { role: "assistant", content: turn.reply };
+  return { role: "assistant", content: "", tool_calls: [{ id: callId(t), type: "function", function: { name: call.name, arguments: JSON.stringify(call.arguments) } }] };
+}
 
 function messagesFor(c: ScriptedConversation, turn: number): Message[] {
   const out: Message[] = c.system !== null ? [{ role: "system", content: c.system }] : [];
-  for (let t = 0; t < turn; t++) out.push({ role: "user", content: c.turns[t].userInHistory }, { role: "assistant", content: c.turns[t].reply });
-  out.push({ role: "user", content: c.turns[turn].user });
+  for (let t = 0; t < turn; t++) out.push(inputMessage(c.turns, t, c.turns[t].userInHistory), replyMessage(c.turns[t], t));
+  out.push(inputMessage(c.turns, turn, c.turns[turn].user));
   return out;
+}
+
+function bodyOf(c: ScriptedConversation, messages: readonly Message[], extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ model: BENCH_MODEL, messages, ...(c.tools ? { tools: c.tools } : {}), ...extra });
 }
 
 function startsWith(ids: Uint32Array, prefix: Uint32Array): boolean {
@@ -48,7 +71,7 @@ export async function conversationRequests(c: ScriptedConversation, encoder: Pro
   const encoded = [];
   for (let t = 0; t < c.turns.length; t++) {
     const messages = messagesFor(c, t);
-    encoded.push({ messages, ...(await encoder.encode(path, JSON.stringify({ model: BENCH_MODEL, messages }))) });
+    encoded.push({ messages, ...(await encoder.encode(path, bodyOf(c, messages))) });
   }
   const out: BenchRequest[] = [];
   for (let t = 0; t < c.turns.length; t++) {
@@ -65,7 +88,7 @@ export async function conversationRequests(c: ScriptedConversation, encoder: Pro
       output[reply.length] = endOfTurn;
     }
     const maxTokens = output.length;
-    const bodyText = JSON.stringify({ model: BENCH_MODEL, messages, max_tokens: maxTokens, ...streamField(c.stream) });
+    const bodyText = bodyOf(c, messages, { max_tokens: maxTokens, ...streamField(c.stream) });
     out.push(
       inMemoryRequest({
         id: `${c.session}/t${t + 1}`,

@@ -9,12 +9,14 @@
  * - Replies: synthetic English of log-normal length (median `replyMedianTokens` 220, σ 0.75,
  *   capped at 1,024: mean ≈ 290 tokens), that becomes the next turn's history.
  * - Think time between a reply and the next turn: exponential, mean `thinkMeanMs` (15 s).
- * - A short shared system prompt (a chat product's instructions, ≈ 90 tokens).
+ * - A short shared system prompt (a chat product's instructions, ≈ 90 tokens), or, with
+ *   `systemPromptTokens`, a long one every conversation shares: instructions plus reference
+ *   material from real MTRAG passages (text-corpus.ts referenceSystemPrompt).
  */
 import { encodeConversations, CHAT_BLOCK, type ScriptedConversation } from "./conversation";
 import { promptEncoder } from "./prompt-encoder";
 import { Rng } from "./rng";
-import { cutAtWord, sharegptPrompts, syntheticText } from "./text-corpus";
+import { cutAtWord, referenceSystemPrompt, sharegptPrompts, syntheticText } from "./text-corpus";
 import { DEFAULT_STREAM_FRACTION, sessionStreams, type Workload } from "./workload";
 
 export interface ShareGptChatParams {
@@ -29,6 +31,8 @@ export interface ShareGptChatParams {
   readonly followUpMedianChars?: number;
   /** Share of conversations that stream (default DEFAULT_STREAM_FRACTION). */
   readonly streamFraction?: number;
+  /** A shared system prompt of about this many tokens instead of the short default one. */
+  readonly systemPromptTokens?: number;
 }
 
 export const CHAT_SYSTEM_PROMPT =
@@ -45,6 +49,7 @@ export function shareGptConversations(p: ShareGptChatParams): ScriptedConversati
   const thinkMean = p.thinkMeanMs ?? 15_000;
   const replyMedian = p.replyMedianTokens ?? 220;
   const followUpMedian = p.followUpMedianChars ?? 160;
+  const system = p.systemPromptTokens ? referenceSystemPrompt(p.systemPromptTokens) : CHAT_SYSTEM_PROMPT;
   const out: ScriptedConversation[] = [];
   let clock = 0;
   for (let c = 0; ; c++) {
@@ -59,7 +64,7 @@ export function shareGptConversations(p: ShareGptChatParams): ScriptedConversati
       turns.push({ user, userInHistory: user, reply, thinkMs: t === 0 ? 0 : r.exponential(thinkMean) });
     }
     const session = `chat-${c}`;
-    out.push({ session, startMs: clock, system: CHAT_SYSTEM_PROMPT, turns, stream: sessionStreams(session, p.streamFraction ?? DEFAULT_STREAM_FRACTION) });
+    out.push({ session, startMs: clock, system, turns, stream: sessionStreams(session, p.streamFraction ?? DEFAULT_STREAM_FRACTION) });
   }
   return out;
 }
@@ -69,7 +74,7 @@ export async function shareGptChatWorkload(p: ShareGptChatParams): Promise<Workl
   const requests = await encodeConversations(conversations, await promptEncoder());
   return {
     name: "chat",
-    description: `ShareGPT-shaped multi-turn chat: ${conversations.length} conversations arriving at ${p.conversationsPerS}/s for ${p.durationS} s, think time ${(p.thinkMeanMs ?? 15_000) / 1000} s, seed ${p.seed}`,
+    description: `ShareGPT-shaped multi-turn chat${p.systemPromptTokens ? ` with a shared ≈${p.systemPromptTokens}-token system prompt` : ""}: ${conversations.length} conversations arriving at ${p.conversationsPerS}/s for ${p.durationS} s, think time ${(p.thinkMeanMs ?? 15_000) / 1000} s, seed ${p.seed}`,
     ...CHAT_BLOCK,
     requests,
   };

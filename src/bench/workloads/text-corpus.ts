@@ -98,3 +98,29 @@ export function mtragTasks(): readonly MtragTask[] {
     });
   return mtrag;
 }
+
+/**
+ * About `approxTokens` tokens of real text: MTRAG passages of one collection in file order (or, with
+ * `rng`, drawn from all collections), joined by blank lines and cut at a word (≈4 characters per token).
+ */
+export function passageText(approxTokens: number, rng?: Rng): string {
+  const tasks = mtragTasks();
+  const passages = tasks.flatMap((t) => t.contexts).filter((p) => p.length > 200);
+  const chars = Math.round(approxTokens * 4.1);
+  const out: string[] = [];
+  let length = 0;
+  for (let i = 0; length < chars; i++) {
+    const p = rng ? rng.pick(passages) : passages[i % passages.length];
+    out.push(p);
+    length += p.length + 2;
+  }
+  return cutAtWord(out.join("\n\n"), chars);
+}
+
+/** A long system prompt made of real text: instructions followed by reference material (≈`approxTokens`). */
+export function referenceSystemPrompt(approxTokens: number): string {
+  const head =
+    "You are the support assistant of a company. Answer the user's questions using the reference material below " +
+    "when it is relevant; say so when it does not cover the question. Be concise and friendly.\n\nReference material:\n\n";
+  return head + passageText(Math.max(16, approxTokens - 45));
+}

@@ -9,8 +9,16 @@
  *   step     = max(t0, d0 if decodes run) + k × KV tokens of the running sequences
  *   prefill  = b·U + c·U·(C + U/2)
  *   TTFT     = queue + step + prefill
- * and picks the lowest charge = TTFT − shared-prefix discount (shared-prefix.ts: a prefix every
- * worker will cache anyway is not charged to the workers that lack it yet). Exact ties go to the
+ * and picks the lowest charge. The charge is the sum of the TTFTs the decision causes, this
+ * request's and the others':
+ *   work     W = prefill − the shared-prefix discount (shared-prefix.ts: a prefix every worker will
+ *              cache anyway is not charged to the workers that lack it yet)
+ *   others   = W × λ × (queue + W): every request that reaches the worker while this work is
+ *              pending (λ = requests per ms per worker, measured over the router's recent
+ *              decisions) waits W longer — recomputing a prefix cached elsewhere is paid by the
+ *              requests behind it, nothing at low load, much when replicas are busy
+ *   charge   = queue + step + W + others
+ * Exact ties go to the
  * highest rendezvous rank for the request's seed (its last full block), so requests that differ
  * only after a shared head spread evenly and one request always breaks ties the same way.
  * The load (queued tokens and ms, sequences, KV tokens) comes from load-board.ts; a worker
@@ -50,7 +58,7 @@ export function minTtft(options: MinTtftOptions): RoutingPolicy {
         ? sharedPrefix({ keys, popularity, workers: workers.length, reuseScale: input.reuseScale ?? 1, blockSize, cost })
         : NO_SHARED_PREFIX;
       const ranked = workers
-        .map((w) => ({ estimate: estimateFor(w, runs.get(w.id) ?? 0, promptTokens, blockSize, cost, shared), rank: rendezvousRank(seed, w) }))
+        .map((w) => ({ estimate: estimateFor(w, runs.get(w.id) ?? 0, promptTokens, blockSize, cost, shared, input.arrivalsPerMs ?? 0), rank: rendezvousRank(seed, w) }))
         .sort((a, b) => a.estimate.scoreMs - b.estimate.scoreMs || b.rank - a.rank);
       const estimates = ranked.map((r) => r.estimate);
       const pick = estimates[0];
@@ -71,7 +79,7 @@ export function minTtft(options: MinTtftOptions): RoutingPolicy {
   };
 }
 
-export function estimateFor(worker: WorkerView, cachedBlocks: number, promptTokens: number, blockSize: number, cost: CostModel, shared: SharedPrefix): TtftEstimate {
+export function estimateFor(worker: WorkerView, cachedBlocks: number, promptTokens: number, blockSize: number, cost: CostModel, shared: SharedPrefix, arrivalsPerMs = 0): TtftEstimate {
   const matchedBlocks = Math.min(cachedBlocks, Math.floor(promptTokens / blockSize));
   const cached = Math.min(matchedBlocks * blockSize, promptTokens - 1);
   const uncached = promptTokens - cached;
@@ -82,8 +90,10 @@ export function estimateFor(worker: WorkerView, cachedBlocks: number, promptToke
   const queueMs = (load?.queuedMs ?? 0) + (steps - 1) * stepMs;
   const prefillMs = prefillComputeMs(cost, uncached, cached);
   const ttftMs = queueMs + stepMs + prefillMs;
-  const sharedDiscountMs = shared.discountMs(matchedBlocks);
-  return { worker, matchedBlocks, uncachedTokens: uncached, queueMs, stepMs, prefillMs, ttftMs, sharedDiscountMs, scoreMs: ttftMs - sharedDiscountMs };
+  const sharedDiscountMs = Math.min(prefillMs, shared.discountMs(matchedBlocks));
+  const work = prefillMs - sharedDiscountMs;
+  const othersMs = work * arrivalsPerMs * (queueMs + work);
+  return { worker, matchedBlocks, uncachedTokens: uncached, queueMs, stepMs, prefillMs, ttftMs, sharedDiscountMs, othersMs, scoreMs: ttftMs - sharedDiscountMs + othersMs };
 }
 
 /** The term with the largest share of the pick's lead over the runner-up. */
@@ -93,7 +103,7 @@ export function decidingTerm(estimates: readonly TtftEstimate[]): DecidingTerm {
   if (next.scoreMs - pick.scoreMs <= 1e-9) return "tie";
   const lead: [DecidingTerm, number][] = [
     ["load", next.queueMs + next.stepMs - (pick.queueMs + pick.stepMs)],
-    ["cache", next.prefillMs - pick.prefillMs],
+    ["cache", next.prefillMs + next.othersMs - (pick.prefillMs + pick.othersMs)],
     ["shared-prefix", pick.sharedDiscountMs - next.sharedDiscountMs],
   ];
   return lead.reduce((best, t) => (t[1] > best[1] ? t : best))[0];

@@ -38,6 +38,8 @@ export interface RoutingInput {
    * (shared-prefix.ts); 1 when the workers' cache capacities are unknown.
    */
   readonly reuseScale?: number;
+  /** Requests arriving per ms at each worker (this router's recent rate over its candidates), for min-ttft; 0 when unknown. */
+  readonly arrivalsPerMs?: number;
 }
 
 export interface RoutingPolicy {
