@@ -24,6 +24,7 @@ import { createDecisionTracing } from "./telemetry/tracing";
 import type { RouteRequest } from "./router/route-result";
 import type { SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { loadTokenizerRegistry, type TokenizerRegistry } from "./tokenize/tokenizer-registry";
+import { MetricsScraper } from "./scrape/metrics-scraper";
 
 export interface RouterService {
   readonly config: RouterConfig;
@@ -39,6 +40,8 @@ export interface RouterService {
   readonly tokenizers: TokenizerRegistry;
   readonly metrics: RouterMetrics;
   readonly logger: Logger;
+  /** Scrapes the workers' /metrics into the router's load view (routing.load.scrapeMetrics). */
+  readonly scraper: MetricsScraper | null;
   close(): Promise<void>;
 }
 
@@ -102,6 +105,28 @@ function createWorkerStateStore(store: RouterConfig["store"]): WorkerStateStore 
   }
 }
 
+/** Scrapes every worker's vLLM /metrics into the router's load board. */
+function startScraper(config: RouterConfig, router: RequestRouter, metrics: RouterMetrics, logger: Logger): MetricsScraper {
+  const { scrapeIntervalMs, scrapeTimeoutMs } = config.routing.load;
+  const scraper = new MetricsScraper({
+    targets: config.workers.map((w) => ({ id: w.id, url: w.metricsUrl ?? `http://${w.address}/metrics` })),
+    intervalMs: scrapeIntervalMs,
+    timeoutMs: scrapeTimeoutMs,
+    now: () => performance.now(),
+    onSample: (worker, sample, latencyMs) => {
+      router.board.setSample(worker, sample);
+      metrics.recordScrape(worker, latencyMs);
+    },
+    onFailure: (worker) => metrics.recordScrape(worker, null),
+    onStateChange: (worker, failing, error) =>
+      failing
+        ? logger.warn({ worker, error }, "worker /metrics scrape failing: its load is the router's own ledger until it answers")
+        : logger.info({ worker }, "worker /metrics scrape answering again"),
+  });
+  scraper.start();
+  return scraper;
+}
+
 export async function startRouterService(config: RouterConfig, options: RouterServiceOptions = {}): Promise<RouterService> {
   const logger = options.logger ?? createLogger(config.log.level);
   const tokenizers = await loadTokenizerRegistry(config.models, { segmentCacheBytes: config.tokenizerCache.maxBytes });
@@ -140,7 +165,8 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
       logStreamOutcome(logger, outcome);
     },
   });
-  metrics.observe({ config, index: rawIndex, inFlight: router.inFlight, tokenizers, events });
+  metrics.observe({ config, index: rawIndex, inFlight: router.inFlight, tokenizers, events, loads: () => router.loads() });
+  const scraper = config.routing.load.scrapeMetrics ? startScraper(config, router, metrics, logger) : null;
   // Expired speculative entries are dropped lazily on lookup; the sweep frees the rest.
   if (rawIndex instanceof MemoryCacheIndex || rawIndex instanceof RedisCacheIndex) {
     const sweep = () => Promise.resolve(rawIndex.sweepExpired()).catch((err: unknown) => logger.debug({ err }, "speculative-entry sweep failed"));
@@ -175,7 +201,9 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
     tokenizers,
     metrics,
     logger,
+    scraper,
     close: async () => {
+      scraper?.stop();
       for (const t of timers) clearInterval(t);
       await extProc.close();
       await events?.close();

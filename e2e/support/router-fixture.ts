@@ -28,8 +28,9 @@ export function testConfig(overrides: Record<string, unknown> = {}, workers = 4)
     ],
     workers: Array.from({ length: workers }, (_, i) => ({ id: `w${i + 1}`, address: `10.0.0.${i + 1}:8000`, models: ["qwen3", "llama3"] })),
     log: { level: "silent" },
-    // Generous: tests assert routing, not speed (decision-timeout has its own test).
-    routing: { decisionTimeoutMs: 10_000, ...(overrides.routing as object | undefined) },
+    // Generous: tests assert routing, not speed (decision-timeout has its own test). The workers'
+    // addresses are not reachable: no /metrics scraping unless a test serves it.
+    routing: { decisionTimeoutMs: 10_000, load: { scrapeMetrics: false }, ...(overrides.routing as object | undefined) },
     ...Object.fromEntries(Object.entries(overrides).filter(([k]) => k !== "routing")),
   });
 }

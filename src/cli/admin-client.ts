@@ -1,12 +1,16 @@
 /** Talks to a running router's admin port (the embedded map lives in that process). */
 import type { CacheIndex } from "../state/cache-index";
 
+import type { WorkerLoad } from "../routing/worker-view";
+
 export interface AdminWorker {
   readonly id: string;
   readonly address: string;
   readonly blocks: number;
   readonly speculative: number;
   readonly inFlight: number;
+  /** The router's load view of the worker (its ledger combined with the scraped /metrics). */
+  readonly load: WorkerLoad | null;
   readonly candidate: boolean;
   readonly reporting: {
     readonly epoch: string;

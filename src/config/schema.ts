@@ -77,6 +77,11 @@ export const workerSchema = z
       .describe("vLLM's native ZMQ KV-event endpoint; the router subscribes to it"),
     kvEventsReplay: z.string().regex(/^tcp:\/\/.+:\d+$/, "expected tcp://host:port").optional().describe("vLLM's ZMQ replay endpoint, to fill sequence gaps"),
     kvEventsTopic: z.string().default("").describe("ZMQ topic vLLM publishes on (--kv-events-config topic)"),
+    metricsUrl: z
+      .string()
+      .regex(/^https?:\/\/.+/, "expected http://host:port/path")
+      .optional()
+      .describe("the worker's vLLM Prometheus endpoint, scraped for its load (default http://<address>/metrics, where vLLM serves it)"),
   })
   .strict();
 
@@ -113,12 +118,44 @@ export const loadGuardSchema = z
   })
   .strict();
 
+export const costModelSchema = z
+  .object({
+    prefillBaseMs: z.number().min(0).default(15).describe("t0: fixed cost of an engine step that prefills, ms"),
+    prefillPerTokenMs: z.number().min(0).default(0.022).describe("b: ms per uncached prompt token"),
+    prefillAttentionMs: z.number().min(0).default(1.31e-6).describe("c: ms per (new token × context token), the attention term"),
+    decodeBaseMs: z.number().min(0).default(7).describe("d0: fixed cost of a decode-only step, ms"),
+    decodePerKvTokenMs: z.number().min(0).default(5.2e-5).describe("k: ms per KV token the running decodes read in a step"),
+    maxBatchedTokens: z.number().int().positive().default(8192).describe("tokens per engine step (the workers' --max-num-batched-tokens)"),
+  })
+  .strict();
+
+const COST_DEFAULTS = costModelSchema.parse({});
+
+export const loadSchema = z
+  .object({
+    scrapeMetrics: z.boolean().default(true).describe("scrape each worker's vLLM /metrics for its load (queued and running requests, KV usage); off = the router's own ledger only"),
+    scrapeIntervalMs: z.number().int().min(10).default(100).describe("how often each worker's /metrics is scraped"),
+    scrapeTimeoutMs: z.number().int().positive().default(250).describe("a scrape without an answer in this time fails (the last sample ages out, decisions never wait)"),
+    staleAfterMs: z.number().int().positive().default(1_000).describe("a worker's sample older than this is ignored: its load is the router's ledger alone"),
+    expectedOutputTokens: z
+      .number()
+      .int()
+      .positive()
+      .default(256)
+      .describe("output tokens assumed per request, only to guess when a routed sequence leaves its worker (the scraped running count corrects it)"),
+  })
+  .strict();
+
+const LOAD_DEFAULTS = loadSchema.parse({});
+
 export const routingSchema = z
   .object({
     policy: z
-      .enum(["sticky-least-loaded", "round-robin", "random", "least-loaded", "consistent-hash"])
-      .default("sticky-least-loaded")
-      .describe("sticky-least-loaded: hit → least-loaded holder of the longest prefix, miss → least-loaded (README); the others are cache-blind baselines, for comparison"),
+      .enum(["min-ttft", "sticky-least-loaded", "round-robin", "random", "least-loaded", "consistent-hash"])
+      .default("min-ttft")
+      .describe("min-ttft: the worker with the lowest estimated time to first token, counting cached prefix, queued work and the delay a recompute imposes on others (docs/routing.md); sticky-least-loaded: the original rule (longest match unless overloaded or gaining too little); the others are cache-blind baselines, for comparison"),
+    costModel: costModelSchema.default(COST_DEFAULTS).describe("what a worker's engine costs (DESIGN §7: Llama-3.1-8B bf16 on one H100); min-ttft's estimates"),
+    load: loadSchema.default(LOAD_DEFAULTS).describe("where the router's view of each worker's load comes from"),
     consistentHash: z
       .object({
         capacityFactor: z.number().min(1).default(1.25).describe("bounded load: a worker takes at most ceil(c × mean in-flight)"),
@@ -135,7 +172,7 @@ export const routingSchema = z
       .int()
       .min(0)
       .default(16)
-      .describe("sticky-least-loaded keeps affinity only when its match beats the least-loaded worker's by this many blocks (0 = always)"),
+      .describe("sticky-least-loaded keeps affinity only when its match beats the least-loaded worker's by this many blocks, a shared head (a prefix most requests carry) counting as held by everyone (0 = always)"),
     speculativeTtlMs: z
       .number()
       .int()
@@ -153,7 +190,7 @@ export const routingSchema = z
       .int()
       .positive()
       .default(150)
-      .describe("budget for tokenize + lookup; past it the request is routed by the fallback policy (keep under Envoy's message_timeout)"),
+      .describe("budget for the whole decision, from the body's arrival to the answer (parse, render, tokenize, lookup); past it the request is routed by the fallback policy (keep under Envoy's message_timeout)"),
   })
   .strict();
 
@@ -245,5 +282,7 @@ export type ModelConfig = RouterConfig["models"][number];
 export type WorkerConfig = RouterConfig["workers"][number];
 export type RoutingConfig = RouterConfig["routing"];
 export type LoadGuardConfig = RoutingConfig["loadGuard"];
+export type CostModelConfig = RoutingConfig["costModel"];
+export type LoadConfig = RoutingConfig["load"];
 export type LimitsConfig = RouterConfig["limits"];
 export type IngestConfig = NonNullable<RouterConfig["ingest"]>;

@@ -19,6 +19,8 @@ export const DEBUG_HEADERS = {
   reason: "x-prefix-router-reason",
   decisionMicros: "x-prefix-router-decision-us",
   model: "x-prefix-router-model",
+  decidedBy: "x-prefix-router-decided-by",
+  estimate: "x-prefix-router-estimate-ms",
 } as const;
 
 /** Client-supplied copies of these are always removed, so nobody can steer or fake a decision. */
@@ -37,6 +39,8 @@ export function routedHeaders(result: RoutedRequest, debug: boolean): Array<[str
   );
   if (result.reason) headers.push([DEBUG_HEADERS.reason, result.reason]);
   if (result.model) headers.push([DEBUG_HEADERS.model, result.model]);
+  if (result.decidedBy) headers.push([DEBUG_HEADERS.decidedBy, result.decidedBy]);
+  if (result.estimateMs !== null) headers.push([DEBUG_HEADERS.estimate, result.estimateMs.toFixed(1)]);
   return headers;
 }
 

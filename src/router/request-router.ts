@@ -1,23 +1,31 @@
 /**
  * The request path, end to end, with no Envoy in sight: body → prompt → token ids → block keys →
- * cache lookup → Sticky-Least-Loaded → in-flight accounting and speculative record.
+ * cache lookup → policy (routing/decision-core.ts) → in-flight, load ledger and speculative record.
  * Everything that can go wrong on the way is a value (a Failure) and ends in the fallback policy
- * (least-loaded among the eligible workers) with a reason; only "no eligible worker" rejects.
+ * (least outstanding work among the eligible workers) with a reason; only "no eligible worker"
+ * rejects. route() and explain() run the same plan(); explain() only skips the commit.
+ *
+ * One deadline per request (routing.decisionTimeoutMs) starts when route() is called and covers
+ * parsing, rendering, tokenizing and the lookup (the lookup also has its own routing.lookupTimeoutMs).
+ * No decision waits for another: concurrent requests on a new prefix see each other's routes
+ * through the speculation overlay (routing/speculation-overlay.ts), merged synchronously.
  */
 import type { LimitsConfig, RouterConfig, WorkerConfig } from "../config/schema";
 import { fail, type Failure, type Outcome as Result } from "../failure";
 import { blockKeys } from "../prefix/block-keys";
 import type { ChatPrompt, Prompt } from "../request/prompt";
 import { parseOpenAiBody } from "../request/parse-openai-body";
+import { DecisionCore, type DecisionInput } from "../routing/decision-core";
 import { InFlightTracker } from "../routing/in-flight-tracker";
+import { LoadBoard } from "../routing/load/load-board";
 import type { LoadGuard, PolicyDecision } from "../routing/policy";
 import { createPolicy, type PolicySpec } from "../routing/policies/create-policy";
 import { KeyPopularity } from "../routing/policies/key-popularity";
-import { prefixMatch, type RoutingPolicy } from "../routing/policies/routing-policy";
-import { leastLoaded, type WorkerView } from "../routing/worker-view";
+import { prefixMatch } from "../routing/policies/routing-policy";
+import { SpeculationOverlay } from "../routing/speculation-overlay";
+import { leastLoaded, type WorkerLoad, type WorkerView } from "../routing/worker-view";
 import type { CacheIndex } from "../state/cache-index";
 import { withDeadline } from "../common/deadline";
-import { KeyedSerializer } from "../common/keyed-serializer";
 import { UNOBSERVED, type DecisionStages } from "./decision-stages";
 import { ModelCatalog, type CatalogModel } from "./model-catalog";
 import type { RouteReason, RouteRequest, RouteResult } from "./route-result";
@@ -38,8 +46,12 @@ export interface RequestRouterDeps {
   readonly index: Pick<CacheIndex, "lookup" | "addSpeculative">;
   readonly tokenizers: TokenizerSource;
   readonly inFlight?: InFlightTracker;
+  /** The workers' load view; the service feeds it with scraped /metrics. */
+  readonly board?: LoadBoard;
   /** Uniform [0, 1): tie-breaks for requests without a prefix. Injected for tests. */
   readonly random?: () => number;
+  /** Monotonic milliseconds (default performance.now). Injected for tests. */
+  readonly now?: () => number;
   /** Called when a speculative record fails (the decision itself is unaffected). */
   readonly onBackgroundError?: (error: unknown) => void;
   /** Workers that stopped reporting KV events (liveness timeout): not candidates while others are. */
@@ -59,16 +71,20 @@ export interface Explanation {
   readonly keys: readonly string[];
   readonly runs: ReadonlyMap<string, number>;
   readonly decision: PolicyDecision | null;
+  readonly policy: RouterConfig["routing"]["policy"];
   readonly guard?: LoadGuard;
 }
 
 const NO_RUNS: ReadonlyMap<string, number> = new Map();
 
 /** routing config → policy spec: the one place the server's policies are built. */
-function policySpec(routing: RouterConfig["routing"], guard: LoadGuard, random: () => number, popularity: KeyPopularity | null): PolicySpec {
+function policySpec(config: RequestRouterDeps["config"], random: () => number, popularity: KeyPopularity): PolicySpec {
+  const routing = config.routing;
   switch (routing.policy) {
+    case "min-ttft":
+      return { kind: "min-ttft", cost: routing.costModel, blockSize: config.blockSize, popularity };
     case "sticky-least-loaded":
-      return { kind: "sticky-least-loaded", loadGuard: guard, minGainBlocks: routing.minGainBlocks };
+      return { kind: "sticky-least-loaded", loadGuard: routing.loadGuard, minGainBlocks: routing.minGainBlocks, popularity };
     case "round-robin":
       return { kind: "round-robin" };
     case "random":
@@ -76,7 +92,7 @@ function policySpec(routing: RouterConfig["routing"], guard: LoadGuard, random: 
     case "least-loaded":
       return { kind: "least-loaded" };
     case "consistent-hash":
-      return { kind: "consistent-hash", popularity: popularity!, ...routing.consistentHash };
+      return { kind: "consistent-hash", popularity, ...routing.consistentHash };
     default: {
       const unknown: never = routing.policy;
       throw new Error(`unknown routing policy ${String(unknown)}`);
@@ -91,87 +107,169 @@ function pathOnly(path: string): string {
   return q < 0 ? path : path.slice(0, q);
 }
 
+type Plan =
+  | { readonly kind: "reject"; readonly detail: string; readonly model: string | null }
+  | { readonly kind: "fallback"; readonly prompt: Prompt | null; readonly eligible: readonly WorkerConfig[]; readonly failure: Failure; readonly model: string | null; readonly keys: readonly string[]; readonly text: string | null }
+  | {
+      readonly kind: "decide";
+      readonly prompt: Prompt;
+      readonly model: CatalogModel;
+      readonly input: DecisionInput;
+      readonly views: readonly WorkerView[];
+      readonly runs: ReadonlyMap<string, number>;
+      readonly decision: PolicyDecision;
+      readonly text: string | null;
+    };
+
 export class RequestRouter {
   readonly inFlight: InFlightTracker;
+  readonly board: LoadBoard;
+  private readonly core: DecisionCore;
   private readonly catalog: ModelCatalog;
-  private readonly serializer = new KeyedSerializer();
+  private readonly overlay = new SpeculationOverlay();
   private readonly random: () => number;
+  private readonly now: () => number;
   private readonly limits: LimitsConfig;
-  private readonly guard: LoadGuard;
-  private readonly policy: RoutingPolicy;
-  /** Block popularity of routed requests (only consistent-hash reads it). */
-  private readonly popularity: KeyPopularity | null;
-  private sequence = 0;
 
   constructor(private readonly deps: RequestRouterDeps) {
     const { config } = deps;
     this.catalog = new ModelCatalog(config.models, config.workers, config.hashSeed);
     this.inFlight = deps.inFlight ?? new InFlightTracker();
+    this.board = deps.board ?? new LoadBoard({ staleAfterMs: config.routing.load.staleAfterMs });
     this.random = deps.random ?? Math.random;
+    this.now = deps.now ?? (() => performance.now());
     this.limits = config.limits;
-    this.guard = { ...config.routing.loadGuard };
-    const routing = config.routing;
-    this.popularity = routing.policy === "consistent-hash" ? new KeyPopularity({ window: routing.consistentHash.window }) : null;
-    this.policy = createPolicy(policySpec(routing, this.guard, this.random, this.popularity));
+    const popularity = new KeyPopularity();
+    this.core = new DecisionCore({
+      policy: createPolicy(policySpec(config, this.random, popularity)),
+      inFlight: this.inFlight,
+      board: this.board,
+      popularity,
+      cost: config.routing.costModel,
+      blockSize: config.blockSize,
+      expectedOutputTokens: config.routing.load.expectedOutputTokens,
+    });
+  }
+
+  /** Each worker's load as the policy sees it now. */
+  loads(): ReadonlyMap<string, WorkerLoad> {
+    const views = this.core.snapshot(this.deps.config.workers, this.now());
+    return new Map(views.map((v) => [v.id, v.load!]));
   }
 
   async route(request: RouteRequest, stages: DecisionStages = UNOBSERVED): Promise<RouteResult> {
-    const started = process.hrtime.bigint();
-    const micros = () => Number((process.hrtime.bigint() - started) / 1000n);
-
-    const prompt = stages.run("parse", () => this.understand(request));
-    const model = prompt.ok ? this.catalog.resolve(prompt.value.model) : undefined;
-    const modelName = prompt.ok ? prompt.value.model : null;
-    const eligible = this.eligibleWorkers(model, request.subset);
-    if (eligible.length === 0) {
-      const why = request.subset ? "no worker of the subset hint serves this request" : `no worker serves model ${modelName}`;
-      return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: why, model: modelName, decisionMicros: micros() };
+    const started = this.now();
+    const micros = () => Math.round((this.now() - started) * 1000);
+    const plan = await this.plan(request, stages, started + this.deps.config.routing.decisionTimeoutMs);
+    switch (plan.kind) {
+      case "reject":
+        return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: plan.detail, model: plan.model, decisionMicros: micros() };
+      case "fallback":
+        return this.fallback(plan.eligible, plan.failure, plan.model, micros, plan.keys.length);
+      case "decide":
+        return this.commit(plan, micros);
     }
-    if (!prompt.ok) return this.fallback(eligible, prompt.failure, modelName, micros);
-    if (!model) return this.fallback(eligible, { code: "unknown-model", detail: `model ${JSON.stringify(modelName)} is not configured` }, modelName, micros);
-
-    const keys = await withDeadline(this.keysFor(model, prompt.value, stages), this.deps.config.routing.decisionTimeoutMs);
-    if (!keys.done) {
-      const failure: Failure = keys.error
-        ? { code: "tokenize-error", detail: String(keys.error) }
-        : { code: "decision-timeout", detail: `tokenizing took over ${this.deps.config.routing.decisionTimeoutMs} ms` };
-      return this.fallback(eligible, failure, model.name, micros);
-    }
-    if (!keys.value.ok) return this.fallback(eligible, keys.value.failure, model.name, micros);
-    const chain = keys.value.value;
-
-    // Same first block → same queue, so a burst on one new prefix sees its own speculative entries.
-    return this.serializer.run(chain[0] ?? `nochain:${this.random()}`, () => this.decide(model, eligible, chain, micros, stages));
   }
 
   /**
-   * The same path as route(), without side effects (no in-flight count, no speculative record):
-   * what `prefix-router explain` prints. `loads` overrides the in-flight counts (e.g. a running
-   * router's, read from its admin port).
+   * The same path as route(), without side effects (no in-flight count, no ledger entry, no
+   * speculative record): what `prefix-router explain` prints. `loads` replaces the workers' load
+   * view (e.g. a running router's, read from its admin port).
    */
-  async explain(request: RouteRequest, loads?: ReadonlyMap<string, number>): Promise<Explanation> {
-    const prompt = this.understand(request);
+  async explain(request: RouteRequest, loads?: ReadonlyMap<string, WorkerLoad>): Promise<Explanation> {
+    const plan = await this.plan(request, UNOBSERVED, Infinity, loads);
+    const routing = this.deps.config.routing;
+    const base = { policy: routing.policy, guard: routing.loadGuard };
+    switch (plan.kind) {
+      case "reject":
+        return { ...base, prompt: null, model: plan.model, workers: [], failure: null, tokens: null, keys: [], runs: NO_RUNS, decision: { kind: "reject", reason: "no-candidates" } };
+      case "fallback":
+        return {
+          ...base, prompt: plan.prompt, model: plan.model, workers: this.core.snapshot(plan.eligible, this.now()), failure: plan.failure,
+          text: plan.text, tokens: null, keys: plan.keys, runs: NO_RUNS, decision: null,
+        };
+      case "decide":
+        return {
+          ...base, prompt: plan.prompt, model: plan.model.name, workers: plan.views, failure: null, text: plan.text,
+          tokens: plan.input.keys.length * this.deps.config.blockSize, keys: plan.input.keys, runs: plan.runs, decision: plan.decision,
+        };
+    }
+  }
+
+  private async plan(request: RouteRequest, stages: DecisionStages, deadline: number, loads?: ReadonlyMap<string, WorkerLoad>): Promise<Plan> {
+    const prompt = stages.run("parse", () => this.understand(request));
     const model = prompt.ok ? this.catalog.resolve(prompt.value.model) : undefined;
+    const modelName = prompt.ok ? (model?.name ?? null) : null;
     const eligible = this.eligibleWorkers(model, request.subset);
-    const views = eligible.map((w) => ({ id: w.id, address: w.address, inFlight: loads?.get(w.id) ?? this.inFlight.inFlight(w.id) }));
-    const base = { prompt: prompt.ok ? prompt.value : null, model: model?.name ?? null, workers: views };
-    if (!prompt.ok) return { ...base, failure: prompt.failure, tokens: null, keys: [], runs: new Map(), decision: null };
-    if (!model) return { ...base, failure: { code: "unknown-model", detail: `model ${JSON.stringify(prompt.value.model)} is not configured` }, tokens: null, keys: [], runs: new Map(), decision: null };
-    const tokenizer = this.deps.tokenizers.get(model.name);
-    const text = prompt.value.kind === "chat" && tokenizer ? tokenizer.render(prompt.value) : null;
-    const keys = await this.keysFor(model, prompt.value, UNOBSERVED);
-    if (!keys.ok) return { ...base, failure: keys.failure, tokens: null, text: text?.ok ? text.value : null, keys: [], runs: new Map(), decision: null };
-    const runs = this.policy.usesMatch ? await this.deps.index.lookup(keys.value, views.map((w) => w.id)) : NO_RUNS;
-    const match = prefixMatch(keys.value, runs);
-    const decision = this.policy.decide({ workers: views, keys: keys.value, match: this.policy.usesMatch ? match : null, sequence: this.sequence });
-    return { ...base, failure: null, text: text?.ok ? text.value : null, tokens: keys.value.length * this.deps.config.blockSize, keys: keys.value, runs, decision, guard: this.guard };
+    if (eligible.length === 0) {
+      return { kind: "reject", model: modelName, detail: request.subset ? "no worker of the subset hint serves this request" : "no worker serves the requested model" };
+    }
+    const fallback = (failure: Failure, keys: readonly string[] = [], text: string | null = null): Plan => ({
+      kind: "fallback", prompt: prompt.ok ? prompt.value : null, eligible, failure, model: modelName, keys, text,
+    });
+    if (!prompt.ok) return fallback(prompt.failure);
+    if (!model) return fallback({ code: "unknown-model", detail: "the requested model is not configured" });
+
+    const timeout = (): Failure => ({ code: "decision-timeout", detail: `the decision took over ${this.deps.config.routing.decisionTimeoutMs} ms` });
+    const tokenized = await withDeadline(this.tokensFor(model, prompt.value, stages), Math.max(0, deadline - this.now()));
+    if (!tokenized.done) return fallback(tokenized.error ? { code: "tokenize-error", detail: String(tokenized.error) } : timeout());
+    if (!tokenized.value.ok) return fallback(tokenized.value.failure);
+    const { ids, text } = tokenized.value.value;
+    const chain = stages.run("hash", () => blockKeys(ids, this.deps.config.blockSize, model.root));
+
+    let runs: ReadonlyMap<string, number> = NO_RUNS;
+    if (this.core.policy.usesMatch) {
+      const budget = Math.min(this.deps.config.routing.lookupTimeoutMs, deadline - this.now());
+      if (budget <= 0) return fallback(timeout(), chain, text);
+      const lookup = await stages.run("lookup", () => withDeadline(this.deps.index.lookup(chain, eligible.map((w) => w.id)), budget));
+      if (!lookup.done) {
+        const detail = lookup.error ? `cache lookup failed: ${String(lookup.error)}` : "cache lookup timed out";
+        return fallback({ code: "store-error", detail }, chain, text);
+      }
+      runs = lookup.value;
+    }
+    // From here on everything is synchronous: no other decision runs in between.
+    const nowMs = this.now();
+    runs = this.overlay.merge(chain, runs, nowMs);
+    const match = chain.length ? prefixMatch(chain, runs) : { totalBlocks: 0, runs, seed: this.randomSeed() };
+    const input: DecisionInput = { workers: eligible, keys: chain, promptTokens: ids.length, match, nowMs };
+    const views = loads ? eligible.map((w) => ({ id: w.id, address: w.address, inFlight: 0, load: loads.get(w.id) })) : this.core.snapshot(eligible, nowMs);
+    const decision = stages.run("pick", () => this.core.decide(input, views));
+    return { kind: "decide", prompt: prompt.value, model, input, views, runs, decision, text };
+  }
+
+  private commit(plan: Extract<Plan, { kind: "decide" }>, micros: () => number): RouteResult {
+    const { decision, model, input } = plan;
+    if (decision.kind === "reject") {
+      return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: "no candidates", model: model.name, decisionMicros: micros() };
+    }
+    const { release, estimate } = this.core.commit(decision, input, plan.prompt.stream === true);
+    if (this.core.policy.usesMatch) this.recordSpeculatively(decision.worker.id, input.keys);
+    const sticky = this.deps.config.routing.policy === "sticky-least-loaded";
+    const reason: RouteReason | null = sticky && decision.guardTripped ? "load-guard" : decision.gainDeclined ? "min-gain" : null;
+    return {
+      kind: "route",
+      worker: decision.worker,
+      outcome: decision.outcome,
+      reason,
+      detail: reason === "load-guard" ? "longer match only on overloaded workers" : reason === "min-gain" ? "the longer match led the least-loaded worker's by too few blocks" : null,
+      model: model.name,
+      matchedBlocks: decision.matchedBlocks,
+      totalBlocks: decision.totalBlocks,
+      candidates: decision.candidates,
+      decisionMicros: micros(),
+      release,
+      decidedBy: decision.decidedBy ?? null,
+      estimateMs: estimate.ttftMs,
+      ranked: decision.estimates ? decision.estimates.map((e) => e.worker) : [decision.worker],
+    };
   }
 
   private understand(request: RouteRequest): Result<Prompt> {
     if (request.bodyUnavailable) return fail(request.bodyUnavailable, "request body not available in this processing mode");
-    if (request.body === null) return fail("no-body", `${request.method} ${request.path} carries no body`);
+    if (request.body === null) return fail("no-body", `${request.method} request carries no body`);
     const path = pathOnly(request.path);
-    if (!PARSED_PATHS.has(path)) return fail("unsupported-path", `${path} is not a completions or chat completions path`);
+    if (!PARSED_PATHS.has(path)) return fail("unsupported-path", "not a completions or chat completions path");
     return parseOpenAiBody(path, request.body, this.limits);
   }
 
@@ -188,67 +286,33 @@ export class RequestRouter {
     return live.length > 0 ? live : base;
   }
 
-  private async keysFor(model: CatalogModel, prompt: Prompt, stages: DecisionStages): Promise<Result<string[]>> {
+  private async tokensFor(model: CatalogModel, prompt: Prompt, stages: DecisionStages): Promise<Result<{ ids: Uint32Array; text: string | null }>> {
     const tokenizer = this.deps.tokenizers.get(model.name);
     if (!tokenizer) return fail("unknown-model", `no tokenizer loaded for ${model.name}`);
-    let ids: Result<Uint32Array>;
     if (prompt.kind === "completion-ids") {
-      ids = stages.run("tokenize", () => tokenizer.checkIds(prompt.ids));
-    } else {
-      const text = prompt.kind === "chat" ? stages.run("template", () => tokenizer.render(prompt)) : { ok: true as const, value: prompt.text };
-      if (!text.ok) return text;
-      ids = await stages.run("tokenize", () => tokenizer.encode(text.value, prompt.addSpecialTokens));
+      const ids = stages.run("tokenize", () => tokenizer.checkIds(prompt.ids));
+      return ids.ok ? { ok: true, value: { ids: ids.value, text: null } } : ids;
     }
-    if (!ids.ok) return ids;
-    const tokens = ids.value;
-    return stages.run("hash", () => ({ ok: true as const, value: blockKeys(tokens, this.deps.config.blockSize, model.root) }));
-  }
-
-  private async decide(model: CatalogModel, eligible: readonly WorkerConfig[], chain: string[], micros: () => number, stages: DecisionStages): Promise<RouteResult> {
-    const ids = eligible.map((w) => w.id);
-    let runs: ReadonlyMap<string, number> = NO_RUNS;
-    if (this.policy.usesMatch) {
-      const lookup = await stages.run("lookup", () => withDeadline(this.deps.index.lookup(chain, ids), this.deps.config.routing.lookupTimeoutMs));
-      if (!lookup.done) {
-        const detail = lookup.error ? `cache lookup failed: ${String(lookup.error)}` : "cache lookup timed out";
-        return this.fallback(eligible, { code: "store-error", detail }, model.name, micros, chain.length);
-      }
-      runs = lookup.value;
-    }
-    const match = chain.length ? prefixMatch(chain, runs) : { totalBlocks: 0, runs, seed: this.randomSeed() };
-    const decision = stages.run("pick", () =>
-      this.policy.decide({ workers: this.inFlight.snapshot(eligible), keys: chain, match: this.policy.usesMatch ? match : null, sequence: this.sequence++ }),
-    );
-    if (decision.kind === "reject") {
-      return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: "no candidates", model: model.name, decisionMicros: micros() };
-    }
-    const release = this.inFlight.acquire(decision.worker.id);
-    this.popularity?.observe(chain);
-    if (this.policy.usesMatch) this.recordSpeculatively(decision.worker.id, chain);
-    const reason: RouteReason | null = decision.guardTripped ? "load-guard" : decision.gainDeclined ? "min-gain" : null;
-    return {
-      kind: "route",
-      worker: decision.worker,
-      outcome: decision.outcome,
-      reason,
-      detail: decision.guardTripped ? "longer match only on overloaded workers" : decision.gainDeclined ? "the longer match led the least-loaded worker's by too few blocks" : null,
-      model: model.name,
-      matchedBlocks: decision.matchedBlocks,
-      totalBlocks: decision.totalBlocks,
-      candidates: decision.candidates,
-      decisionMicros: micros(),
-      release,
-    };
+    const text = prompt.kind === "chat" ? stages.run("template", () => tokenizer.render(prompt)) : { ok: true as const, value: prompt.text };
+    if (!text.ok) return text;
+    const ids = await stages.run("tokenize", () => tokenizer.encode(text.value, prompt.addSpecialTokens));
+    return ids.ok ? { ok: true, value: { ids: ids.value, text: prompt.kind === "chat" ? text.value : null } } : ids;
   }
 
   private recordSpeculatively(worker: string, chain: readonly string[]): void {
     const ttl = this.deps.config.routing.speculativeTtlMs;
     if (ttl <= 0 || chain.length === 0) return;
-    this.deps.index.addSpeculative(worker, chain, ttl).catch((err: unknown) => this.deps.onBackgroundError?.(err));
+    const pending = this.overlay.add(worker, chain);
+    const settle = () => this.overlay.settle(pending, this.now(), this.deps.config.routing.lookupTimeoutMs);
+    this.deps.index.addSpeculative(worker, chain, ttl).then(settle, (err: unknown) => {
+      settle();
+      this.deps.onBackgroundError?.(err);
+    });
   }
 
   private fallback(eligible: readonly WorkerConfig[], failure: Failure, model: string | null, micros: () => number, totalBlocks = 0): RouteResult {
-    const worker = leastLoaded(this.inFlight.snapshot(eligible), this.randomSeed());
+    const nowMs = this.now();
+    const worker = leastLoaded(this.core.snapshot(eligible, nowMs), this.randomSeed());
     if (!worker) return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: "no candidates", model, decisionMicros: micros() };
     return {
       kind: "route",
@@ -261,7 +325,10 @@ export class RequestRouter {
       totalBlocks,
       candidates: eligible.length,
       decisionMicros: micros(),
-      release: this.inFlight.acquire(worker.id),
+      release: this.core.commitFallback(worker.id, nowMs),
+      decidedBy: null,
+      estimateMs: null,
+      ranked: [worker],
     };
   }
 

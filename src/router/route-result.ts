@@ -1,5 +1,6 @@
 /** What the router answers for one request: where to send it and why, or why it cannot be sent. */
 import type { FailureCode } from "../failure";
+import type { DecidingTerm } from "../routing/policy";
 import type { WorkerView } from "../routing/worker-view";
 
 export type Outcome = "hit" | "miss" | "fallback";
@@ -24,6 +25,12 @@ export interface RoutedRequest {
   readonly release: () => void;
   /** Headers to set on the upstream request besides the routing ones (e.g. W3C traceparent). */
   readonly extraHeaders?: ReadonlyArray<readonly [string, string]>;
+  /** min-ttft: the term that made the pick beat the runner-up; null otherwise. */
+  readonly decidedBy: DecidingTerm | null;
+  /** The pick's estimated time to first token, ms; null for a fallback. */
+  readonly estimateMs: number | null;
+  /** Candidates best first (the pick first): a fallback order for the gateway. */
+  readonly ranked: readonly WorkerView[];
 }
 
 export interface RejectedRequest {

@@ -7,8 +7,9 @@
  * Ledger entry of a routed request (load-ledger.ts): its uncached prefill on the chosen worker and
  * the compute of it; predicted first token = now + the pick's estimated TTFT; predicted completion
  * = first token + expectedOutputTokens × the decode step it was expected to see
- * (d0 + k × the worker's KV tokens). release() ends the Envoy stream's in-flight count and, for a
- * non-streaming response (its headers mean generation is done), the ledger entry.
+ * (d0 + k × the worker's KV tokens). release(), at the end of the request's Envoy stream, ends its
+ * in-flight count and its ledger entry (load-ledger.ts end(): a streaming request's predicted
+ * prefill outlives a stream that ends early).
  * Parameter: expectedOutputTokens (routing.load.expectedOutputTokens, default 256).
  */
 import type { BlockKey } from "../prefix/block-keys";
@@ -44,7 +45,7 @@ export interface DecisionInput {
 }
 
 export interface Commitment {
-  /** Ends the request's Envoy stream: in-flight count, and the ledger entry of a non-streaming response. Idempotent. */
+  /** The request's Envoy stream ended: in-flight count and ledger entry. Idempotent. */
   readonly release: () => void;
   /** The chosen worker's estimate the ledger entry was made from. */
   readonly estimate: TtftEstimate;
@@ -125,7 +126,7 @@ export class DecisionCore {
     const releaseStream = this.deps.inFlight.acquire(decision.worker.id);
     const release = () => {
       releaseStream();
-      if (!streaming) board.finish(entry);
+      board.end(entry, streaming);
     };
     return { release, estimate };
   }

@@ -23,6 +23,7 @@ export function adminRoutes(deps: AdminRouteDeps): Record<string, AdminHandler> 
     "GET /debug/workers": async () => {
       const [stats, states] = await Promise.all([deps.index.stats(), deps.workerStates.all()]);
       const stale = deps.ingest?.staleWorkers() ?? new Set<string>();
+      const loads = deps.router.loads();
       return json({
         entries: stats.entries,
         workers: deps.config.workers.map((w) => {
@@ -34,6 +35,8 @@ export function adminRoutes(deps: AdminRouteDeps): Record<string, AdminHandler> 
             blocks: stats.workers[w.id]?.blocks ?? 0,
             speculative: stats.workers[w.id]?.speculative ?? 0,
             inFlight: deps.router.inFlight.inFlight(w.id),
+            load: loads.get(w.id) ?? null,
+            metrics: deps.router.board.sampleOf(w.id) ?? null,
             candidate: !stale.has(w.id),
             reporting: s ? { epoch: s.epoch, appliedSeq: s.appliedSeq, lastSeenMs: s.lastSeenMs, stale: s.stale, needsResync: s.needsResync, gaps: s.gaps, resyncs: s.resyncs } : null,
           };

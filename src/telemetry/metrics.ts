@@ -8,6 +8,7 @@ import type { RouterConfig } from "../config/schema";
 import type { StreamOutcome } from "../extproc/stream-outcome";
 import type { EventPaths } from "../ingest/event-paths";
 import type { InFlightTracker } from "../routing/in-flight-tracker";
+import type { WorkerLoad } from "../routing/worker-view";
 import type { CacheIndex } from "../state/cache-index";
 import type { TokenizerRegistry } from "../tokenize/tokenizer-registry";
 import { InstrumentedCacheIndex } from "./instrumented-cache-index";
@@ -21,6 +22,8 @@ export interface MetricsSources {
   readonly inFlight: InFlightTracker;
   readonly tokenizers: TokenizerRegistry;
   readonly events: EventPaths | null;
+  /** Each worker's load as the policy sees it. */
+  readonly loads: () => ReadonlyMap<string, WorkerLoad>;
 }
 
 export class RouterMetrics {
@@ -30,6 +33,9 @@ export class RouterMetrics {
   private readonly matchedBlocks: Histogram<"outcome">;
   private readonly promptBlocks: Histogram<"outcome">;
   private readonly streams: Counter<"end">;
+  private readonly decidedBy: Counter<"term">;
+  private readonly scrapes: Counter<"worker" | "result">;
+  private readonly scrapeSeconds: Histogram;
   readonly storeSeconds: Histogram<"op">;
   readonly storeErrors: Counter<"op">;
 
@@ -40,6 +46,9 @@ export class RouterMetrics {
     this.decisions = new Counter({ name: "prefix_router_decisions_total", help: "Routing decisions by outcome (hit, miss, fallback, reject) and reason", labelNames: ["outcome", "reason"], registers });
     this.matchedBlocks = new Histogram({ name: "prefix_router_matched_blocks", help: "Cached leading blocks of the chosen worker per decision", labelNames: ["outcome"], buckets: BLOCK_BUCKETS, registers });
     this.promptBlocks = new Histogram({ name: "prefix_router_prompt_blocks", help: "Full blocks in the prompt per decision", labelNames: ["outcome"], buckets: BLOCK_BUCKETS, registers });
+    this.decidedBy = new Counter({ name: "prefix_router_decided_by_total", help: "min-ttft decisions by the term that decided (cache, load, shared-prefix, tie, only-candidate)", labelNames: ["term"], registers });
+    this.scrapes = new Counter({ name: "prefix_router_worker_scrapes_total", help: "Scrapes of the workers' vLLM /metrics (result: ok, failed)", labelNames: ["worker", "result"], registers });
+    this.scrapeSeconds = new Histogram({ name: "prefix_router_worker_scrape_duration_seconds", help: "Round trip of a successful /metrics scrape", buckets: MICRO_BUCKETS, registers });
     this.streams = new Counter({ name: "prefix_router_extproc_streams_total", help: "Envoy ext_proc streams by how they ended", labelNames: ["end"], registers });
     this.storeSeconds = new Histogram({ name: "prefix_router_store_duration_seconds", help: "Cache index call latency", labelNames: ["op"], buckets: MICRO_BUCKETS, registers });
     this.storeErrors = new Counter({ name: "prefix_router_store_errors_total", help: "Cache index calls that failed", labelNames: ["op"], registers });
@@ -61,9 +70,16 @@ export class RouterMetrics {
       return;
     }
     this.decisions.inc({ outcome: r.outcome, reason: r.reason ?? "" });
+    if (r.decidedBy) this.decidedBy.inc({ term: r.decidedBy });
     this.decisionSeconds.observe({ outcome: r.outcome }, r.decisionMicros / 1e6);
     this.matchedBlocks.observe({ outcome: r.outcome }, r.matchedBlocks);
     this.promptBlocks.observe({ outcome: r.outcome }, r.totalBlocks);
+  }
+
+  /** One scrape of a worker's /metrics: latency when it answered, null when it failed. */
+  recordScrape(worker: string, latencyMs: number | null): void {
+    this.scrapes.inc({ worker, result: latencyMs === null ? "failed" : "ok" });
+    if (latencyMs !== null) this.scrapeSeconds.observe(latencyMs / 1000);
   }
 
   /** Gauges and counters read from the running components at scrape time. */
@@ -77,6 +93,21 @@ export class RouterMetrics {
       registers,
       collect() {
         for (const w of workers) this.set({ worker: w }, sources.inFlight.inFlight(w));
+      },
+    });
+    new Gauge({
+      name: "prefix_router_worker_load",
+      help: "Each worker's load as the policy sees it (what: queued_tokens, queued_ms, running, kv_tokens, sample_age_ms; -1 age = never scraped)",
+      labelNames: ["worker", "what"],
+      registers,
+      collect() {
+        for (const [w, l] of sources.loads()) {
+          this.set({ worker: w, what: "queued_tokens" }, l.queuedTokens);
+          this.set({ worker: w, what: "queued_ms" }, l.queuedMs);
+          this.set({ worker: w, what: "running" }, l.running);
+          this.set({ worker: w, what: "kv_tokens" }, l.kvTokens);
+          this.set({ worker: w, what: "sample_age_ms" }, l.sampleAgeMs ?? -1);
+        }
       },
     });
     new Gauge({

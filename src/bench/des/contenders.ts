@@ -12,9 +12,8 @@
  *                               fed with the replicas' KV events (batched, delayed) + speculative
  *                               records, as RequestRouter records them. Load = what the router has in
  *                               production: its ledger and each replica's /metrics scraped every
- *                               scrapeIntervalMs and delivered scrapeDelayMs later; the Envoy stream
- *                               (in-flight count) ends at the response headers, which a streaming
- *                               response sends before its prefill.
+ *                               scrapeIntervalMs and delivered scrapeDelayMs later (simulate.ts says
+ *                               when its Envoy stream ends).
  *   sticky-least-loaded         the original policy (fixed min-gain rule) on the same index and signals.
  *   approximate                 min-ttft on its own past decisions: one LRU per replica sized like the
  *                               replica's cache, fed with each routed prompt (GIE / SGLang style).

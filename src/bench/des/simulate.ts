@@ -11,10 +11,12 @@
  * after the previous turn completes.
  *
  * Load signals are what production has (contenders.ts): a cache-blind baseline (Envoy's own load
- * balancer) counts a request until its response ends; prefix-router's in-flight count ends at the
- * response headers — at once for a streaming request (vLLM sends SSE headers before prefill), at
- * completion otherwise — and its load board gets each replica's metrics every scrapeIntervalMs,
- * delivered scrapeDelayMs after they were read.
+ * balancer) counts a request until its response ends; so does prefix-router's in-flight count and
+ * ledger, because a real Envoy ends the ext_proc stream at the response's last byte, streaming or
+ * not (measured on Envoy 1.40, docs/envoy.md). `streamEnd: "headers"` ends a streaming request's
+ * stream at once instead (vLLM sends SSE headers before the prefill) — what the router would see
+ * if Envoy ended the stream at the response headers; min-ttft must not depend on it. The load
+ * board gets each replica's metrics every scrapeIntervalMs, delivered scrapeDelayMs after they were read.
  */
 import type { WorkerAddress } from "../../routing/in-flight-tracker";
 import { fitsReplica, SimReplicaEngine } from "../../sim/replica-engine";
@@ -96,11 +98,14 @@ const PRIORITY = { mark: 0, finish: 1, deliver: 2, sample: 2, cut: 3, scrape: 3,
 
 export type ProgressFn = (done: number, total: number) => void;
 
+/** When the router's Envoy stream ends (see the header). */
+export type StreamEnd = "completion" | "headers";
+
 export function simulate(
   workload: Workload,
   name: ContenderName,
   cluster: ClusterConfig,
-  options: ContenderOptions & { readonly window?: MeasureWindow },
+  options: ContenderOptions & { readonly window?: MeasureWindow; readonly streamEnd?: StreamEnd },
   progress?: ProgressFn,
 ): RunResult {
   const started = performance.now();
@@ -157,10 +162,7 @@ export function simulate(
     const { release: releaseStream } = core.commit(decision, input, r.stream);
     contender.routed(r.keys, decision.worker.id);
     const us = Number(process.hrtime.bigint() - t0) / 1000;
-    // Envoy's load balancer counts a request until its response ends; the router's ext_proc stream
-    // ends at the response headers, which a streaming response sends right away.
-    const streamEndsNow = contender.signals === "router" && r.stream;
-    if (streamEndsNow) releaseStream();
+    if (contender.signals === "router" && r.stream && options.streamEnd === "headers") releaseStream();
     const w = slot.get(decision.worker.id)!;
     const claimed = decision.outcome === "hit" ? decision.matchedBlocks : 0;
     const held = claimed > 0 ? engines[w].cachedPrefix(r.keys) : 0;

@@ -74,7 +74,7 @@ export class LoadBoard {
     return this.samples.get(worker);
   }
 
-  /** Records a routing decision's work; returns the ledger id (finish() it when a non-streaming response completes). */
+  /** Records a routing decision's work; returns the ledger id (end() it when the request's Envoy stream ends). */
   record(work: RoutedWork, nowMs: number): number {
     this.meanUncached.observe(work.uncachedTokens);
     this.meanPrefillMs.observe(work.prefillMs);
@@ -86,8 +86,8 @@ export class LoadBoard {
     return this.meanUncached.mean;
   }
 
-  finish(id: number): void {
-    this.ledger.finish(id);
+  end(id: number, streaming: boolean): void {
+    this.ledger.end(id, streaming);
   }
 
   load(worker: WorkerId, nowMs: number): WorkerLoad {

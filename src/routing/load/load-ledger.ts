@@ -8,10 +8,13 @@
  *     token (decision time + the estimated TTFT on that worker);
  *   - a running sequence holding its prompt's KV tokens, until its predicted completion (first
  *     token + expected output tokens × the decode step it was expected to see).
- * Retirement never waits for Envoy: a streaming response's headers (and so the ext_proc stream's
- * end) come before its prefill even starts. Only a non-streaming response, whose headers come when
- * generation is done, retires its entry early (finish()). A prediction that is too short drops work
- * early; the workers' scraped queues put it back (load-board.ts).
+ * The end of the request's Envoy stream (end()) retires the entry early, because the response is
+ * over — with one guard that keeps the rule independent of when Envoy ends the stream: a streaming
+ * response's prefill stays queued until its predicted first token even if the stream ends first
+ * (Envoy 1.40 ends it at the response's last byte, measured — docs/envoy.md — but a stream that
+ * ended at the response headers, which vLLM sends before the prefill, would otherwise erase
+ * queued work). A prediction that is too short drops work early; the workers' scraped queues put
+ * it back (load-board.ts).
  */
 import type { WorkerId } from "../../state/cache-index";
 
@@ -45,6 +48,8 @@ interface Entry {
   readonly routedAtMs: number;
   queued: boolean;
   alive: boolean;
+  /** The stream ended while the prefill was predicted to be queued: retire when it is prefilled. */
+  endAfterPrefill: boolean;
 }
 
 interface Sums {
@@ -120,7 +125,7 @@ export class LoadLedger {
   /** Records routed work; returns its id for finish(). */
   add(work: RoutedWork, nowMs: number): number {
     this.advance(nowMs);
-    const entry: Entry = { id: this.nextId++, work, routedAtMs: nowMs, queued: true, alive: true };
+    const entry: Entry = { id: this.nextId++, work, routedAtMs: nowMs, queued: true, alive: true, endAfterPrefill: false };
     const s = this.sumsOf(work.worker);
     s.queuedTokens += work.uncachedTokens;
     s.queuedMs += work.prefillMs;
@@ -135,10 +140,15 @@ export class LoadLedger {
     return entry.id;
   }
 
-  /** The response is complete (a non-streaming response's headers): the work is gone. Idempotent. */
-  finish(id: number): void {
+  /**
+   * The request's Envoy stream ended: the work is gone — but a streaming request whose prefill is
+   * still predicted to be queued keeps it until then (see the header). Idempotent.
+   */
+  end(id: number, streaming: boolean): void {
     const entry = this.byId.get(id);
-    if (entry) this.retire(entry);
+    if (!entry) return;
+    if (streaming && entry.queued) entry.endAfterPrefill = true;
+    else this.retire(entry);
   }
 
   totals(worker: WorkerId, nowMs: number): LedgerTotals {
@@ -175,7 +185,7 @@ export class LoadLedger {
     while (this.heap.size > 0 && this.heap.peekTime() <= nowMs) {
       const [entry, phase] = this.heap.pop();
       if (!entry.alive) continue;
-      if (phase === "prefilled") this.unqueue(entry);
+      if (phase === "prefilled" && !entry.endAfterPrefill) this.unqueue(entry);
       else this.retire(entry);
     }
   }
