@@ -52,14 +52,24 @@ describe("explain and inspect", () => {
       ),
     );
 
-  it("explain prints the blocks, each worker's match and load, and the pick with its reason", async () => {
+  it("explain prints the blocks, each worker's match, load and estimate, and the pick with the term that decided", async () => {
     const out = await cli("explain", "--config", configFile, "--body", bodyFile, "--admin", admin);
     expect(out.stderr).toBe("");
     expect(out.status).toBe(0);
+    expect(out.stdout).toMatch(/policy: +min-ttft/);
     expect(out.stdout).toMatch(new RegExp(`blocks: +${blocks} full blocks of 16 tokens`));
-    expect(out.stdout).toMatch(new RegExp(`→ +w3 +10\\.0\\.0\\.3:8000 +${blocks}/${blocks} +0 +ok`));
-    expect(out.stdout).toMatch(new RegExp(`w1 +10\\.0\\.0\\.1:8000 +2/${blocks}`));
-    expect(out.stdout).toMatch(new RegExp(`pick: +w3 \\(10\\.0\\.0\\.3:8000\\), hit, ${blocks}/${blocks} blocks`));
+    // Rows best charge first: w3 holds the whole prompt, w1 its first 2 blocks, the others nothing.
+    const rows = out.stdout.split("\n").filter((l) => /^[→ ] +w\d /.test(l));
+    expect(rows.map((l) => l.trim().split(/ +/).filter((c) => c !== "→")[0])).toEqual(["w3", "w1", expect.stringMatching(/^w[24]$/), expect.stringMatching(/^w[24]$/)]);
+    expect(rows[0]).toMatch(new RegExp(`^→ +w3 +${blocks}/${blocks} +0 +0 `));
+    expect(rows[1]).toMatch(new RegExp(`^ +w1 +2/${blocks} `));
+    // Each row: queue, step, prefill, TTFT = queue + step + prefill, shared discount, others, charge.
+    for (const row of rows) {
+      const [queue, step, prefill, ttft] = row.trim().split(/ +/).slice(-7).map(Number);
+      expect(ttft).toBeCloseTo(queue + step + prefill, 0);
+    }
+    expect(out.stdout).toMatch(new RegExp(`pick: +w3 \\(10\\.0\\.0\\.3:8000\\), hit, ${blocks}/${blocks} blocks, estimated TTFT [\\d.]+ ms`));
+    expect(out.stdout).toMatch(/why: +cache — its cached prefix saves more prefill than any queue costs elsewhere/);
   });
 
   it("explain --json is machine-readable and agrees with the router's actual decision", async () => {

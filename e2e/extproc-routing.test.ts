@@ -176,9 +176,9 @@ describe("load", () => {
     }
   });
 
-  it("the load guard spreads a burst on one prefix; without it the burst piles on one worker", async () => {
+  it("sticky-least-loaded: the load guard spreads a burst on one prefix; without it the burst piles on one worker", async () => {
     const burst = async (absolute: number) => {
-      const r = await startTestRouter(testConfig({ routing: { loadGuard: { absolute, relative: 1.5 } } }));
+      const r = await startTestRouter(testConfig({ routing: { policy: "sticky-least-loaded", minGainBlocks: 0, loadGuard: { absolute, relative: 1.5 } } }));
       try {
         const exchanges = await Promise.all(
           Array.from({ length: 24 }, (_, i) => r.client.process({ path: "/v1/chat/completions", body: chatBody(`burst ${SYSTEM}`, `user ${i}`) })),

@@ -107,19 +107,23 @@ function pathOnly(path: string): string {
   return q < 0 ? path : path.slice(0, q);
 }
 
+interface DecidedPlan {
+  readonly kind: "decide";
+  readonly prompt: Prompt;
+  readonly model: CatalogModel;
+  readonly input: DecisionInput;
+  readonly views: readonly WorkerView[];
+  readonly runs: ReadonlyMap<string, number>;
+  readonly decision: PolicyDecision;
+  readonly text: string | null;
+  /** route(): what the commit answered. */
+  readonly result?: RouteResult;
+}
+
 type Plan =
   | { readonly kind: "reject"; readonly detail: string; readonly model: string | null }
   | { readonly kind: "fallback"; readonly prompt: Prompt | null; readonly eligible: readonly WorkerConfig[]; readonly failure: Failure; readonly model: string | null; readonly keys: readonly string[]; readonly text: string | null }
-  | {
-      readonly kind: "decide";
-      readonly prompt: Prompt;
-      readonly model: CatalogModel;
-      readonly input: DecisionInput;
-      readonly views: readonly WorkerView[];
-      readonly runs: ReadonlyMap<string, number>;
-      readonly decision: PolicyDecision;
-      readonly text: string | null;
-    };
+  | DecidedPlan;
 
 export class RequestRouter {
   readonly inFlight: InFlightTracker;
@@ -160,14 +164,16 @@ export class RequestRouter {
   async route(request: RouteRequest, stages: DecisionStages = UNOBSERVED): Promise<RouteResult> {
     const started = this.now();
     const micros = () => Math.round((this.now() - started) * 1000);
-    const plan = await this.plan(request, stages, started + this.deps.config.routing.decisionTimeoutMs);
+    // The commit runs inside plan(), in the same synchronous stretch as the policy: a decision
+    // that resumes later cannot decide between another's pick and its bookkeeping.
+    const plan = await this.plan(request, stages, started + this.deps.config.routing.decisionTimeoutMs, undefined, (decided) => this.commit(decided, micros));
     switch (plan.kind) {
       case "reject":
         return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: plan.detail, model: plan.model, decisionMicros: micros() };
       case "fallback":
         return this.fallback(plan.eligible, plan.failure, plan.model, micros, plan.keys.length);
       case "decide":
-        return this.commit(plan, micros);
+        return plan.result!;
     }
   }
 
@@ -196,7 +202,13 @@ export class RequestRouter {
     }
   }
 
-  private async plan(request: RouteRequest, stages: DecisionStages, deadline: number, loads?: ReadonlyMap<string, WorkerLoad>): Promise<Plan> {
+  private async plan(
+    request: RouteRequest,
+    stages: DecisionStages,
+    deadline: number,
+    loads?: ReadonlyMap<string, WorkerLoad>,
+    commit?: (plan: DecidedPlan) => RouteResult,
+  ): Promise<Plan> {
     const prompt = stages.run("parse", () => this.understand(request));
     const model = prompt.ok ? this.catalog.resolve(prompt.value.model) : undefined;
     const modelName = prompt.ok ? (model?.name ?? null) : null;
@@ -235,10 +247,11 @@ export class RequestRouter {
     const input: DecisionInput = { workers: eligible, keys: chain, promptTokens: ids.length, match, nowMs };
     const views = loads ? eligible.map((w) => ({ id: w.id, address: w.address, inFlight: 0, load: loads.get(w.id) })) : this.core.snapshot(eligible, nowMs);
     const decision = stages.run("pick", () => this.core.decide(input, views));
-    return { kind: "decide", prompt: prompt.value, model, input, views, runs, decision, text };
+    const decided: DecidedPlan = { kind: "decide", prompt: prompt.value, model, input, views, runs, decision, text };
+    return commit ? { ...decided, result: commit(decided) } : decided;
   }
 
-  private commit(plan: Extract<Plan, { kind: "decide" }>, micros: () => number): RouteResult {
+  private commit(plan: DecidedPlan, micros: () => number): RouteResult {
     const { decision, model, input } = plan;
     if (decision.kind === "reject") {
       return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: "no candidates", model: model.name, decisionMicros: micros() };

@@ -100,6 +100,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
       return;
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    res.flushHeaders(); // as vLLM's StreamingResponse: the headers go out before the prefill starts
     let sent = 0;
     const write = (chunk: string) => {
       if (!res.writableEnded && !res.destroyed) res.write(chunk);

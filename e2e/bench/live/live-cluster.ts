@@ -38,10 +38,16 @@ export interface LiveCluster {
 const TOKEN = (id: string) => `live-bench-token-${id}`;
 
 
-/** The router config for a contender: which policy, and whether it hears KV events. */
+/**
+ * The router config for a contender: which policy, and whether it hears KV events. The cache-aware
+ * contenders run the production default (min-ttft) with its load from the replicas' scraped
+ * /metrics; its cost model is scaled like the replicas' clock, so its estimates are in wall time.
+ */
 export function routerConfigFor(spec: LiveClusterSpec, addresses: readonly string[], ingestPort: number, redisUrl: string | null): RouterConfig {
   const events = spec.contender === "prefix-router";
-  const policy = spec.contender === "approximate" || spec.contender === "prefix-router" ? "sticky-least-loaded" : spec.contender;
+  const policy = spec.contender === "approximate" || spec.contender === "prefix-router" ? "min-ttft" : spec.contender;
+  const cost = H100_LLAMA_8B;
+  const scaled = (ms: number) => ms * spec.timeScale;
   return parseConfig({
     extProc: { listen: "127.0.0.1:0" },
     blockSize: 16,
@@ -52,6 +58,14 @@ export function routerConfigFor(spec: LiveClusterSpec, addresses: readonly strin
     ...(events ? { ingest: { listen: `127.0.0.1:${ingestPort}`, livenessTimeoutMs: 600_000 } } : {}),
     routing: {
       policy,
+      costModel: {
+        prefillBaseMs: scaled(cost.prefillBaseMs),
+        prefillPerTokenMs: scaled(cost.prefillPerTokenMs),
+        prefillAttentionMs: scaled(cost.prefillAttentionMs),
+        decodeBaseMs: scaled(cost.decodeBaseMs),
+        decodePerKvTokenMs: scaled(cost.decodePerKvTokenMs),
+        maxBatchedTokens: 8_192,
+      },
       // "approximate" knows only its own decisions: they never expire (GIE / SGLang style).
       speculativeTtlMs: spec.contender === "approximate" ? 3_600_000 : 10_000,
       decisionTimeoutMs: 5_000,

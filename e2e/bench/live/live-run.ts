@@ -118,7 +118,21 @@ function bodyFor(req: BenchRequest): string {
   body.max_tokens = req.maxTokens;
   const out = req.outputTokens();
   if (out) body.sim_output_ids = Array.from(out);
+  if (body.stream === true) body.stream_options = { include_usage: true };
   return JSON.stringify(body);
+}
+
+/** The usage of a JSON response, or of the usage chunk of an SSE stream (stream_options.include_usage). */
+function usageOf(text: string): SimUsage | null {
+  if (!text.startsWith("data:")) return (JSON.parse(text) as { usage: SimUsage }).usage;
+  for (const event of text.split("\n\n")) {
+    const data = event.startsWith("data: ") ? event.slice(6) : "";
+    if (data.startsWith("{")) {
+      const chunk = JSON.parse(data) as { usage?: SimUsage | null };
+      if (chunk.usage) return chunk.usage;
+    }
+  }
+  return null;
 }
 
 function postJson(agent: Agent, address: string, path: string, body: string): Promise<SimUsage | null> {
@@ -129,7 +143,7 @@ function postJson(agent: Agent, address: string, path: string, body: string): Pr
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
         if (res.statusCode !== 200) return resolve(null); // e.g. a prompt that cannot fit a replica
-        resolve((JSON.parse(Buffer.concat(chunks).toString("utf8")) as { usage: SimUsage }).usage);
+        resolve(usageOf(Buffer.concat(chunks).toString("utf8")));
       });
     });
     req.on("error", reject);

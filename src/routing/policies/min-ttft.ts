@@ -4,8 +4,11 @@
  * For every eligible worker, with the cost model of cost-model.ts:
  *   cached   C = the worker's leading cached run (index + speculative records), in tokens;
  *              uncached U = P − C, at least 1 (vLLM always recomputes the last prompt token)
- *   queue    = compute of the prefill queued ahead + (steps − 1) × step cost,
- *              steps = ⌈(queued tokens + U) / maxBatchedTokens⌉ (FCFS, chunked prefill)
+ *   queue    = the rest of the step running now + compute of the prefill queued ahead
+ *              + (steps − 1) × step cost, steps = ⌈(queued tokens + U) / maxBatchedTokens⌉
+ *              (FCFS, chunked prefill). vLLM runs steps back to back while sequences run, and a
+ *              new request joins at the next step boundary: on average half a decode step
+ *              (d0 + k × KV tokens) away on a worker with running sequences, none on an idle one.
  *   step     = max(t0, d0 if decodes run) + k × KV tokens of the running sequences
  *   prefill  = b·U + c·U·(C + U/2)
  *   TTFT     = queue + step + prefill
@@ -87,7 +90,9 @@ export function estimateFor(worker: WorkerView, cachedBlocks: number, promptToke
   const queuedTokens = load?.queuedTokens ?? 0;
   const stepMs = prefillStepOverheadMs(cost, load?.running ?? 0, load?.kvTokens ?? 0);
   const steps = prefillSteps(cost, queuedTokens, uncached);
-  const queueMs = (load?.queuedMs ?? 0) + (steps - 1) * stepMs;
+  const running = load?.running ?? 0;
+  const currentStepRestMs = running > 0 ? (cost.decodeBaseMs + cost.decodePerKvTokenMs * (load?.kvTokens ?? 0)) / 2 : 0;
+  const queueMs = currentStepRestMs + (load?.queuedMs ?? 0) + (steps - 1) * stepMs;
   const prefillMs = prefillComputeMs(cost, uncached, cached);
   const ttftMs = queueMs + stepMs + prefillMs;
   const sharedDiscountMs = Math.min(prefillMs, shared.discountMs(matchedBlocks));
