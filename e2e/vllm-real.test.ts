@@ -364,15 +364,16 @@ suite.each([{ kind: "plugin" as const }, { kind: "zmq" as const }])("real vLLM b
       }
       expect(rig.router.service.events!.service.staleWorkers().size).toBe(0);
     } else {
-      // Crash: vLLM's ZMQ stream is silent while idle, so the router keeps the entries until the
-      // new engine publishes: its sequence numbers restart at 0, which the subscriber detects.
+      // Crash: vLLM's ZMQ stream is silent while idle, so only the closed connection tells the
+      // router; it clears the worker, and takes the new engine's first batch as a new stream.
       const sub = rig.router.service.events!.subscribers.get("w1")!;
-      const restarts = sub.stats().restarts;
+      const disconnects = sub.stats().disconnects;
       await rig.servers.w1.stop("SIGKILL");
+      await until("w1's blocks to leave the index", async () => (await blocksOf("w1")) === 0);
+      expect(sub.stats().disconnects).toBe(disconnects + 1);
       await rig.servers.w1.start();
       const fresh = completion(`[after the restart] ${SYSTEM}`);
       await post(rig.servers.w1.address, "/v1/completions", fresh);
-      await until("w1's restart to be detected", () => sub.stats().restarts === restarts + 1);
       await indexed("w1", fresh, "/v1/completions");
       expect(await held("w1", await routerKeys(rig.router.service, old.w1))).toBe(0);
       expect(await held("w2", await routerKeys(rig.router.service, old.w2))).toBe(oldBlocks.w2);
