@@ -5,7 +5,7 @@
  * 200, its output kept in a log file the tests read.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "./router-fixture";
@@ -43,6 +43,7 @@ export class VllmServer {
   private exited: Promise<void> = Promise.resolve();
   private readonly dir = mkdtempSync(join(tmpdir(), "vllm-real-"));
   private starts = 0;
+  private shm = new Set<string>();
   logFile = "";
 
   constructor(readonly options: VllmOptions) {}
@@ -73,7 +74,10 @@ export class VllmServer {
         throw new Error(`vLLM on port ${this.options.port} not healthy in time:\n${this.tail()}`);
       }
       const ok = await fetch(`http://${this.address}/health`).then((r) => r.ok, () => false);
-      if (ok) return;
+      if (ok) {
+        this.shm = sharedMemoryOf(child.pid!);
+        return;
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
   }
@@ -94,8 +98,11 @@ export class VllmServer {
       clearTimeout(timer);
     }
     // The engine's processes may outlive the API server for a moment: wait, then make sure.
-    for (let i = 0; i < 100 && groupAlive(child.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && groupMembers(child.pid).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
     killGroup(child.pid, "SIGKILL");
+    // A killed vLLM leaves its shared-memory segments behind (its resource tracker dies with it).
+    for (const file of this.shm) rmSync(file, { force: true });
+    this.shm.clear();
   }
 
   /** This run's log (all of vLLM's processes write to it). */
@@ -108,20 +115,31 @@ export class VllmServer {
   }
 }
 
-/** Is any process of the group still running (zombies excluded: PID 1 here may never reap them)? */
-function groupAlive(pgid: number): boolean {
+/** The group's running processes (zombies excluded: PID 1 here may never reap them). */
+function groupMembers(pgid: number): string[] {
+  const out: string[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue; // exited meanwhile
-    }
+    const stat = readOr(`/proc/${entry}/stat`); // "" when it exited meanwhile
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(pgrp) === pgid && state !== "Z") return true;
+    if (Number(pgrp) === pgid && state !== "Z") out.push(entry);
   }
-  return false;
+  return out;
+}
+
+/** The /dev/shm files (shared memory, semaphores) the group's processes have mapped. */
+function sharedMemoryOf(pgid: number): Set<string> {
+  const files = new Set<string>();
+  for (const pid of groupMembers(pgid)) for (const m of readOr(`/proc/${pid}/maps`).matchAll(/ (\/dev\/shm\/\S+)$/gm)) files.add(m[1]);
+  return files;
+}
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
