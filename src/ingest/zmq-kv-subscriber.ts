@@ -16,10 +16,13 @@
  *   Otherwise (no replay endpoint, buffer too short, timeout) clear the worker and rebuild from
  *   the events that follow — from the oldest contiguous replayed batch when there is one.
  *   Translations survive a gap: within one engine a vLLM hash always names the same tokens.
+ * - publisher gone (the SUB socket's connection to it closed: vLLM stopped or crashed): clear the
+ *   worker at once — its cache is gone or unverifiable, and vLLM's stream is silent while idle, so
+ *   nothing else would tell — and treat the next message as a new stream (first, replay from 0).
  * - malformed payload or a failed apply(): clear the worker (with the next apply if it failed).
  * - an event we cannot translate (its parent block was stored before we joined, or the table cap
  *   dropped it) is skipped and reported; clearing would not bring the parent back.
- * Batches are handled one at a time in one loop, so a worker's ops reach apply() in order.
+ * Batches and disconnects are handled one at a time, in order, so a worker's ops reach apply() in order.
  *
  * Parameters: topic "" (vLLM's default; ZMQ prefix match), replayTimeoutMs 2000,
  * receiveHighWaterMark 10,000 messages, maxTableEntries 2,000,000, bind false (connect).
@@ -56,7 +59,7 @@ export interface ZmqKvSubscriberOptions {
   readonly bind?: boolean;
 }
 
-export type GapKind = "sequence" | "restart" | "malformed" | "apply-failed" | "untranslatable";
+export type GapKind = "sequence" | "restart" | "disconnect" | "malformed" | "apply-failed" | "untranslatable";
 
 export interface GapReport {
   readonly worker: WorkerId;
@@ -86,6 +89,7 @@ export interface ZmqKvSubscriberStats {
   readonly replayFailures: number;
   readonly duplicates: number;
   readonly restarts: number;
+  readonly disconnects: number;
   readonly clears: number;
   readonly untranslatable: number;
   readonly rejected: number;
@@ -107,13 +111,15 @@ export class ZmqKvSubscriber {
   private readonly seq = new SequenceTracker();
   private readonly abort = new AbortController();
   private readonly counters: Counters = {
-    batches: 0, events: 0, gaps: 0, replays: 0, replayFailures: 0, duplicates: 0, restarts: 0, clears: 0,
+    batches: 0, events: 0, gaps: 0, replays: 0, replayFailures: 0, duplicates: 0, restarts: 0, disconnects: 0, clears: 0,
     untranslatable: 0, rejected: 0, ignored: 0, malformed: 0, unknownEvents: 0, unknownRemovals: 0, applyErrors: 0,
   };
   private sub: Subscriber | undefined;
   private loop: Promise<void> | undefined;
   private pendingClear = false;
   private warnedRejected = false;
+  /** Serializes message handling with disconnect handling. */
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(options: ZmqKvSubscriberOptions) {
     this.opts = { ...options };
@@ -128,6 +134,7 @@ export class ZmqKvSubscriber {
     if (this.opts.bind) void sub.bind(this.opts.endpoint).catch((err: Error) => this.log.error({ err }, "bind failed"));
     else sub.connect(this.opts.endpoint);
     sub.subscribe(this.opts.topic ?? "");
+    sub.events.on("disconnect", () => void this.serial(() => this.onDisconnect()));
     this.sub = sub;
     this.loop = this.run(sub);
     this.log.info({ endpoint: this.opts.endpoint, replay: this.opts.replayEndpoint ?? null }, "subscribed to vLLM KV events");
@@ -139,6 +146,7 @@ export class ZmqKvSubscriber {
     this.abort.abort();
     this.sub.close();
     await this.loop;
+    await this.tail;
   }
 
   stats(): ZmqKvSubscriberStats {
@@ -156,14 +164,32 @@ export class ZmqKvSubscriber {
         await sleep(100); // never spin on a persistent socket error
         continue;
       }
+      await this.serial(() => this.onMessage(frames));
+    }
+  }
+
+  /** Runs `fn` after everything queued before it; an unexpected error clears the worker. */
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.tail.then(async () => {
       try {
-        await this.onMessage(frames);
+        await fn();
       } catch (err) {
         // Expected failures are values; this is a bug. Keep the stream alive, but distrust state.
-        this.log.error({ err }, "unexpected error handling a KV event batch");
+        this.log.error({ err }, "unexpected error handling the KV event stream");
         await this.clearWorker();
       }
-    }
+    });
+    this.tail = run;
+    return run;
+  }
+
+  private async onDisconnect(): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    this.counters.disconnects++;
+    this.seq.reset();
+    this.log.warn("lost the connection to the vLLM publisher: clearing the worker");
+    this.report({ kind: "disconnect", recovery: "cleared" });
+    await this.clearWorker();
   }
 
   private async onMessage(frames: Buffer[]): Promise<void> {

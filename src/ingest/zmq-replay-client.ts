@@ -3,10 +3,13 @@
  *
  * Protocol, from vllm/distributed/kv_events.py `ZmqEventPublisher._service_replay`: the ROUTER
  * reads `[identity, "", start_seq]` (start_seq: 8 bytes, big-endian) and answers, for every buffered
- * batch with seq ≥ start_seq, `[identity, "", seq (8B BE), payload]`, then the end marker
- * `[identity, "", END_SEQ = (-1).to_bytes(8, "big", signed=True), ""]`. The buffer is a deque of
- * the last `buffer_steps` (default 10,000) batches. A DEALER sees each reply as `["", seq, payload]`
- * and may read them all (a REQ socket may not: it allows one reply per request).
+ * batch with seq ≥ start_seq, one reply, then an end marker with seq END_SEQ =
+ * (-1).to_bytes(8, "big", signed=True). The buffer is a deque of the last `buffer_steps` (default
+ * 10,000) batches. A DEALER reads every reply (a REQ socket may not: one reply per request).
+ * Two framings, as a DEALER sees them:
+ * - current vLLM (0.32.0, checked against the real publisher): `["", topic, seq, payload]`, end `["", "", END_SEQ, ""]`;
+ * - older vLLM and SGLang: `["", seq, payload]`, end `["", END_SEQ, ""]`.
+ * The seq frame is the 8-byte frame right before the payload in both.
  * A fresh DEALER per request, so a late reply to a timed-out request can never be mistaken for
  * the answer to the next one.
  */
@@ -47,12 +50,13 @@ export async function requestReplay(endpoint: string, startSeq: number, options:
     const batches: ReplayedBatch[] = [];
     for (;;) {
       const frames = await dealer.receive();
-      if (frames.length !== 3 || frames[0].length !== 0 || frames[1].length !== 8) {
+      const seqFrame = frames[frames.length - 2];
+      if ((frames.length !== 3 && frames.length !== 4) || frames[0].length !== 0 || seqFrame.length !== 8) {
         return { ok: false, error: `unexpected replay reply: ${frames.length} frames` };
       }
-      const seq = Number(frames[1].readBigInt64BE(0));
+      const seq = Number(seqFrame.readBigInt64BE(0));
       if (seq === END_SEQ) return { ok: true, batches };
-      batches.push({ seq, payload: frames[2] });
+      batches.push({ seq, payload: frames[frames.length - 1] });
     }
   } catch (err) {
     return { ok: false, error: options.signal?.aborted ? "aborted" : (err as Error).message };

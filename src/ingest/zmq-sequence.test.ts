@@ -39,6 +39,14 @@ describe("SequenceTracker", () => {
     expect(t.applied()).toBeNull();
     expect(t.observeLive(0)).toEqual({ kind: "restart", previous: 4 });
   });
+
+  it("reset() forgets both watermarks: the next seq starts a new stream", () => {
+    const t = new SequenceTracker();
+    feed([3, 4], t);
+    t.reset();
+    expect(t.applied()).toBeNull();
+    expect(feed([5, 6], t)).toEqual(["first", "next"]);
+  });
 });
 
 describe("runReaching (which replayed batches to apply)", () => {

@@ -52,4 +52,10 @@ export class SequenceTracker {
   resetApplied(): void {
     this.appliedSeq = null;
   }
+
+  /** Forgets both watermarks (the publisher went away): the next seq starts a new stream ("first"). */
+  reset(): void {
+    this.live = null;
+    this.appliedSeq = null;
+  }
 }

@@ -9,6 +9,9 @@ vLLM side (vllm/distributed/kv_events.py, vllm/v1/core/sched/scheduler.py):
 - Once per engine step with events, `Scheduler.update_from_output` calls
   `publish(KVEventBatch(ts, events))` on the engine's hot path; `Scheduler.shutdown` calls
   `shutdown()`.
+- At startup EngineCore reports `get_publisher_config()` (a KVEventsConfig or None) to the API
+  server as this engine's KV event source (vLLM 0.32: `Scheduler.get_kv_event_publisher_config`);
+  without the method the engine fails to start.
 
 So publish() only appends to a bounded queue (never blocks; on overflow the batch is dropped and
 counted, and the pusher resyncs); a daemon thread translates, batches and pushes. shutdown()
@@ -118,6 +121,11 @@ class PrefixRouterPublisher:
             self._transport.close()
         if self._delegate is not None:
             self._delegate.shutdown()
+
+    def get_publisher_config(self) -> Any:
+        """The ZMQ stream's config when vLLM's own publisher also runs (ALSO_ZMQ), else None: no ZMQ source."""
+        getter = getattr(self._delegate, "get_publisher_config", None)
+        return getter() if getter is not None else None
 
     def stats(self) -> dict[str, Any]:
         """Counters for logs and tests (read without locks: values may be a step behind)."""

