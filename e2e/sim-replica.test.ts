@@ -5,6 +5,7 @@
  * keys requests, and route a repeated chat to the replica that holds it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseVllmMetrics } from "../src/scrape/vllm-metrics";
 import { IngestReporter } from "../src/sim/ingest-reporter";
 import { H100_LLAMA_8B } from "../src/sim/replica-model";
 import { startSimReplica, type SimReplica } from "../src/sim/sim-replica";
@@ -129,7 +130,7 @@ describe("simulated vLLM replicas with a real router", () => {
     expect(events.at(-1)).toBe("[DONE]");
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as { choices: { delta: { role?: string; content?: string }; finish_reason: string | null }[]; usage?: Completion["usage"] });
     expect(chunks[0].choices[0].delta.role).toBe("assistant");
-    expect(chunks).toHaveLength(1 + 24 + 2); // role, one chunk per token, finish, usage
+    expect(chunks).toHaveLength(1 + 24 + 1); // role, one chunk per token (the last with finish_reason, as vLLM), usage
     const text = chunks.flatMap((c) => c.choices.map((ch) => ch.delta.content ?? "")).join("");
     const plain = (await (await post(a, "/v1/chat/completions", JSON.stringify({ ...JSON.parse(body), stream: false }))).json()) as Completion;
     expect(text).toBe(plain.choices[0].message!.content);
@@ -149,9 +150,13 @@ describe("simulated vLLM replicas with a real router", () => {
 
   it("exposes vLLM's metric names on /metrics", async () => {
     const text = await (await fetch(`http://${a.server.address}/metrics`)).text();
-    for (const name of ["vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total", "vllm:time_to_first_token_seconds_bucket"]) {
+    for (const name of ["vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total", "vllm:time_to_first_token_seconds_bucket", "vllm:cache_config_info"]) {
       expect(text).toContain(`${name}{`);
     }
+    // What the router's scraper reads of it: the same parser it uses on a real vLLM.
+    const parsed = parseVllmMetrics(text);
+    expect(parsed.ok && parsed.sample.kvCapacityTokens).toBe(ENGINE.totalBlocks * ENGINE.blockSize);
+    expect(text).toMatch(/^# TYPE vllm:prefix_cache_hits_total counter$/m);
     const hits = Number(/^vllm:prefix_cache_hits_total\{[^}]*\} (\S+)$/m.exec(text)![1]);
     expect(hits).toBeGreaterThan(0);
     expect(text).toMatch(/^vllm:time_to_first_token_seconds_count\{[^}]*\} [1-9]/m);

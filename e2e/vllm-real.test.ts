@@ -34,23 +34,6 @@ const KNOWN_SIM_DIFFERENCES: readonly string[] = [
   // usage.sim_timing is the simulator's own addition (model-time TTFT for benchmarks).
   "/v1/chat/completions usage: {completion_tokens,prompt_tokens,prompt_tokens_details,sim_timing,total_tokens} (vLLM: {completion_tokens,completion_tokens_details,prompt_tokens,prompt_tokens_details,total_tokens})",
   "/v1/completions usage: {completion_tokens,prompt_tokens,prompt_tokens_details,sim_timing,total_tokens} (vLLM: {completion_tokens,completion_tokens_details,prompt_tokens,prompt_tokens_details,total_tokens})",
-  // vLLM puts finish_reason on the last token's event; the simulator sends one more, empty, event.
-  "/v1/chat/completions stream: finish event no-token+finish (vLLM: token+finish)",
-  "/v1/completions stream: finish event no-token+finish (vLLM: token+finish)",
-  "/v1/chat/completions stream: content-type text/event-stream (vLLM: text/event-stream; charset=utf-8)",
-  "/v1/completions stream: content-type text/event-stream (vLLM: text/event-stream; charset=utf-8)",
-  // vLLM 0.32 answers errors OpenAI-style: {"error": {"message", "type", "param", "code"}}.
-  "/v1/chat/completions error body: {code,message,object,param,type} (vLLM: {error})",
-  "/v1/completions error body: {code,message,object,param,type} (vLLM: {error})",
-  // The simulator's counter TYPE lines name the family without _total (vLLM: `# TYPE x_total counter`),
-  // so a text-format 0.0.4 parser reads these samples as untyped.
-  "metrics: vllm:prefix_cache_queries_total has no TYPE line of its own (vLLM: counter)",
-  "metrics: vllm:prefix_cache_hits_total has no TYPE line of its own (vLLM: counter)",
-  "metrics: vllm:prompt_tokens_total has no TYPE line of its own (vLLM: counter)",
-  "metrics: vllm:generation_tokens_total has no TYPE line of its own (vLLM: counter)",
-  "metrics: vllm:request_success_total has no TYPE line of its own (vLLM: counter)",
-  "metrics: vllm:num_preemptions_total missing (vLLM exports it)",
-  "metrics: vllm:cache_config_info missing (vLLM exports it)",
 ];
 
 type Kind = "plugin" | "zmq";

@@ -80,10 +80,10 @@ export function usageChunk(ctx: ResponseContext, usage: Usage): string {
 
 export const SSE_DONE = "data: [DONE]\n\n";
 
-/** vLLM's ErrorResponse body. */
+/** vLLM's (0.32) error body, OpenAI-style. */
 export function errorBody(status: number, message: string): object {
   const type = status === 404 ? "NotFoundError" : status >= 500 ? "InternalServerError" : "BadRequestError";
-  return { object: "error", message, type, param: null, code: status };
+  return { error: { message, type, param: null, code: status } };
 }
 
 function sse(body: object): string {

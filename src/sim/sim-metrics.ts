@@ -48,7 +48,8 @@ export class SimMetrics {
     this.succeeded++;
   }
 
-  render(model: string, engine: ReplicaMetrics): string {
+  /** `config`: the replica's cache, exported as vllm:cache_config_info labels as vLLM does. */
+  render(model: string, engine: ReplicaMetrics, config?: { readonly blockSize: number; readonly totalBlocks: number }): string {
     const labels = `engine="0",model_name="${model.replace(/["\\\n]/g, "_")}"`;
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, samples: string[]) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
@@ -56,11 +57,17 @@ export class SimMetrics {
     metric("vllm:num_requests_running", "gauge", "Number of requests in model execution batches.", one("vllm:num_requests_running", engine.running));
     metric("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.", one("vllm:num_requests_waiting", engine.waiting));
     metric("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", one("vllm:kv_cache_usage_perc", engine.kvUsage));
-    metric("vllm:prefix_cache_queries", "counter", "Prefix cache queries, in terms of number of queried tokens.", one("vllm:prefix_cache_queries_total", engine.prefixQueryTokens));
-    metric("vllm:prefix_cache_hits", "counter", "Prefix cache hits, in terms of number of cached tokens.", one("vllm:prefix_cache_hits_total", engine.prefixHitTokens));
-    metric("vllm:prompt_tokens", "counter", "Number of prefill tokens processed.", one("vllm:prompt_tokens_total", this.promptTokens));
-    metric("vllm:generation_tokens", "counter", "Number of generation tokens processed.", one("vllm:generation_tokens_total", this.generationTokens));
-    metric("vllm:request_success", "counter", "Count of successfully processed requests.", [`vllm:request_success_total{${labels},finished_reason="length"} ${this.succeeded}`]);
+    // Counters as vLLM's prometheus_client writes them: the TYPE line names the _total sample.
+    metric("vllm:prefix_cache_queries_total", "counter", "Prefix cache queries, in terms of number of queried tokens.", one("vllm:prefix_cache_queries_total", engine.prefixQueryTokens));
+    metric("vllm:prefix_cache_hits_total", "counter", "Prefix cache hits, in terms of number of cached tokens.", one("vllm:prefix_cache_hits_total", engine.prefixHitTokens));
+    metric("vllm:num_preemptions_total", "counter", "Cumulative number of preemption from the engine.", one("vllm:num_preemptions_total", 0)); // admission never over-commits
+    metric("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.", one("vllm:prompt_tokens_total", this.promptTokens));
+    metric("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.", one("vllm:generation_tokens_total", this.generationTokens));
+    metric("vllm:request_success_total", "counter", "Count of successfully processed requests.", [`vllm:request_success_total{${labels},finished_reason="length"} ${this.succeeded}`]);
+    if (config) {
+      const info = `block_size="${config.blockSize}",enable_prefix_caching="True",num_gpu_blocks="${config.totalBlocks}",kv_cache_size_tokens="${config.blockSize * config.totalBlocks}"`;
+      metric("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig", [`vllm:cache_config_info{${info},${labels}} 1.0`]);
+    }
     metric("vllm:time_to_first_token_seconds", "histogram", "Histogram of time to first token in seconds.", this.ttft.lines("vllm:time_to_first_token_seconds", labels));
     metric("vllm:e2e_request_latency_seconds", "histogram", "Histogram of e2e request latency in seconds.", this.e2e.lines("vllm:e2e_request_latency_seconds", labels));
     return `${lines.join("\n")}\n`;

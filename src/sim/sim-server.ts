@@ -99,7 +99,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
       });
       return;
     }
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
     res.flushHeaders(); // as vLLM's StreamingResponse: the headers go out before the prefill starts
     let sent = 0;
     const write = (chunk: string) => {
@@ -114,8 +114,9 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
       onProgress: upTo,
       onDone: (t) => {
         metrics.record(t);
-        upTo(t.outputTokens);
-        write(streamChunk(ctx, "", { finish: "length" }));
+        // As vLLM: the last token's event carries finish_reason.
+        upTo(t.outputTokens - 1);
+        write(streamChunk(ctx, filler.text(t.outputTokens - 1, t.outputTokens), { finish: "length" }));
         if (gen.includeUsage) write(usageChunk(ctx, usageOf(t)));
         write(SSE_DONE);
         res.end();
@@ -139,7 +140,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
       const card = (id: string) => ({ id, object: "model", created: started, owned_by: "vllm", root: o.model, parent: null, max_model_len: o.engine.totalBlocks * o.engine.blockSize });
       send(res, 200, { object: "list", data: [...served].map(card) });
     } else if (route === "GET /metrics") {
-      send(res, 200, metrics.render(o.model, engine.metrics()), "text/plain; version=0.0.4; charset=utf-8");
+      send(res, 200, metrics.render(o.model, engine.metrics(), o.engine), "text/plain; version=0.0.4; charset=utf-8");
     } else if (route === "POST /reset_prefix_cache") {
       req.resume();
       if (!engine.resetPrefixCache()) return send(res, 400, errorBody(400, "cannot reset the prefix cache while requests run"));
