@@ -104,6 +104,30 @@ describe("stickyLeastLoaded", () => {
     expect(d.guardTripped).toBe(false);
   });
 
+  it("minimum gain: a shared head — however long — is no gain, only what follows it is", () => {
+    // w1 holds a 64-block system prompt every request carries (sharedBlocks 64) and 2 more blocks.
+    const workers = [view("w1", 3), view("w2", 0)];
+    const declined = stickyLeastLoaded(workers, match({ w1: 66 }), { ...guard, minGainBlocks: 16 }, 64);
+    if (declined.kind !== "route") throw new Error("expected a route");
+    expect([declined.worker.id, declined.gainDeclined]).toEqual(["w2", true]);
+    // Without the shared head the 66-block lead is "enough gain": the old rule that left replicas idle.
+    const old = stickyLeastLoaded(workers, match({ w1: 66 }), { ...guard, minGainBlocks: 16 }, 0);
+    if (old.kind !== "route") throw new Error("expected a route");
+    expect(old.worker.id).toBe("w1");
+    // A conversation's own history past the shared head still counts.
+    const kept = stickyLeastLoaded(workers, match({ w1: 90 }), { ...guard, minGainBlocks: 16 }, 64);
+    if (kept.kind !== "route") throw new Error("expected a route");
+    expect([kept.worker.id, kept.gainDeclined]).toEqual(["w1", undefined]);
+  });
+
+  it("load is the load view's outstanding sequences when there is one (it outlives a streaming response's headers)", () => {
+    const busy = { ...view("w1", 0), load: { queuedTokens: 0, queuedMs: 0, running: 9, kvTokens: 0, sampleAgeMs: 0 } };
+    const free = { ...view("w2", 5), load: { queuedTokens: 0, queuedMs: 0, running: 0, kvTokens: 0, sampleAgeMs: 0 } };
+    const d = stickyLeastLoaded([busy, free], match({}), guard);
+    if (d.kind !== "route") throw new Error("expected a route");
+    expect(d.worker.id).toBe("w2");
+  });
+
   it("rejects when there are no candidates", () => {
     expect(stickyLeastLoaded([], match({}), guard)).toEqual({ kind: "reject", reason: "no-candidates" });
   });
