@@ -1,5 +1,6 @@
 /**
  * The routing benchmark, discrete-event mode:   tsx src/bench/run-bench.ts [quick|full] [options]
+ *                                                 tsx src/bench/run-bench.ts --trace FILE [--replicas N] [--blocks-per-replica B]
  *
  * Runs every policy of the preset over each scenario's workload on simulated vLLM replicas, prints a
  * table per scenario and the acceptance targets (PASS/FAIL), and writes bench-results/<preset>.json
@@ -10,12 +11,43 @@ import { Command, InvalidArgumentError } from "commander";
 import type { LoadGuard } from "../routing/policy";
 import type { TieSeed } from "../routing/policies/routing-policy";
 import { CONTENDERS, type ContenderName } from "./des/contenders";
-import { PRESETS } from "./presets";
+import { existsSync } from "node:fs";
+import { basename } from "node:path";
+import type { StreamEnd } from "./des/simulate";
+import { PRESETS, type Preset } from "./presets";
 import { scenarioHeader, scenarioTable, targetLines } from "./report/console-report";
 import { ProgressBar } from "./report/progress-bar";
 import { checkTargets, type TargetCheck } from "./report/targets";
 import { writeResults } from "./report/write-results";
 import { runScenario, type ScenarioResult } from "./run-scenario";
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("expected a positive integer");
+  return n;
+}
+
+/** One scenario: an operator's own trace on a cluster of their shape, every policy, the targets. */
+function tracePreset(file: string, replicas: number, totalBlocks: number, hashBlockTokens: number): Preset {
+  if (!existsSync(file)) throw new Error(`no trace at ${file}`);
+  return {
+    name: `trace-${basename(file).replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9._-]/g, "_")}`,
+    description: `replay of ${file} on ${replicas} replicas × ${totalBlocks} blocks`,
+    seed: 1,
+    contenders: CONTENDERS,
+    scenarios: [
+      {
+        name: "trace",
+        workload: { kind: "mooncake", params: { file, hashBlockTokens } },
+        replicas,
+        totalBlocks,
+        workingSetWindowMs: 60_000,
+        targets: true,
+        sizing: `the trace as recorded; ${totalBlocks} blocks per replica`,
+      },
+    ],
+  };
+}
 
 function parseList(value: string): string[] {
   return value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -41,11 +73,27 @@ export async function main(argv: readonly string[]): Promise<void> {
       return v;
     })
     .option("--seed <n>", "seed of the random policy", (v) => Number.parseInt(v, 10))
+    .option("--trace <file>", "replay a trace in the Mooncake format (jsonl: timestamp ms, input_length, output_length, hash_ids) instead of the preset's scenarios")
+    .option("--replicas <n>", "replicas for --trace (default 8)", positiveInt)
+    .option("--blocks-per-replica <n>", "KV blocks of 16 tokens per replica for --trace (default 27,500: Llama-3.1-8B on an H100)", positiveInt)
+    .option("--trace-block-tokens <n>", "tokens per hash id in --trace (default 512, Mooncake's)", positiveInt)
+    .option("--stream-end <completion|headers>", "when the router's Envoy stream ends (default completion, as Envoy 1.40 does; headers: what the router would see if it ended at a streaming response's headers)", (v) => {
+      if (v !== "completion" && v !== "headers") throw new InvalidArgumentError("expected completion or headers");
+      return v;
+    })
+    .option("--cost-scale <x>", "the router's cost model = the replicas' × x (robustness: a router that misjudges the hardware)", (v) => {
+      const x = Number(v);
+      if (!(x > 0)) throw new InvalidArgumentError("expected a positive number");
+      return x;
+    })
     .showHelpAfterError();
   program.parse(argv as string[], { from: "user" });
-  const opts = program.opts<{ out: string; contenders?: string[]; scenarios?: string[]; loadGuard?: LoadGuard; minGain?: number; tieSeed?: TieSeed; seed?: number }>();
+  const opts = program.opts<{
+    out: string; contenders?: string[]; scenarios?: string[]; loadGuard?: LoadGuard; minGain?: number; tieSeed?: TieSeed; seed?: number;
+    trace?: string; replicas?: number; blocksPerReplica?: number; traceBlockTokens?: number; streamEnd?: StreamEnd; costScale?: number;
+  }>();
   const presetName = program.args[0] ?? "quick";
-  const preset = PRESETS[presetName];
+  const preset = opts.trace ? tracePreset(opts.trace, opts.replicas ?? 8, opts.blocksPerReplica ?? 27_500, opts.traceBlockTokens ?? 512) : PRESETS[presetName];
   if (!preset) throw new Error(`unknown preset ${JSON.stringify(presetName)} (have: ${Object.keys(PRESETS).join(", ")})`);
   const contenders = (opts.contenders ?? preset.contenders) as ContenderName[];
   for (const c of contenders) if (!CONTENDERS.includes(c)) throw new Error(`unknown contender ${JSON.stringify(c)} (have: ${CONTENDERS.join(", ")})`);
@@ -53,7 +101,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   if (scenarios.length === 0) throw new Error(`no scenario selected (have: ${preset.scenarios.map((s) => s.name).join(", ")})`);
   const seed = opts.seed ?? preset.seed;
 
-  const overrides = Object.fromEntries(Object.entries({ loadGuard: opts.loadGuard, minGainBlocks: opts.minGain, tieSeed: opts.tieSeed }).filter(([, v]) => v !== undefined));
+  const overrides = Object.fromEntries(
+    Object.entries({ loadGuard: opts.loadGuard, minGainBlocks: opts.minGain, tieSeed: opts.tieSeed, streamEnd: opts.streamEnd, costScale: opts.costScale }).filter(([, v]) => v !== undefined),
+  );
   const started = performance.now();
   const bar = new ProgressBar();
   const results: ScenarioResult[] = [];
@@ -68,6 +118,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       loadGuard: opts.loadGuard,
       minGainBlocks: opts.minGain,
       tieSeed: opts.tieSeed,
+      streamEnd: opts.streamEnd,
+      costScale: opts.costScale,
       onProgress: (c, done, total) => bar.update(`[${scenario.name}] ${c.padEnd(15)}`, done, total),
     });
     results.push(result);

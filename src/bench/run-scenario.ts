@@ -9,7 +9,8 @@ import { H100_LLAMA_8B, type ReplicaConfig } from "../sim/replica-model";
 import type { LoadGuard } from "../routing/policy";
 import type { TieSeed } from "../routing/policies/routing-policy";
 import type { ContenderName } from "./des/contenders";
-import { PRODUCTION_SIGNALS, simulate, type MeasureWindow, type ProgressFn, type RunResult } from "./des/simulate";
+import { DEFAULT_COST_MODEL, type CostModel } from "../routing/cost-model";
+import { PRODUCTION_SIGNALS, simulate, type StreamEnd, type MeasureWindow, type ProgressFn, type RunResult } from "./des/simulate";
 import { singleLruBound, workingSet, type LruBound, type WorkingSet } from "./metrics/cache-bound";
 import { kvKeys } from "./metrics/kv-keys";
 import { summarizeRun, type RunSummary } from "./metrics/run-summary";
@@ -39,6 +40,9 @@ export interface RunOptions {
   readonly loadGuard?: LoadGuard;
   readonly minGainBlocks?: number;
   readonly tieSeed?: TieSeed;
+  readonly streamEnd?: StreamEnd;
+  /** The router's cost model = the replicas' × costScale (default 1). */
+  readonly costScale?: number;
   readonly onProgress?: (contender: ContenderName, done: number, total: number) => void;
 }
 
@@ -61,6 +65,12 @@ export interface ScenarioResult {
   readonly runs: readonly RunSummary[];
   readonly ttftCdf: Readonly<Record<string, [number, number][]>>;
   readonly buildS: number;
+}
+
+/** What the router believes the replicas cost: their own model (DESIGN §7), scaled. */
+function routerCost(scale: number): CostModel {
+  const c = DEFAULT_COST_MODEL;
+  return { ...c, prefillBaseMs: c.prefillBaseMs * scale, prefillPerTokenMs: c.prefillPerTokenMs * scale, prefillAttentionMs: c.prefillAttentionMs * scale, decodeBaseMs: c.decodeBaseMs * scale, decodePerKvTokenMs: c.decodePerKvTokenMs * scale };
 }
 
 export function replicaConfig(totalBlocks: number): ReplicaConfig {
@@ -92,7 +102,13 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   let reference: RunResult | undefined;
   for (const name of options.contenders) {
     const progress: ProgressFn | undefined = options.onProgress && ((done, total) => options.onProgress!(name, done, total));
-    const run = simulate(workload, name, cluster, { seed: options.seed, loadGuard: options.loadGuard, minGainBlocks: options.minGainBlocks, tieSeed: options.tieSeed, window: scenario.window }, progress);
+    const run = simulate(
+      workload,
+      name,
+      cluster,
+      { seed: options.seed, loadGuard: options.loadGuard, minGainBlocks: options.minGainBlocks, tieSeed: options.tieSeed, window: scenario.window, streamEnd: options.streamEnd, cost: routerCost(options.costScale ?? 1) },
+      progress,
+    );
     runs.push(summarizeRun(run));
     ttftCdf[name] = cdfPoints(run.records.filter((r) => r.measured).map((r) => r.firstTokenMs - r.arrivalMs));
     if (!reference || name === "prefix-router") reference = run;

@@ -11,6 +11,7 @@
  * Step time comes from the cost model in DESIGN.md §7.
  */
 import type { BlockKey } from "../prefix/block-keys";
+import { DEFAULT_COST_MODEL } from "../routing/cost-model";
 
 export interface CostModel {
   /** Fixed prefill overhead per step with prefill work, ms (t0 ≈ 15). */
@@ -25,12 +26,13 @@ export interface CostModel {
   readonly decodePerKvTokenMs: number;
 }
 
+/** DESIGN §7's model: the same numbers the router's default cost model believes (routing/cost-model.ts). */
 export const H100_LLAMA_8B: CostModel = {
-  prefillBaseMs: 15,
-  prefillPerTokenMs: 0.022,
-  prefillAttentionMs: 1.31e-6,
-  decodeBaseMs: 7,
-  decodePerKvTokenMs: 5.2e-5,
+  prefillBaseMs: DEFAULT_COST_MODEL.prefillBaseMs,
+  prefillPerTokenMs: DEFAULT_COST_MODEL.prefillPerTokenMs,
+  prefillAttentionMs: DEFAULT_COST_MODEL.prefillAttentionMs,
+  decodeBaseMs: DEFAULT_COST_MODEL.decodeBaseMs,
+  decodePerKvTokenMs: DEFAULT_COST_MODEL.decodePerKvTokenMs,
 };
 
 export interface ReplicaConfig {
