@@ -40,6 +40,11 @@ export interface SimServerOptions {
   /** Wall ms per model ms: 1 = the cost model's speed, 0.1 = ten times faster. */
   readonly timeScale: number;
   readonly limits?: BodyLimits;
+  /**
+   * The ids to generate for a prompt when the body has no `sim_output_ids`: a benchmark's scripted
+   * replies for clients behind routers that rebuild the body and drop unknown fields. Else filler.
+   */
+  readonly scriptedOutput?: (prompt: Uint32Array) => Uint32Array | undefined;
 }
 
 export interface SimServer {
@@ -70,6 +75,11 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
   const started = Math.floor(Date.now() / 1000);
   let requests = 0;
 
+  const scripted = (prompt: Uint32Array, maxTokens: number): Uint32Array | undefined => {
+    const ids = o.scriptedOutput?.(prompt);
+    return ids && ids.length >= maxTokens ? ids.subarray(0, maxTokens) : undefined;
+  };
+
   const send = (res: ServerResponse, status: number, body: object | string, type = "application/json") => {
     res.writeHead(status, { "content-type": type });
     res.end(typeof body === "string" ? body : JSON.stringify(body));
@@ -93,7 +103,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
       return send(res, 400, errorBody(400, `This model's maximum context length is ${limit} tokens. However, you requested ${p + gen.maxTokens} tokens (${p} in the prompt, ${gen.maxTokens} in the completion).`));
     }
     const ctx: ResponseContext = { endpoint, id: `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${o.id}-${++requests}`, created: Math.floor(Date.now() / 1000), model: prompt.model };
-    const request = { id: ctx.id, prompt: ids.value, promptKeys: blockKeys(ids.value, o.engine.blockSize, root), maxTokens: gen.maxTokens, root, outputTokens: simOutputIds(json, gen.maxTokens) ?? filler.ids(gen.maxTokens) };
+    const request = { id: ctx.id, prompt: ids.value, promptKeys: blockKeys(ids.value, o.engine.blockSize, root), maxTokens: gen.maxTokens, root, outputTokens: simOutputIds(json, gen.maxTokens) ?? scripted(ids.value, gen.maxTokens) ?? filler.ids(gen.maxTokens) };
     if (!gen.stream) {
       driver.submit(request, {
         onDone: (t) => {
