@@ -32,3 +32,10 @@ bench-decision: install
 
 clean:
 	rm -rf dist bench-results
+
+# prefix-router against Envoy (round_robin, least_request), sglang-router and vllm-router, all on the
+# same simulated vLLM replicas; installs the pinned peers into .venv first (about 13 minutes on 2 cores).
+.PHONY: bench-peers
+bench-peers: build
+	scripts/python-venv.sh python/requirements-test.txt python/requirements-peers.txt
+	npm run bench:peers
