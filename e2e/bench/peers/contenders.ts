@@ -25,8 +25,12 @@ export const CONTENDER_NAMES = [
   "sglang-cache-aware-tuned",
   "vllm-router-cache-aware",
   "vllm-router-sticky-least-loaded",
+  "vllm-router-sticky-least-loaded-no-session",
 ] as const;
 export type ContenderName = (typeof CONTENDER_NAMES)[number];
+
+/** What `make bench-peers` runs: all but the session-less variant (run it with --contenders). */
+export const DEFAULT_CONTENDERS: readonly ContenderName[] = CONTENDER_NAMES.filter((n) => n !== "vllm-router-sticky-least-loaded-no-session");
 
 /** sglang-router's cache_aware with load balancing that engages at this benchmark's load (see SGLANG_TUNED). */
 export const SGLANG_TUNED = { balanceAbsThreshold: 8, balanceRelThreshold: 1.5 } as const;
@@ -57,6 +61,8 @@ export interface Contender {
   readonly setting: string;
   /** Do the replicas push KV events to this router's ingest? */
   readonly hearsKvEvents: boolean;
+  /** Does the client name the conversation in `x-session-id`? (Only sticky_least_loaded reads it.) */
+  readonly sendsSessionId: boolean;
   start(ctx: ContenderContext): Promise<RouterUnderTest>;
 }
 
@@ -65,26 +71,29 @@ const PREFIX_ROUTER_DEFAULTS = "defaults (sticky-least-loaded, memory map, KV ev
 export function contender(name: ContenderName): Contender {
   switch (name) {
     case "prefix-router":
-      return { name, setting: `prefix-router ${PREFIX_ROUTER_DEFAULTS}, the client runs Envoy's ext_proc sequence`, hearsKvEvents: true, start: (ctx) => startPrefixRouter(ctx, "ext-proc-client") };
+      return { name, setting: `prefix-router ${PREFIX_ROUTER_DEFAULTS}, the client runs Envoy's ext_proc sequence`, hearsKvEvents: true, sendsSessionId: true, start: (ctx) => startPrefixRouter(ctx, "ext-proc-client") };
     case "prefix-router-envoy":
-      return { name, setting: `prefix-router ${PREFIX_ROUTER_DEFAULTS}, behind Envoy (envoy/envoy.yaml as shipped)`, hearsKvEvents: true, start: (ctx) => startPrefixRouter(ctx, "envoy") };
+      return { name, setting: `prefix-router ${PREFIX_ROUTER_DEFAULTS}, behind Envoy (envoy/envoy.yaml as shipped)`, hearsKvEvents: true, sendsSessionId: true, start: (ctx) => startPrefixRouter(ctx, "envoy") };
     case "envoy-round-robin":
-      return { name, setting: "Envoy round_robin (envoy/envoy.yaml without ext_proc)", hearsKvEvents: false, start: (ctx) => startEnvoyOnly(ctx, "round_robin") };
+      return { name, setting: "Envoy round_robin (envoy/envoy.yaml without ext_proc)", hearsKvEvents: false, sendsSessionId: true, start: (ctx) => startEnvoyOnly(ctx, "round_robin") };
     case "envoy-least-request":
-      return { name, setting: "Envoy least_request (envoy/envoy.yaml without ext_proc)", hearsKvEvents: false, start: (ctx) => startEnvoyOnly(ctx, "least_request") };
+      return { name, setting: "Envoy least_request (envoy/envoy.yaml without ext_proc)", hearsKvEvents: false, sendsSessionId: true, start: (ctx) => startEnvoyOnly(ctx, "least_request") };
     case "sglang-cache-aware":
-      return { name, setting: "sglang-router cache_aware, defaults (cache 0.3, balance abs 64 / rel 1.5)", hearsKvEvents: false, start: (ctx) => startSglang(ctx, []) };
+      return { name, setting: "sglang-router cache_aware, defaults (cache 0.3, balance abs 64 / rel 1.5)", hearsKvEvents: false, sendsSessionId: true, start: (ctx) => startSglang(ctx, []) };
     case "sglang-cache-aware-tuned":
       return {
         name,
         setting: `sglang-router cache_aware, balance abs ${SGLANG_TUNED.balanceAbsThreshold} / rel ${SGLANG_TUNED.balanceRelThreshold} (cache 0.3)`,
         hearsKvEvents: false,
+        sendsSessionId: true,
         start: (ctx) => startSglang(ctx, ["--balance-abs-threshold", String(SGLANG_TUNED.balanceAbsThreshold), "--balance-rel-threshold", String(SGLANG_TUNED.balanceRelThreshold)]),
       };
     case "vllm-router-cache-aware":
-      return { name, setting: "vllm-router cache_aware, defaults (cache 0.3, balance abs 64 / rel 1.5)", hearsKvEvents: false, start: (ctx) => startVllmRouter(ctx, "cache_aware") };
+      return { name, setting: "vllm-router cache_aware, defaults (cache 0.3, balance abs 64 / rel 1.5)", hearsKvEvents: false, sendsSessionId: true, start: (ctx) => startVllmRouter(ctx, "cache_aware") };
     case "vllm-router-sticky-least-loaded":
-      return { name, setting: "vllm-router sticky_least_loaded, defaults (sessions from x-session-id)", hearsKvEvents: false, start: (ctx) => startVllmRouter(ctx, "sticky_least_loaded") };
+      return { name, setting: "vllm-router sticky_least_loaded, defaults (sessions from x-session-id)", hearsKvEvents: false, sendsSessionId: true, start: (ctx) => startVllmRouter(ctx, "sticky_least_loaded") };
+    case "vllm-router-sticky-least-loaded-no-session":
+      return { name, setting: "vllm-router sticky_least_loaded, defaults, clients send no session id", hearsKvEvents: false, sendsSessionId: false, start: (ctx) => startVllmRouter(ctx, "sticky_least_loaded") };
     default:
       return unknown(name);
   }

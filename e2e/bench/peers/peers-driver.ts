@@ -1,8 +1,9 @@
 /**
  * Plays a workload through one front as its users would: first turns at their arrival times,
  * each follow-up a think time after its predecessor's reply (both scaled by the replicas' time
- * scale), every request a plain OpenAI chat body plus an `x-session-id: <conversation>` header
- * (what a chat app that knows its sessions sends; only vllm-router's sticky_least_loaded reads it).
+ * scale), every request a plain OpenAI chat body plus, unless told not to, an
+ * `x-session-id: <conversation>` header (what a chat app that knows its sessions sends; only
+ * vllm-router's sticky_least_loaded reads it).
  * A failed request still releases its follow-ups, as a user would go on.
  *
  * Per request it keeps what the replica reported (usage.prompt_tokens_details.cached_tokens and
@@ -46,7 +47,16 @@ export interface DriveResult {
   readonly wallS: number;
 }
 
-export async function drive(workload: Workload, front: Front, timeScale: number, progress?: (done: number, total: number) => void): Promise<DriveResult> {
+export interface DriveOptions {
+  readonly timeScale: number;
+  /** Send `x-session-id: <conversation>` (default true). */
+  readonly sessionId?: boolean;
+  readonly progress?: (done: number, total: number) => void;
+}
+
+export async function drive(workload: Workload, front: Front, options: DriveOptions): Promise<DriveResult> {
+  const { timeScale, progress } = options;
+  const sessionId = options.sessionId ?? true;
   const followUps = new Map<string, BenchRequest[]>();
   for (const r of workload.requests) if (r.after) followUps.set(r.after.id, [...(followUps.get(r.after.id) ?? []), r]);
   const records: PeerRecord[] = [];
@@ -68,7 +78,7 @@ export async function drive(workload: Workload, front: Front, timeScale: number,
       const lateMs = Math.max(0, performance.now() - planned);
       const base = { id: req.id, expectedPromptTokens: req.promptTokens, lateMs };
       try {
-        const reply = await front.send(req.path, req.body(), { "x-session-id": req.session });
+        const reply = await front.send(req.path, req.body(), sessionId ? { "x-session-id": req.session } : {});
         const header = (name: string) => (typeof reply.headers[name] === "string" ? (reply.headers[name] as string) : null);
         const usage = reply.status === 200 ? (JSON.parse(reply.body) as { usage?: SimUsage }).usage : undefined;
         if (!usage?.sim_timing) throw new Error(`HTTP ${reply.status}: ${reply.body.slice(0, 200)}`);

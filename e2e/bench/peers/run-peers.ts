@@ -20,7 +20,7 @@ import { workloadStats } from "../../../src/bench/run-scenario";
 import { Rng } from "../../../src/bench/workloads/rng";
 import type { Workload } from "../../../src/bench/workloads/workload";
 import { freePort } from "../../support/free-port";
-import { CONTENDER_NAMES, contender, type Contender, type ContenderContext, type ContenderName } from "./contenders";
+import { CONTENDER_NAMES, DEFAULT_CONTENDERS, contender, type Contender, type ContenderContext, type ContenderName } from "./contenders";
 import { HttpFront } from "./fronts";
 import { drive } from "./peers-driver";
 import { peersTable } from "./peers-report";
@@ -110,7 +110,8 @@ async function runOne(c: Contender, workload: Workload, spec: SimClusterSpec, o:
     };
     try {
       for (const p of router.processes) p.monitor.mark();
-      const run = await drive(workload, router.front, o.timeScale, (d, t) => bar.update(`[${c.name}]`.padEnd(34), d, t));
+      const progress = (d: number, t: number) => bar.update(`[${c.name}]`.padEnd(44), d, t);
+      const run = await drive(workload, router.front, { timeScale: o.timeScale, sessionId: c.sendsSessionId, progress });
       const usage = await stopAll();
       const counters = await Promise.all(cluster.ids.map((id, i) => scrapeReplica(id, addresses[i])));
       const busyMs = cluster.replicas.map((r) => r.server.engine.metrics().busyMs);
@@ -132,7 +133,7 @@ async function warmUp(workload: Workload, spec: SimClusterSpec): Promise<void> {
   const cluster = await startSimCluster({ ...spec, replicas: 1 }, addresses, replyScripts(workload), null);
   const front = new HttpFront(addresses[0]);
   try {
-    await drive(warm, front, 1);
+    await drive(warm, front, { timeScale: 1 });
   } finally {
     front.close();
     await cluster.close();
@@ -153,11 +154,11 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--time-scale <x>", "wall ms per model ms of the replicas", num, 0.25)
     .option("--seed <n>", "workload seed", num, 7)
     .option("--order-seed <n>", "seed of the run order shuffle", num, 1)
-    .option("--contenders <list>", `subset of ${CONTENDER_NAMES.join(", ")}`, (v) => v.split(","))
+    .option("--contenders <list>", `some of ${CONTENDER_NAMES.join(", ")} (default: all but the last)`, (v) => v.split(","))
     .option("--out <dir>", "output folder", "bench-results");
   program.parse(argv as string[], { from: "user" });
   const o = program.opts<Options>();
-  const names = (o.contenders ?? [...CONTENDER_NAMES]) as ContenderName[];
+  const names = (o.contenders ?? [...DEFAULT_CONTENDERS]) as ContenderName[];
   for (const n of names) if (!CONTENDER_NAMES.includes(n)) throw new Error(`unknown contender ${n}; expected some of ${CONTENDER_NAMES.join(", ")}`);
   checkPrerequisites();
 
