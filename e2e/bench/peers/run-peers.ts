@@ -11,6 +11,7 @@
  * scripts/python-venv.sh python/requirements-test.txt python/requirements-peers.txt.
  */
 import { execFileSync } from "node:child_process";
+import { randomInt } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,7 +45,7 @@ interface Options {
   readonly thinkMs: number;
   readonly timeScale: number;
   readonly seed: number;
-  readonly orderSeed: number;
+  readonly orderSeed?: number;
   readonly contenders?: string[];
   readonly out: string;
 }
@@ -73,7 +74,7 @@ function versions(): Record<string, string> {
   return { node: process.version, "prefix-router": pkg.version, envoy, "sglang-router": sglang, "vllm-router": vllm };
 }
 
-/** Seeded shuffle: no router always runs first (on a cold harness) or last. */
+/** Shuffled, a new order every time unless a seed is given: no router always runs first or last. */
 function runOrder(names: readonly ContenderName[], seed: number): ContenderName[] {
   const order = [...names];
   new Rng(seed).shuffle(order);
@@ -153,7 +154,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--think-ms <ms>", "mean think time between a reply and the next turn (model ms)", num, 15_000)
     .option("--time-scale <x>", "wall ms per model ms of the replicas", num, 0.25)
     .option("--seed <n>", "workload seed", num, 7)
-    .option("--order-seed <n>", "seed of the run order shuffle", num, 1)
+    .option("--order-seed <n>", "seed of the run order shuffle (default: a new one each time, printed)", num)
     .option("--contenders <list>", `some of ${CONTENDER_NAMES.join(", ")} (default: all but the last)`, (v) => v.split(","))
     .option("--out <dir>", "output folder", "bench-results");
   program.parse(argv as string[], { from: "user" });
@@ -169,9 +170,10 @@ async function main(argv: readonly string[]): Promise<void> {
   const stats = workloadStats(workload);
   const spec: SimClusterSpec = { replicas: o.replicas, totalBlocks: o.blocks, timeScale: o.timeScale, model: MODEL, tokenizer: TOKENIZER };
   const v = versions();
-  const order = runOrder(names, o.orderSeed);
+  const orderSeed = o.orderSeed ?? randomInt(2 ** 31);
+  const order = runOrder(names, orderSeed);
   bar.note(`${workload.description}; ${stats.requests} requests, prompt mean ${stats.meanPromptTokens.toFixed(0)} tokens, output mean ${stats.meanOutputTokens.toFixed(0)} tokens`);
-  bar.note(`${o.replicas} simulated replicas × ${o.blocks} blocks (H100 cost model), time scale ${o.timeScale}; run order ${order.join(", ")}`);
+  bar.note(`${o.replicas} simulated replicas × ${o.blocks} blocks (H100 cost model), time scale ${o.timeScale}; run order ${order.join(", ")} (--order-seed ${orderSeed})`);
   await warmUp(workload, spec);
 
   const rows: PeerRow[] = [];
@@ -194,6 +196,7 @@ async function main(argv: readonly string[]): Promise<void> {
         workload: { ...params, description: workload.description, stats },
         cluster: { replicas: o.replicas, totalBlocksPerReplica: o.blocks, blockSize: 16, costModel: "H100 Llama-3.1-8B (src/sim/replica-model.ts)", timeScale: o.timeScale },
         order,
+        orderSeed,
         rows: ordered,
         wallS,
       },
