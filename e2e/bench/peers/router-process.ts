@@ -91,5 +91,5 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
