@@ -42,3 +42,10 @@ test-vllm: install
 	bash scripts/vllm/install.sh
 	.venv-vllm/bin/python -m pytest vllm-patch/tests -q -p no:cacheprovider
 	VLLM_REAL=1 npx vitest run e2e/vllm-real.test.ts
+
+# prefix-router against Envoy (round_robin, least_request), sglang-router and vllm-router, all on the
+# same simulated vLLM replicas; installs the pinned peers into .venv first (about 13 minutes on 2 cores).
+.PHONY: bench-peers
+bench-peers: build
+	scripts/python-venv.sh python/requirements-test.txt python/requirements-peers.txt
+	npm run bench:peers

@@ -1,12 +1,15 @@
 /**
  * An OpenAI-compatible HTTP server around one simulated replica (node:http): POST /v1/completions
  * and /v1/chat/completions (JSON or SSE with `stream: true`), GET /v1/models, /health, /metrics,
- * POST /reset_prefix_cache — the vLLM endpoints a router, Envoy and a load generator touch.
+ * POST /reset_prefix_cache, and vLLM's prompt-only POST /tokenize and /v1/…/render
+ * (prompt-endpoints.ts) — the vLLM endpoints a router, Envoy and a load generator touch.
  *
  * Prompts are parsed and tokenized with the router's own code (parseOpenAiBody, the tokenizer
  * registry) and keyed with its block keys, so what this replica caches is exactly what the router
  * computes. Output is filler text (filler-text.ts), `max_tokens` tokens (default 16), paced by the
- * engine through the realtime driver. Every response carries `x-sim-replica: <id>`.
+ * engine through the realtime driver. Every response carries `x-sim-replica: <id>`; a non-streamed
+ * generation also `x-sim-wall-ms`, the wall ms from its arrival to its response (a benchmark
+ * subtracts it from what its client saw to get the time a router in between added).
  * A client that disconnects does not abort its request (the engine has no cancel), as if vLLM
  * noticed late.
  */
@@ -17,6 +20,7 @@ import { parseOpenAiBody, type BodyLimits } from "../request/parse-openai-body";
 import type { ModelTokenizer } from "../tokenize/tokenizer-registry";
 import { FillerText } from "./filler-text";
 import { errorBody, fullResponse, generationOptions, SSE_DONE, streamChunk, usageChunk, usageOf, type Endpoint, type ResponseContext } from "./openai-responses";
+import { PROMPT_ENDPOINTS, promptEndpoint } from "./prompt-endpoints";
 import { RealtimeDriver } from "./realtime-driver";
 import { fitsReplica, SimReplicaEngine } from "./replica-engine";
 import type { EngineKvEvent, ReplicaConfig } from "./replica-model";
@@ -36,6 +40,11 @@ export interface SimServerOptions {
   /** Wall ms per model ms: 1 = the cost model's speed, 0.1 = ten times faster. */
   readonly timeScale: number;
   readonly limits?: BodyLimits;
+  /**
+   * The ids to generate for a prompt when the body has no `sim_output_ids`: a benchmark's scripted
+   * replies for clients behind routers that rebuild the body and drop unknown fields. Else filler.
+   */
+  readonly scriptedOutput?: (prompt: Uint32Array) => Uint32Array | undefined;
 }
 
 export interface SimServer {
@@ -66,12 +75,17 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
   const started = Math.floor(Date.now() / 1000);
   let requests = 0;
 
+  const scripted = (prompt: Uint32Array, maxTokens: number): Uint32Array | undefined => {
+    const ids = o.scriptedOutput?.(prompt);
+    return ids && ids.length >= maxTokens ? ids.subarray(0, maxTokens) : undefined;
+  };
+
   const send = (res: ServerResponse, status: number, body: object | string, type = "application/json") => {
     res.writeHead(status, { "content-type": type });
     res.end(typeof body === "string" ? body : JSON.stringify(body));
   };
 
-  async function generate(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, path: string): Promise<void> {
+  async function generate(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, path: string, arrivedMs: number): Promise<void> {
     const body = await readBody(req, o.limits.maxBodyBytes);
     const parsed = parseOpenAiBody(path, body, o.limits);
     if (!parsed.ok) return send(res, 400, errorBody(400, `${parsed.failure.code}: ${parsed.failure.detail}`));
@@ -89,11 +103,12 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
       return send(res, 400, errorBody(400, `This model's maximum context length is ${limit} tokens. However, you requested ${p + gen.maxTokens} tokens (${p} in the prompt, ${gen.maxTokens} in the completion).`));
     }
     const ctx: ResponseContext = { endpoint, id: `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${o.id}-${++requests}`, created: Math.floor(Date.now() / 1000), model: prompt.model };
-    const request = { id: ctx.id, prompt: ids.value, promptKeys: blockKeys(ids.value, o.engine.blockSize, root), maxTokens: gen.maxTokens, root, outputTokens: simOutputIds(json, gen.maxTokens) ?? filler.ids(gen.maxTokens) };
+    const request = { id: ctx.id, prompt: ids.value, promptKeys: blockKeys(ids.value, o.engine.blockSize, root), maxTokens: gen.maxTokens, root, outputTokens: simOutputIds(json, gen.maxTokens) ?? scripted(ids.value, gen.maxTokens) ?? filler.ids(gen.maxTokens) };
     if (!gen.stream) {
       driver.submit(request, {
         onDone: (t) => {
           metrics.record(t);
+          res.setHeader("x-sim-wall-ms", (performance.now() - arrivedMs).toFixed(3));
           send(res, 200, fullResponse(ctx, filler.text(0, t.outputTokens), usageOf(t)));
         },
       });
@@ -124,16 +139,26 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     });
   }
 
+  const promptContext = { tokenizer: o.tokenizer, served, limits: o.limits, maxModelLen: o.engine.totalBlocks * o.engine.blockSize };
+
   const server: Server = createServer((req, res) => {
+    const arrivedMs = performance.now();
     res.setHeader("x-sim-replica", o.id);
     const path = (req.url ?? "/").split("?")[0];
     const route = `${req.method} ${path}`;
     const endpoint = ENDPOINTS.get(path);
     if (req.method === "POST" && endpoint) {
-      generate(req, res, endpoint, path).catch((err: unknown) => {
+      generate(req, res, endpoint, path, arrivedMs).catch((err: unknown) => {
         if (!res.headersSent) send(res, 500, errorBody(500, String(err)));
         else res.destroy();
       });
+    } else if (req.method === "POST" && PROMPT_ENDPOINTS.has(path)) {
+      readBody(req, o.limits.maxBodyBytes)
+        .then((body) => promptEndpoint(path, body, promptContext))
+        .then(
+          (reply) => send(res, reply.status, reply.body as object),
+          (err: unknown) => send(res, 500, errorBody(500, String(err))),
+        );
     } else if (route === "GET /health") {
       send(res, 200, "", "text/plain");
     } else if (route === "GET /v1/models") {
