@@ -29,10 +29,11 @@ export function scenarioHeader(r: ScenarioResult): string {
 }
 
 export function scenarioTable(r: ScenarioResult): string {
-  const headers = ["policy", "TTFT mean", "p50", "p90", "p99 ms", "E2E p50", "p99 ms", "req/s", "tok hit", "req hit", "stale", "imbal", "in-fl", "util", "dec p50", "p99 µs", "guard"];
+  const headers = ["policy", "TTFT mean", "p50", "p90", "p99 ms", "E2E p50", "p99 ms", "req/s", "tok hit", "of ref", "stale", "imbal", "in-fl", "req/replica", "idle", "util", "dec p50", "p99 µs"];
   const rows = r.runs.map((x) => [
     x.contender, f(x.ttftMs.mean), f(x.ttftMs.p50), f(x.ttftMs.p90), f(x.ttftMs.p99), f(x.e2eMs.p50, 0), f(x.e2eMs.p99, 0), f(x.throughputRps, 2),
-    pct(x.tokenHitRate), pct(x.requestHitRate), pct(x.staleRate), f(x.loadImbalance, 2), f(x.inFlightImbalance, 2), pct(x.utilisation), f(x.decisionUs.p50), f(x.decisionUs.p99, 0), String(x.guardTrips),
+    pct(x.tokenHitRate), pct(x.tokenHitRate / Math.max(1e-9, r.bound.tokenHitRate)), pct(x.staleRate), f(x.loadImbalance, 2), f(x.inFlightImbalance, 2),
+    `${x.requestsPerReplica.min}–${x.requestsPerReplica.max}`, String(x.idleReplicas), pct(x.utilisation), f(x.decisionUs.p50), f(x.decisionUs.p99, 0),
   ]);
   return table(headers, rows);
 }
