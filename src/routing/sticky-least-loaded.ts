@@ -12,7 +12,7 @@
  *    (SGLang's balance rule, applied per worker). Overloaded workers lose their affinity.
  *    Defaults: absolute 8, relative 1.5. The least-loaded worker is never overloaded.
  * 2. Among the workers that are not overloaded, pick the longest leading run of cached blocks;
- *    ties go to the fewest in-flight, then to the highest rendezvous rank for the seed.
+ *    ties go to the least load, then to the highest rendezvous rank for the seed.
  * 3. Minimum gain: the pick keeps its affinity only when its match beats the least-loaded worker's
  *    (ties by rendezvous rank) by at least minGainBlocks (default 16 = 256 tokens); otherwise the
  *    least-loaded worker takes the request. A shared head — leading blocks that recur more than

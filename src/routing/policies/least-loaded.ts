@@ -1,7 +1,8 @@
 /**
- * Least-loaded: the worker with the fewest in-flight requests; ties go to the highest rendezvous
- * rank for a seed mixed from the request's ordinal, so ties spread evenly instead of favouring one
- * worker (production's fallback seeds with the prompt's first block instead). No parameters.
+ * Least-loaded: the worker with the least outstanding work (worker-view.ts outstanding(): the load
+ * view's sequences, else in-flight requests); ties go to the highest rendezvous rank for a seed
+ * mixed from the request's ordinal, so ties spread evenly instead of favouring one worker (the
+ * router's fallback for requests it cannot decide on seeds with a random number). No parameters.
  */
 import type { PolicyDecision } from "../policy";
 import { leastLoaded as pickLeastLoaded } from "../worker-view";

@@ -78,12 +78,13 @@ export function keyHash32(key: BlockKey): number {
 }
 
 /**
- * Which block seeds tie-breaks: "first" is RequestRouter's rule (one prefix breaks ties one way);
- * "last" (experimental) spreads requests that share a system prompt but differ after it.
+ * Which block seeds tie-breaks: "last" is RequestRouter's rule (requests that share a system prompt
+ * but differ after it spread; one request always breaks ties the same way); "first" (an
+ * experiment) makes every request with one first block break ties the same way.
  */
 export type TieSeed = "first" | "last";
 
-/** A PrefixMatch with RequestRouter's seed rule by default (the first block's key; 0 for an empty chain). */
+/** A PrefixMatch with RequestRouter's seed rule by default (the last full block's key; 0 for an empty chain). */
 export function prefixMatch(keys: readonly BlockKey[], runs: ReadonlyMap<string, number>, tieSeed: TieSeed = "last"): PrefixMatch {
   const at = tieSeed === "first" ? 0 : keys.length - 1;
   return { totalBlocks: keys.length, runs, seed: keys.length ? keyHash32(keys[at]) : 0 };
