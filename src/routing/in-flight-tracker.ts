@@ -1,7 +1,8 @@
 /**
- * Load = requests this router sent to a worker whose Envoy stream has not ended. acquire() hands
- * back a release function that is safe to call more than once (stream end, cancel and error may
- * all fire for one stream).
+ * In flight = requests this router sent to a worker whose Envoy stream has not ended (with the
+ * shipped configs: until the response's last byte). A metric and the cache-blind policies' load;
+ * min-ttft's load is the load board (load/load-board.ts). acquire() hands back a release function
+ * that is safe to call more than once (stream end, cancel and error may all fire for one stream).
  */
 import type { WorkerId } from "../state/cache-index";
 import type { WorkerView } from "./worker-view";
