@@ -230,6 +230,7 @@ export class RequestRouter {
     const chain = stages.run("hash", () => blockKeys(ids, this.deps.config.blockSize, model.root));
 
     let runs: ReadonlyMap<string, number> = NO_RUNS;
+    const lookupStartedAt = this.now();
     if (this.core.policy.usesMatch) {
       const budget = Math.min(this.deps.config.routing.lookupTimeoutMs, deadline - this.now());
       if (budget <= 0) return fallback(timeout(), chain, text);
@@ -242,7 +243,7 @@ export class RequestRouter {
     }
     // From here on everything is synchronous: no other decision runs in between.
     const nowMs = this.now();
-    runs = this.overlay.merge(chain, runs, nowMs);
+    runs = this.overlay.merge(chain, runs, nowMs, lookupStartedAt);
     const match = chain.length ? prefixMatch(chain, runs) : { totalBlocks: 0, runs, seed: this.randomSeed() };
     const input: DecisionInput = { workers: eligible, keys: chain, promptTokens: ids.length, match, nowMs };
     const views = loads ? eligible.map((w) => ({ id: w.id, address: w.address, inFlight: 0, load: loads.get(w.id) })) : this.core.snapshot(eligible, nowMs);
