@@ -76,9 +76,11 @@ describe.each(BOOTSTRAPS)("envoy/%s", (file) => {
     expect(text).toMatch(/^# Envoy version: >= 1\.\d+/m);
   });
 
-  it("strips router-owned headers before ext_proc, and ext_proc is set up as the router expects", () => {
+  it("strips router-owned headers before route selection and ext_proc, and ext_proc is set up as the router expects", () => {
     const hcm = hcmOf(doc);
-    expect(design.checkFilterChain(hcm.http_filters, "http_filters")).toEqual([]);
+    // Early header mutation: a spoofed pick must not even choose a route (the ORIGINAL_DST config's route 1).
+    expect(design.checkFilterChain(hcm.http_filters, "http_filters", hcm.early_header_mutation_extensions)).toEqual([]);
+    expect(design.checkFilterChain(hcm.http_filters, "http_filters")).not.toEqual([]);
     expect(design.checkExtProc(extProcOf(doc), bodyMode, "ext_proc")).toEqual([]);
     expect(extProcOf(doc).grpc_service.envoy_grpc.cluster_name).toBe("prefix_router");
     expect(typeof hcm.stream_idle_timeout).toBe("string");
@@ -220,13 +222,13 @@ describe("the skip list (NEWER_THAN_SNAPSHOT)", () => {
 
 describe("the checker can fail", () => {
   const base = parse(read("envoy.yaml")) as Obj;
-  const extProc = (doc: Obj): Obj => doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[1].typed_config;
+  const extProc = (doc: Obj): Obj => doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config;
   const mutate = (edit: (doc: Obj) => void): Obj => {
     const doc = clone(base);
     edit(doc);
     return doc;
   };
-  const EP = "static_resources.listeners.0.filter_chains.0.filters.0.typed_config.http_filters.1.typed_config";
+  const EP = "static_resources.listeners.0.filter_chains.0.filters.0.typed_config.http_filters.0.typed_config";
 
   it.each([
     ["an unknown field", (d: Obj) => (extProc(d).failure_mode_alow = true), `${EP}.failure_mode_alow: unknown field of ${design.EXT_PROC_TYPE}`],
@@ -258,8 +260,12 @@ describe("the checker can fail", () => {
   });
 
   it("catches design mistakes: a missing header strip, a timeout below the router's budget", () => {
-    const doc = mutate((d) => hcmOf(d).http_filters.shift());
-    expect(design.checkFilterChain(hcmOf(doc).http_filters, "f")).toEqual(["f: a header_mutation filter must strip router-owned headers before ext_proc"]);
+    const doc = mutate((d) => delete hcmOf(d).early_header_mutation_extensions);
+    expect(design.checkFilterChain(hcmOf(doc).http_filters, "f", hcmOf(doc).early_header_mutation_extensions)).toEqual([
+      "f: router-owned headers must be stripped before ext_proc (early_header_mutation_extensions, or a header_mutation filter before it)",
+    ]);
+    const partial = mutate((d) => hcmOf(d).early_header_mutation_extensions[0].typed_config.mutations.pop());
+    expect(design.checkFilterChain(hcmOf(partial).http_filters, "f", hcmOf(partial).early_header_mutation_extensions)).toEqual(["f: the header strip does not remove x-prefix-router-model"]);
     const cfg = { ...extProc(base), message_timeout: "0.1s" };
     expect(design.checkExtProc(cfg, "BUFFERED", "x")).toEqual([expect.stringContaining("must exceed the router's default decision budget")]);
   });

@@ -238,6 +238,7 @@ export class RequestRouter {
       candidates: decision.candidates,
       decisionMicros: micros(),
       release,
+      fallbacks: this.fallbacksAfter(eligible, decision.worker.id),
     };
   }
 
@@ -262,7 +263,13 @@ export class RequestRouter {
       candidates: eligible.length,
       decisionMicros: micros(),
       release: this.inFlight.acquire(worker.id),
+      fallbacks: this.fallbacksAfter(eligible, worker.id),
     };
+  }
+
+  /** The eligible workers other than the pick, least-loaded first (Envoy's retry order). */
+  private fallbacksAfter(eligible: readonly WorkerConfig[], picked: string): readonly WorkerView[] {
+    return [...this.inFlight.snapshot(eligible.filter((w) => w.id !== picked))].sort((a, b) => a.inFlight - b.inFlight);
   }
 
   private randomSeed(): number {

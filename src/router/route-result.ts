@@ -22,6 +22,8 @@ export interface RoutedRequest {
   readonly decisionMicros: number;
   /** Ends this request's in-flight count on the worker. Idempotent. */
   readonly release: () => void;
+  /** The other eligible workers, least-loaded first: where Envoy may retry after the pick. */
+  readonly fallbacks?: readonly WorkerView[];
   /** Headers to set on the upstream request besides the routing ones (e.g. W3C traceparent). */
   readonly extraHeaders?: ReadonlyArray<readonly [string, string]>;
 }

@@ -10,7 +10,7 @@
  * A client that disconnects does not abort its request (the engine has no cancel), as if vLLM
  * noticed late.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { blockKeys, chainRoot } from "../prefix/block-keys";
 import { parseOpenAiBody, type BodyLimits } from "../request/parse-openai-body";
@@ -36,6 +36,14 @@ export interface SimServerOptions {
   /** Wall ms per model ms: 1 = the cost model's speed, 0.1 = ten times faster. */
   readonly timeScale: number;
   readonly limits?: BodyLimits;
+  /** Sees every generation request as it arrived (tests check what a proxy forwarded). */
+  readonly onRequest?: (request: ReceivedRequest) => void;
+}
+
+export interface ReceivedRequest {
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
 }
 
 export interface SimServer {
@@ -73,6 +81,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
 
   async function generate(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, path: string): Promise<void> {
     const body = await readBody(req, o.limits.maxBodyBytes);
+    o.onRequest?.({ path, headers: req.headers, body });
     const parsed = parseOpenAiBody(path, body, o.limits);
     if (!parsed.ok) return send(res, 400, errorBody(400, `${parsed.failure.code}: ${parsed.failure.detail}`));
     const prompt = parsed.value;
@@ -100,6 +109,8 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
       return;
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    // vLLM (uvicorn) sends the headers as soon as the stream starts, before the first token.
+    res.flushHeaders();
     let sent = 0;
     const write = (chunk: string) => {
       if (!res.writableEnded && !res.destroyed) res.write(chunk);

@@ -30,6 +30,7 @@ export class RouterMetrics {
   private readonly matchedBlocks: Histogram<"outcome">;
   private readonly promptBlocks: Histogram<"outcome">;
   private readonly streams: Counter<"end">;
+  private readonly served: Counter<"served">;
   readonly storeSeconds: Histogram<"op">;
   readonly storeErrors: Counter<"op">;
 
@@ -41,6 +42,13 @@ export class RouterMetrics {
     this.matchedBlocks = new Histogram({ name: "prefix_router_matched_blocks", help: "Cached leading blocks of the chosen worker per decision", labelNames: ["outcome"], buckets: BLOCK_BUCKETS, registers });
     this.promptBlocks = new Histogram({ name: "prefix_router_prompt_blocks", help: "Full blocks in the prompt per decision", labelNames: ["outcome"], buckets: BLOCK_BUCKETS, registers });
     this.streams = new Counter({ name: "prefix_router_extproc_streams_total", help: "Envoy ext_proc streams by how they ended", labelNames: ["end"], registers });
+    this.served = new Counter({
+      name: "prefix_router_served_total",
+      help: "Routed requests by where Envoy reports they were served: picked, fallback (a listed fallback after a retry) or elsewhere (a replica the router did not name: a stale or unusable pick)",
+      labelNames: ["served"],
+      registers,
+    });
+    for (const served of ["picked", "fallback", "elsewhere"] satisfies NonNullable<StreamOutcome["served"]>[]) this.served.inc({ served }, 0);
     this.storeSeconds = new Histogram({ name: "prefix_router_store_duration_seconds", help: "Cache index call latency", labelNames: ["op"], buckets: MICRO_BUCKETS, registers });
     this.storeErrors = new Counter({ name: "prefix_router_store_errors_total", help: "Cache index calls that failed", labelNames: ["op"], registers });
   }
@@ -61,6 +69,7 @@ export class RouterMetrics {
       return;
     }
     this.decisions.inc({ outcome: r.outcome, reason: r.reason ?? "" });
+    if (o.served) this.served.inc({ served: o.served });
     this.decisionSeconds.observe({ outcome: r.outcome }, r.decisionMicros / 1e6);
     this.matchedBlocks.observe({ outcome: r.outcome }, r.matchedBlocks);
     this.promptBlocks.observe({ outcome: r.outcome }, r.totalBlocks);
