@@ -249,7 +249,6 @@ describe("the checker can fail", () => {
   });
 
   it.each([
-    ["fail-open with FULL_DUPLEX_STREAMED", (d: Obj) => Object.assign(extProc(d).processing_mode, { request_body_mode: "FULL_DUPLEX_STREAMED", request_trailer_mode: "SEND" }), "cannot be combined with failure_mode_allow: true"],
     ["FULL_DUPLEX_STREAMED without trailers", (d: Obj) => Object.assign(extProc(d), { failure_mode_allow: false, processing_mode: { ...extProc(d).processing_mode, request_body_mode: "FULL_DUPLEX_STREAMED" } }), "needs request_trailer_mode SEND"],
     ["a route to an undefined cluster", (d: Obj) => (hcmOf(d).route_config.virtual_hosts[0].routes[0].route.cluster = "vllm2"), "names cluster vllm2, which is not defined"],
     ["the router filter not last", (d: Obj) => hcmOf(d).http_filters.reverse(), "the router filter must be the last HTTP filter"],

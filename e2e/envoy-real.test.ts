@@ -27,6 +27,7 @@ const VARIANTS = [
 ] as const;
 
 const MiB = 1024 * 1024;
+const send = (stack: EnvoyStack, o: Parameters<typeof chat>[2]): Promise<ChatResult> => chat(stack.envoy.url, stack.replicas, o);
 const firstAddress = (destination: string | undefined) => destination?.split(",")[0];
 
 describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`, () => {
@@ -35,7 +36,6 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
     describe.skipIf(tooOld)(tooOld ? `skipped: needs Envoy >= 1.${variant.minMinor}` : "runs", () => {
       let stack: EnvoyStack;
       const log = () => stack.envoy.output().slice(-6000);
-      const send = (o: Parameters<typeof chat>[2]): Promise<ChatResult> => chat(stack.envoy.url, stack.replicas, o);
 
       beforeAll(async () => {
         stack = await startEnvoyStack({ envoy: ENVOY!, file, router: { extProc: { listen: "127.0.0.1:0", fallbackEndpoints: variant.fallbackEndpoints } } });
@@ -50,7 +50,7 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
           const replicas: string[] = [];
           for (let turn = 0; turn < 3; turn++) {
             messages.push({ role: "user", content: `Question ${turn} about ${topic}?` });
-            const r = await send({ messages });
+            const r = await send(stack, { messages });
             expect(r.status, `${r.raw}\n${log()}`).toBe(200);
             const seen = r.seen!;
             replicas.push(seen.replica);
@@ -73,7 +73,7 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
       });
 
       it("lists fallbacks after the pick as configured (extProc.fallbackEndpoints)", async () => {
-        const r = await send({ messages: [{ role: "user", content: `fallback list ${randomUUID()}` }] });
+        const r = await send(stack, { messages: [{ role: "user", content: `fallback list ${randomUUID()}` }] });
         const list = String(r.seen!.headers[DESTINATION_HEADER]).split(",");
         expect(list).toHaveLength(1 + variant.fallbackEndpoints);
         expect(new Set(list).size).toBe(list.length);
@@ -85,7 +85,7 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
           { role: "system", content: systemPrompt("streaming") },
           { role: "user", content: "Tell me a long story." },
         ];
-        const [streamed, whole] = [await send({ messages, stream: true, maxTokens: 48 }), await send({ messages, maxTokens: 48 })];
+        const [streamed, whole] = [await send(stack, { messages, stream: true, maxTokens: 48 }), await send(stack, { messages, maxTokens: 48 })];
         expect(streamed.status, log()).toBe(200);
         expect(streamed.headers.get("content-type")).toBe("text/event-stream");
         expect(streamed.done).toBe(true);
@@ -108,10 +108,10 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
           { role: "system", content: systemPrompt("spoofing") },
           { role: "user", content: "Which plan am I on?" },
         ];
-        const first = await send({ messages });
+        const first = await send(stack, { messages });
         const other = stack.replicas.replicas.find((x) => x.id !== first.seen!.replica)!;
         const forged = { [DESTINATION_HEADER]: other.server.address, [DEBUG_HEADERS.decision]: "forged", [DEBUG_HEADERS.worker]: "forged", [DEBUG_HEADERS.model]: "forged" };
-        const spoofed = await send({ messages: [...messages, { role: "assistant", content: first.content }, { role: "user", content: "Really?" }], headers: forged });
+        const spoofed = await send(stack, { messages: [...messages, { role: "assistant", content: first.content }, { role: "user", content: "Really?" }], headers: forged });
         expect(spoofed.status, log()).toBe(200);
         expect(spoofed.seen!.replica).toBe(first.seen!.replica);
         expect(firstAddress(spoofed.seen!.headers[DESTINATION_HEADER] as string)).toBe(stack.replicas.byId(first.seen!.replica)!.server.address);
@@ -121,7 +121,7 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
       it("carries the client's traceparent to the router, whose decision span is the parent of the upstream request", async () => {
         const traceId = randomUUID().replace(/-/g, "");
         const clientSpan = randomUUID().replace(/-/g, "").slice(0, 16);
-        const r = await send({ messages: [{ role: "user", content: "trace me" }], headers: { traceparent: `00-${traceId}-${clientSpan}-01` } });
+        const r = await send(stack, { messages: [{ role: "user", content: "trace me" }], headers: { traceparent: `00-${traceId}-${clientSpan}-01` } });
         expect(r.status, log()).toBe(200);
         const decision = stack.spans.getFinishedSpans().find((s) => s.name === "prefix_router.decide" && s.spanContext().traceId === traceId);
         expect(decision, "the router saw the client's traceparent").toBeDefined();
@@ -132,7 +132,7 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
       it("delivers a 5 MiB body intact (routed without tokenizing: longer than limits.maxPromptChars)", async () => {
         const body = chatBodyOf({ messages: [{ role: "user", content: "lorem ipsum dolor sit amet ".repeat((5 * MiB) / 27) }] });
         expect(body.length).toBeGreaterThan(5 * MiB - 1000);
-        const r = await send({ messages: [], body });
+        const r = await send(stack, { messages: [], body });
         // The replica refuses a prompt this long (400), as vLLM would past its context: what matters is what it received.
         expect(r.status, log()).toBe(400);
         expect(r.seen!.bodySha256).toBe(sha256(body));
@@ -146,7 +146,7 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
           : "streams a body over the router's limits.maxBodyBytes through, routed without it",
         async () => {
           const body = chatBodyOf({ messages: [{ role: "user", content: "x".repeat(17 * MiB) }] });
-          const r = await send({ messages: [], body }).catch((err: Error) => err);
+          const r = await send(stack, { messages: [], body }).catch((err: Error) => err);
           if (variant.buffered) {
             // Envoy may answer before the whole upload is sent; the client then sees the 413 or a reset.
             if (!(r instanceof Error)) expect(r.status, log()).toBe(413);
@@ -169,7 +169,7 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
         try {
           const retried: ChatResult[] = [];
           for (let i = 0; i < 30 && retried.length < 2; i++) {
-            const r = await send({ messages: [{ role: "system", content: systemPrompt(`dead pick ${i}`) }, { role: "user", content: "hello" }] });
+            const r = await send(stack, { messages: [{ role: "system", content: systemPrompt(`dead pick ${i}`) }, { role: "user", content: "hello" }] });
             expect(r.status, log()).toBe(200);
             const list = String(r.seen!.headers[DESTINATION_HEADER]).split(",");
             if (list[0] === dead.server.address) retried.push(r);
@@ -190,7 +190,7 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
       it("answers 503 itself when no replica can be reached, and the router's load for it is released", async () => {
         for (const r of stack.replicas.replicas) await stack.replicas.kill(r.id);
         try {
-          const r = await send({ messages: [{ role: "user", content: "anyone?" }] });
+          const r = await send(stack, { messages: [{ role: "user", content: "anyone?" }] });
           expect(r.status, log()).toBe(503);
           expect(r.raw).toMatch(/upstream connect error|no healthy upstream/);
           await expect.poll(() => stack.router.service.router.inFlight.snapshot(stack.routerConfig.workers).reduce((n, w) => n + w.inFlight, 0)).toBe(0);
@@ -200,7 +200,7 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
       });
 
       it("answers 503 from the router when no replica serves the model (an endpoint-picker ImmediateResponse)", async () => {
-        const r = await send({ messages: [{ role: "user", content: "hi" }], model: "llama3" });
+        const r = await send(stack, { messages: [{ role: "user", content: "hi" }], model: "llama3" });
         expect(r.status, log()).toBe(503);
         expect(JSON.parse(r.raw).error.message).toMatch(/no eligible worker/);
         expect(r.seen).toBeUndefined();
@@ -214,7 +214,7 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
           await stack.router.stop();
           const results: ChatResult[] = [];
           const forged = { [DESTINATION_HEADER]: stack.replicas.addresses[0], [DEBUG_HEADERS.decision]: "forged" };
-          for (let i = 0; i < 4; i++) results.push(await send({ messages: [{ role: "user", content: `Are you there? ${i}` }], headers: forged }));
+          for (let i = 0; i < 4; i++) results.push(await send(stack, { messages: [{ role: "user", content: `Are you there? ${i}` }], headers: forged }));
           if (!variant.failOpen) {
             for (const r of results) expect(r.status, log()).toBe(500);
             expect(results.every((r) => r.seen === undefined)).toBe(true);
@@ -229,6 +229,52 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
           }
         },
       );
+    });
+  });
+  describe("envoy/envoy.yaml with a gateway that sets the GIE subset hint (set_metadata before ext_proc)", () => {
+    let stack: EnvoyStack;
+    const log = () => stack.envoy.output().slice(-6000);
+    const NOT_A_WORKER = "10.255.0.1:8000";
+
+    beforeAll(async () => {
+      let subset: string[] = [];
+      stack = await startEnvoyStack({
+        envoy: ENVOY!,
+        file: "envoy.yaml",
+        edit: (config) => {
+          const hcm = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+          // What a Gateway API Inference Extension gateway does: the eligible endpoints in
+          // envoy.lb.subset_hint, which the shipped ext_proc config forwards to the router.
+          hcm.http_filters.unshift({
+            name: "envoy.filters.http.set_metadata",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config",
+              metadata: [{ metadata_namespace: "envoy.lb.subset_hint", value: { "x-gateway-destination-endpoint-subset": subset } }],
+            },
+          });
+        },
+        // The subset is the second replica plus an address the router does not know.
+        router: {},
+        beforeEnvoy: (replicas) => (subset = [replicas.addresses[1], NOT_A_WORKER]),
+      });
+      await stack.envoy.waitForHealthy("vllm", 3);
+    });
+    afterAll(async () => stack?.close());
+
+    it("routes only to the hinted replica, whatever the prompt", async () => {
+      const hinted = stack.replicas.replicas[1];
+      for (const topic of ["alpha", "beta", "gamma", "delta", "epsilon"]) {
+        const r = await send(stack, { messages: [{ role: "system", content: systemPrompt(topic) }, { role: "user", content: "hi" }] });
+        expect(r.status, log()).toBe(200);
+        expect(r.seen!.replica).toBe(hinted.id);
+        expect(r.seen!.headers[DEBUG_HEADERS.candidates]).toBe("1");
+      }
+    });
+
+    it("Envoy health-checks the router over gRPC health, by the ext_proc service name", async () => {
+      await stack.envoy.waitForHealthy("prefix_router", 1);
+      expect(await stack.envoy.stat("cluster.prefix_router.health_check.success")).toBeGreaterThan(0);
+      expect(await stack.envoy.stat("cluster.prefix_router.health_check.failure")).toBe(0);
     });
   });
 });

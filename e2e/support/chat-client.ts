@@ -29,6 +29,8 @@ export interface SseEvent {
 export interface ChatResult {
   readonly status: number;
   readonly headers: Headers;
+  /** Date.now() when the response headers arrived. */
+  readonly headersAt: number;
   /** What the replica received, if the request reached one. */
   readonly seen: Seen | undefined;
   /** The assistant text: the message content, or the SSE deltas joined. */
@@ -37,6 +39,8 @@ export interface ChatResult {
   readonly events: readonly SseEvent[];
   readonly done: boolean;
   readonly raw: string;
+  /** The response body broke off (reset, connection closed) after its headers arrived. */
+  readonly bodyError: string | null;
 }
 
 export const chatBodyOf = (o: ChatOptions): string =>
@@ -51,16 +55,24 @@ export const chatBodyOf = (o: ChatOptions): string =>
 export async function chat(url: string, replicas: ReplicaSet, o: ChatOptions): Promise<ChatResult> {
   const id = randomUUID();
   const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", [TEST_ID_HEADER]: id, ...o.headers }, body: chatBodyOf(o) });
-  const raw = await res.text();
+  const headersAt = Date.now();
+  let raw: string;
+  try {
+    raw = await res.text();
+  } catch (err) {
+    const cause = (err as Error).cause ?? err;
+    return { status: res.status, headers: res.headers, headersAt, seen: replicas.seen.get(id), raw: "", content: "", events: [], done: false, bodyError: String(cause) };
+  }
   const seen = replicas.seen.get(id);
-  if (res.status !== 200) return { status: res.status, headers: res.headers, seen, content: "", events: [], done: false, raw };
+  const head = { status: res.status, headers: res.headers, headersAt, seen, raw, bodyError: null };
+  if (res.status !== 200) return { ...head, content: "", events: [], done: false };
   if (!o.stream) {
     const json = JSON.parse(raw) as { choices: { message: { content: string } }[] };
-    return { status: 200, headers: res.headers, seen, content: json.choices[0].message.content, events: [], done: false, raw };
+    return { ...head, content: json.choices[0].message.content, events: [], done: false };
   }
   const { events, done } = parseSse(raw);
   const content = events.map((e) => e.choices[0]?.delta?.content ?? "").join("");
-  return { status: 200, headers: res.headers, seen, content, events, done, raw };
+  return { ...head, content, events, done };
 }
 
 /** SSE as vLLM writes it: `data: <json>` events separated by blank lines, `data: [DONE]` last. */

@@ -11,7 +11,7 @@ import { H100_LLAMA_8B } from "../../src/sim/replica-model";
 import { startSimServer, type ReceivedRequest, type SimServer } from "../../src/sim/sim-server";
 import { loadTokenizerRegistry, type ModelTokenizer } from "../../src/tokenize/tokenizer-registry";
 import { startEnvoy, type EnvoyBinary, type RunningEnvoy } from "./envoy-process";
-import { QWEN3_TOKENIZER, startTestRouter, testConfig, type RunningRouter } from "./router-fixture";
+import { QWEN3_TOKENIZER, testConfig, type RunningRouter } from "./router-fixture";
 import { startRouterService } from "../../src/router-service";
 import { silentLogger } from "../../src/telemetry/logger";
 import { EnvoyExtProcClient } from "./envoy-ext-proc-client";
@@ -46,8 +46,10 @@ export class ReplicaSet {
   readonly seen = new Map<string, Seen>();
   readonly replicas: TestReplica[] = [];
 
-  static async start(ids: readonly string[]): Promise<ReplicaSet> {
-    const set = new ReplicaSet();
+  private constructor(private readonly timeScale: number) {}
+
+  static async start(ids: readonly string[], timeScale = TEST_TIME_SCALE): Promise<ReplicaSet> {
+    const set = new ReplicaSet(timeScale);
     for (const id of ids) set.replicas.push({ id, server: await set.startOne(id, "127.0.0.1:0") });
     return set;
   }
@@ -60,7 +62,7 @@ export class ReplicaSet {
       hashSeed: "0",
       tokenizer: await qwen3(),
       engine: TEST_ENGINE,
-      timeScale: TEST_TIME_SCALE,
+      timeScale: this.timeScale,
       limits: REPLICA_LIMITS,
       onRequest: (r) => {
         const key = r.headers[TEST_ID_HEADER];
@@ -105,6 +107,8 @@ export interface StackOptions {
   /** Router config overrides (testConfig's). */
   readonly router?: Record<string, unknown>;
   readonly edit?: (config: Record<string, any>) => void;
+  /** Called with the started replicas before Envoy's config is rendered. */
+  readonly beforeEnvoy?: (replicas: ReplicaSet) => void;
 }
 
 export interface EnvoyStack {
@@ -133,6 +137,7 @@ export async function startEnvoyStack(options: StackOptions): Promise<EnvoyStack
     router = { service, client, stop: async () => (client.close(), await service.close()) };
     // Warm the tokenizer and template before Envoy's timer is watching.
     await (await client.process({ path: "/v1/chat/completions", body: JSON.stringify({ model: "qwen3", messages: [{ role: "user", content: "warm up" }] }) })).complete(200);
+    options.beforeEnvoy?.(replicas);
     const envoy = await startEnvoy({ envoy: options.envoy, file: options.file, routerAddress: service.extProc.address, replicas: replicas.addresses, ...(options.edit ? { edit: options.edit } : {}) });
     const stack: EnvoyStack = {
       replicas,
@@ -153,5 +158,3 @@ export async function startEnvoyStack(options: StackOptions): Promise<EnvoyStack
     throw err;
   }
 }
-
-export { startTestRouter };
