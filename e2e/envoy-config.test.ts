@@ -17,7 +17,7 @@ import { DESTINATION_HEADER } from "../src/extproc/decision-response";
 import * as design from "./support/envoy-config/design-rules";
 import { checkBootstrap, checkFragment, findTyped } from "./support/envoy-config/envoy-load-rules";
 import { declareNewer, NEWER_THAN_SNAPSHOT, snapshotHas, type NewerThanSnapshot } from "./support/envoy-config/newer-than-snapshot";
-import { renderEnvoyConfig } from "./support/envoy-config/render";
+import { renderEnvoyConfig } from "../src/cli/envoy-bootstrap";
 import { BOOTSTRAP, SnapshotSchema } from "./support/envoy-config/snapshot-schema";
 import { StrictWalker, type WalkContext } from "./support/envoy-config/strict-walker";
 import { REPO_ROOT } from "./support/router-fixture";
