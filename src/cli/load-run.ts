@@ -4,7 +4,7 @@
  * figures the table shows — requests, errors, cache hit rate from the replicas' own
  * usage.prompt_tokens_details.cached_tokens, time to first token overall and per replica.
  */
-import { ChatWorkload, type ChatTurn } from "./load-workload";
+import { ChatWorkload, seededRandom, type ChatTurn } from "./load-workload";
 
 export interface LoadOptions {
   readonly url: string;
@@ -17,6 +17,8 @@ export interface LoadOptions {
   readonly systemPrompts: number;
   readonly systemSentences: number;
   readonly documentSentences: number;
+  /** A user pauses a uniform 0..thinkMs between turns (closed-loop users in lockstep would make round-robin sticky by accident). */
+  readonly thinkMs: number;
 }
 
 export interface LoadRecord {
@@ -54,11 +56,13 @@ export class LoadRun {
   readonly records: LoadRecord[] = [];
   private started = 0;
   private readonly workload: ChatWorkload;
+  private readonly think: () => number;
 
   constructor(
     readonly name: string,
     private readonly o: LoadOptions,
   ) {
+    this.think = seededRandom(o.seed ^ 0x5eed);
     this.workload = new ChatWorkload({ seed: o.seed, systemPrompts: o.systemPrompts, systemSentences: o.systemSentences, documentSentences: o.documentSentences });
   }
 
@@ -80,6 +84,7 @@ export class LoadRun {
         this.records.push(record);
         if (reply === null) break; // a failed turn ends the conversation
         history.push({ role: "assistant", content: reply });
+        if (this.o.thinkMs > 0) await new Promise((r) => setTimeout(r, this.think() * this.o.thinkMs));
       }
     }
   }

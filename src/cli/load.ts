@@ -19,6 +19,7 @@ interface LoadFlags {
   systemPrompts: string;
   systemSentences: string;
   documentSentences: string;
+  thinkMs: string;
   json?: boolean;
 }
 
@@ -37,6 +38,7 @@ export function registerLoad(program: Command): void {
     .option("--system-prompts <n>", "distinct system prompts the conversations share", "4")
     .option("--system-sentences <n>", "sentences per system prompt (~15 tokens each)", "40")
     .option("--document-sentences <n>", "sentences of the document each conversation's first turn brings (~15 tokens each)", "400")
+    .option("--think-ms <ms>", "each user pauses up to this long between turns", "200")
     .option("--json", "print the final summaries as JSON instead of a table")
     .action((flags: LoadFlags) => load(flags));
 }
@@ -60,6 +62,7 @@ async function load(flags: LoadFlags): Promise<void> {
     systemPrompts: positive("system-prompts", flags.systemPrompts),
     systemSentences: positive("system-sentences", flags.systemSentences),
     documentSentences: Math.max(0, Number(flags.documentSentences) || 0),
+    thinkMs: Math.max(0, Number(flags.thinkMs) || 0),
   };
   const seed = Number(flags.seed) || 1;
   const runs = [new LoadRun(`prefix-router ${flags.url}`, { ...base, url: flags.url.replace(/\/$/, ""), seed })];
