@@ -3,7 +3,7 @@
  * KV events over the ingest API and/or vLLM's native ZMQ stream) and prints a router config for
  * them, so the router and an Envoy config can be tried with no GPU. Flags override the YAML file.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml, stringify } from "yaml";
@@ -82,10 +82,10 @@ export function registerSim(program: Command): void {
 /** The YAML file's object with the flags laid over it (flag strings become numbers where due). */
 function rawConfig(flags: SimFlags): Record<string, unknown> {
   const raw: Record<string, unknown> = flags.config ? ((parseYaml(readFileSync(flags.config, "utf8")) as Record<string, unknown> | null) ?? {}) : {};
-  // Paths in the file are relative to it (else to the working directory), as in the router's config.
+  // Paths in the file are relative to it, as in the router's config (flags: to the working directory).
   for (const k of ["tokenizer", "chatTemplate"]) {
     const path = raw[k];
-    if (flags.config && typeof path === "string" && !isAbsolute(path) && existsSync(resolve(dirname(flags.config), path))) raw[k] = resolve(dirname(flags.config), path);
+    if (flags.config && typeof path === "string" && !isAbsolute(path)) raw[k] = resolve(dirname(flags.config), path);
   }
   const { config: _file, ingest, ingestToken, zmqPort, zmqTopic, ...plain } = flags;
   for (const [k, v] of Object.entries(plain)) {
