@@ -40,6 +40,8 @@ interface Sample {
   readonly promptTokens: number;
   readonly decision: string | null;
   readonly reason: string | null;
+  /** The router's own decision time (x-prefix-router-decision-us), when it routed the request. */
+  readonly decisionUs: number | null;
 }
 
 function node(args: string[]): ChildProcess {
@@ -77,7 +79,8 @@ async function send(url: string, body: string): Promise<Sample> {
   const json = (await res.json()) as { usage?: { prompt_tokens: number } };
   const ms = performance.now() - t0;
   if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${JSON.stringify(json).slice(0, 300)}`);
-  return { ms, promptTokens: json.usage?.prompt_tokens ?? 0, decision: res.headers.get("x-prefix-router-decision"), reason: res.headers.get("x-prefix-router-reason") };
+  const us = res.headers.get("x-prefix-router-decision-us");
+  return { ms, promptTokens: json.usage?.prompt_tokens ?? 0, decision: res.headers.get("x-prefix-router-decision"), reason: res.headers.get("x-prefix-router-reason"), decisionUs: us === null ? null : Number(us) };
 }
 
 async function runBlock(url: string, bodies: readonly string[], concurrency: number): Promise<Sample[]> {
@@ -90,6 +93,12 @@ async function runBlock(url: string, bodies: readonly string[], concurrency: num
   );
   return samples;
 }
+
+/** The router's decision time alone, over the requests it answered in time. */
+const decisionStats = (xs: readonly Sample[]) => {
+  const ms = xs.map((s) => s.decisionUs).filter((u): u is number => u !== null).map((u) => u / 1000);
+  return { p50: percentile(ms, 50), p99: percentile(ms, 99) };
+};
 
 const stats = (xs: readonly Sample[]) => {
   const ms = xs.map((s) => s.ms);
@@ -147,6 +156,7 @@ async function main(): Promise<void> {
         withRouter: w,
         addedP50Ms: w.p50 - wo.p50,
         addedP99Ms: w.p99 - wo.p99,
+        decisionMs: decisionStats(samples.with),
         routerFallbacks: fallbacks.length,
         fallbackReasons: [...new Set(fallbacks.map((s) => s.reason ?? "none"))],
         envoyFailOpen: (await arms.with.stat("http.llm.ext_proc.prefix_router.failure_mode_allowed")) - before.allowed,
@@ -156,7 +166,7 @@ async function main(): Promise<void> {
       process.stdout.write(
         `c=${String(cell.concurrency).padStart(2)} ${cell.size} (${row.promptTokensMean} prompt tokens, ${cell.requests} req/arm): ` +
           `without p50 ${wo.p50.toFixed(1)} p99 ${wo.p99.toFixed(1)} ms | with p50 ${w.p50.toFixed(1)} p99 ${w.p99.toFixed(1)} ms | ` +
-          `added p50 ${row.addedP50Ms.toFixed(1)} p99 ${row.addedP99Ms.toFixed(1)} ms | router fallbacks ${row.routerFallbacks} ${row.fallbackReasons.join(",")} | Envoy fail-open ${row.envoyFailOpen}\n`,
+          `added p50 ${row.addedP50Ms.toFixed(1)} p99 ${row.addedP99Ms.toFixed(1)} ms | decision p50 ${row.decisionMs.p50?.toFixed(1)} p99 ${row.decisionMs.p99?.toFixed(1)} ms | router fallbacks ${row.routerFallbacks} ${row.fallbackReasons.join(",")} | Envoy fail-open ${row.envoyFailOpen}\n`,
       );
     }
     const out = {
@@ -174,10 +184,10 @@ async function main(): Promise<void> {
     mkdirSync(join(REPO_ROOT, "bench-results"), { recursive: true });
     const file = join(REPO_ROOT, "bench-results", "envoy-hop.json");
     writeFileSync(file, `${JSON.stringify(out, null, 1)}\n`);
-    process.stdout.write(`\n| concurrency | prompt | requests/arm | without router p50 / p99 ms | with router p50 / p99 ms | added p50 / p99 ms | router fallbacks |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`);
+    process.stdout.write(`\n| concurrency | prompt | requests/arm | without router p50 / p99 ms | with router p50 / p99 ms | added p50 / p99 ms | of which the router's decision p50 / p99 ms | not routed (fail-open or fallback) |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`);
     for (const r of results)
       process.stdout.write(
-        `| ${r.concurrency} | ${r.size} (${r.promptTokensMean} tok) | ${r.requests} | ${r.withoutRouter.p50.toFixed(1)} / ${r.withoutRouter.p99.toFixed(1)} | ${r.withRouter.p50.toFixed(1)} / ${r.withRouter.p99.toFixed(1)} | **${r.addedP50Ms.toFixed(1)} / ${r.addedP99Ms.toFixed(1)}** | ${r.routerFallbacks}${r.routerFallbacks ? ` (${r.fallbackReasons.join(", ")})` : ""} |\n`,
+        `| ${r.concurrency} | ${r.size} (${r.promptTokensMean} tok) | ${r.requests} | ${r.withoutRouter.p50.toFixed(1)} / ${r.withoutRouter.p99.toFixed(1)} | ${r.withRouter.p50.toFixed(1)} / ${r.withRouter.p99.toFixed(1)} | **${r.addedP50Ms.toFixed(1)} / ${r.addedP99Ms.toFixed(1)}** | ${r.decisionMs.p50?.toFixed(1)} / ${r.decisionMs.p99?.toFixed(1)} | ${r.routerFallbacks}${r.routerFallbacks ? ` (${r.fallbackReasons.join(", ")})` : ""} |\n`,
       );
     process.stdout.write(`\nwrote ${file} (Envoy ${out.envoy}, ${out.cpus} CPUs, load average ${out.loadavg.map((x) => x.toFixed(1)).join(" ")})\n`);
   } finally {

@@ -3,7 +3,7 @@
  * Used by `prefix-router stack`, the real-Envoy tests and the Envoy benchmark.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -54,7 +54,8 @@ export async function waitUntil(what: string, check: () => Promise<boolean>, ms:
 }
 
 export async function runEnvoy(o: EnvoyRunOptions): Promise<RunningEnvoy> {
-  const configFile = join(mkdtempSync(join(tmpdir(), "prefix-router-envoy-")), o.name ?? "envoy.yaml");
+  const dir = mkdtempSync(join(tmpdir(), "prefix-router-envoy-"));
+  const configFile = join(dir, o.name ?? "envoy.yaml");
   writeFileSync(configFile, o.config);
   const args = ["-c", configFile, "--log-level", o.logLevel ?? "warn", "--disable-hot-restart", "--concurrency", String(o.concurrency ?? 2)];
   const proc: ChildProcess = spawn(o.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -70,7 +71,10 @@ export async function runEnvoy(o: EnvoyRunOptions): Promise<RunningEnvoy> {
     proc.on("exit", (code, signal) => resolve(String(code ?? signal)));
     proc.on("error", (err) => resolve(err.message));
   });
-  void exited.then((how) => (out += `\n[envoy exited: ${how}]\n`));
+  void exited.then((how) => {
+    out += `\n[envoy exited: ${how}]\n`;
+    rmSync(dir, { recursive: true, force: true });
+  });
   const admin = `http://127.0.0.1:${o.adminPort}`;
   const output = () => out;
   const stop = async () => {

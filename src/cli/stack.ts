@@ -6,7 +6,7 @@
  * and with round-robin, is the baseline `prefix-router load` compares against. Ctrl-C stops all.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -88,6 +88,7 @@ async function runStack(flags: StackFlags): Promise<void> {
   const envoys: RunningEnvoy[] = [];
   let stopping = false;
   let routerUp = false;
+  const dir = join(tmpdir(), `prefix-router-stack-${process.pid}`);
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
@@ -99,6 +100,7 @@ async function runStack(flags: StackFlags): Promise<void> {
       await exited;
     }
     await Promise.all(replicas.map((r) => r.close()));
+    rmSync(dir, { recursive: true, force: true });
     process.exit(code);
   };
   process.once("SIGINT", () => void stop(0));
@@ -123,7 +125,6 @@ async function runStack(flags: StackFlags): Promise<void> {
     raw.admin = { listen: `127.0.0.1:${ports.admin}` };
     raw.log = { level: flags.log };
     parseConfig(raw, "stack router config"); // a bug if serve would refuse it
-    const dir = join(tmpdir(), `prefix-router-stack-${process.pid}`);
     mkdirSync(dir, { recursive: true });
     const configFile = join(dir, "router.yaml");
     writeFileSync(configFile, `# Written by prefix-router stack: the running router's config (for explain and inspect).\n${stringify(raw)}`);
