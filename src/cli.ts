@@ -4,8 +4,10 @@ import { Command } from "commander";
 import { registerCheckConfig } from "./cli/check-config";
 import { registerExplain } from "./cli/explain";
 import { registerInspect } from "./cli/inspect";
+import { registerLoad } from "./cli/load";
 import { registerServe } from "./cli/serve";
 import { registerSim } from "./cli/sim";
+import { registerStack } from "./cli/stack";
 import { packageVersion } from "./cli/version";
 
 export function buildProgram(): Command {
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
   registerSim(program);
   registerExplain(program);
   registerInspect(program);
+  registerStack(program);
+  registerLoad(program);
   return program;
 }
 

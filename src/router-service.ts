@@ -157,6 +157,7 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
     maxMessageBytes: config.extProc.maxMessageBytes,
     bodyMode: config.extProc.bodyMode,
     debugHeaders: config.extProc.debugHeaders,
+    fallbackEndpoints: config.extProc.fallbackEndpoints,
     maxBodyBytes: config.limits.maxBodyBytes,
     reflection: config.extProc.reflection,
     route,

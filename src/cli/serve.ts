@@ -1,6 +1,6 @@
 /** `prefix-router serve --config FILE`: validate the config, then start the ext_proc server. */
 import type { Command } from "commander";
-import { loadConfigFile } from "../config/load-config";
+import { loadCheckedConfig } from "./checked-config";
 import { withConfigErrors } from "./config-errors";
 import { startRouterService } from "../router-service";
 
@@ -13,7 +13,7 @@ export function registerServe(program: Command): void {
 }
 
 async function serve(file: string): Promise<void> {
-  const config = loadConfigFile(file);
+  const config = loadCheckedConfig(file);
   const service = await startRouterService(config);
   const stop = (signal: string) => {
     service.logger.info({ signal }, "shutting down");

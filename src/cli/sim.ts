@@ -3,7 +3,7 @@
  * KV events over the ingest API and/or vLLM's native ZMQ stream) and prints a router config for
  * them, so the router and an Envoy config can be tried with no GPU. Flags override the YAML file.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml, stringify } from "yaml";
@@ -63,15 +63,7 @@ export function registerSim(program: Command): void {
         process.stderr.write(`${(err as Error).message}\n`);
         process.exit(2);
       }
-      const plans = planReplicas(cfg); // once: a random ingest token is drawn here
-      const replicas = await startAll(cfg, plans);
-      const info: RunningReplicaInfo[] = replicas.map((r, i) => ({
-        id: r.server.id,
-        address: advertised(r.server.address),
-        ingestToken: plans[i].ingestToken,
-        kvEvents: r.publisher ? advertised(r.publisher.endpoint) : null,
-        kvEventsReplay: r.publisher?.replayEndpoint ? advertised(r.publisher.replayEndpoint) : null,
-      }));
+      const { replicas, info } = await startSimReplicas(cfg);
       process.stdout.write(`# Router config for ${info.length} simulated replica(s): prefix-router serve --config <this file>\n`);
       process.stdout.write(stringify(routerConfigFor(cfg, info)));
       for (const r of info) process.stderr.write(`${r.id}: http://${r.address}${r.kvEvents ? ` kv-events ${r.kvEvents}` : ""}\n`);
@@ -90,10 +82,10 @@ export function registerSim(program: Command): void {
 /** The YAML file's object with the flags laid over it (flag strings become numbers where due). */
 function rawConfig(flags: SimFlags): Record<string, unknown> {
   const raw: Record<string, unknown> = flags.config ? ((parseYaml(readFileSync(flags.config, "utf8")) as Record<string, unknown> | null) ?? {}) : {};
-  // Paths in the file are relative to it (else to the working directory), as in the router's config.
+  // Paths in the file are relative to it, as in the router's config (flags: to the working directory).
   for (const k of ["tokenizer", "chatTemplate"]) {
     const path = raw[k];
-    if (flags.config && typeof path === "string" && !isAbsolute(path) && existsSync(resolve(dirname(flags.config), path))) raw[k] = resolve(dirname(flags.config), path);
+    if (flags.config && typeof path === "string" && !isAbsolute(path)) raw[k] = resolve(dirname(flags.config), path);
   }
   const { config: _file, ingest, ingestToken, zmqPort, zmqTopic, ...plain } = flags;
   for (const [k, v] of Object.entries(plain)) {
@@ -105,7 +97,21 @@ function rawConfig(flags: SimFlags): Record<string, unknown> {
   return raw;
 }
 
-async function startAll(cfg: SimConfig, plans: readonly ReplicaPlan[]): Promise<SimReplica[]> {
+/** Starts the replicas a sim config describes; `info` is what the router config needs of each. */
+export async function startSimReplicas(cfg: SimConfig, onError: (message: string) => void = (m) => process.stderr.write(`${m}\n`)): Promise<{ replicas: SimReplica[]; info: RunningReplicaInfo[] }> {
+  const plans = planReplicas(cfg); // once: a random ingest token is drawn here
+  const replicas = await startAll(cfg, plans, onError);
+  const info: RunningReplicaInfo[] = replicas.map((r, i) => ({
+    id: r.server.id,
+    address: advertised(r.server.address),
+    ingestToken: plans[i].ingestToken,
+    kvEvents: r.publisher ? advertised(r.publisher.endpoint) : null,
+    kvEventsReplay: r.publisher?.replayEndpoint ? advertised(r.publisher.replayEndpoint) : null,
+  }));
+  return { replicas, info };
+}
+
+async function startAll(cfg: SimConfig, plans: readonly ReplicaPlan[], onError: (message: string) => void): Promise<SimReplica[]> {
   const registry = await loadTokenizerRegistry([{ name: cfg.model, tokenizer: cfg.tokenizer, ...(cfg.chatTemplate ? { chatTemplate: cfg.chatTemplate } : {}) }], { segmentCacheBytes: 256 << 20 });
   const tokenizer = registry.get(cfg.model)!;
   const started: SimReplica[] = [];
@@ -122,7 +128,7 @@ async function startAll(cfg: SimConfig, plans: readonly ReplicaPlan[]): Promise<
           timeScale: cfg.timeScale,
           ...(cfg.ingest && plan.ingestToken ? { ingest: { target: cfg.ingest.target, token: plan.ingestToken, flushMs: cfg.ingest.flushMs } } : {}),
           ...(plan.zmq ? { zmq: { ...plan.zmq, topic: cfg.zmq!.topic } } : {}),
-          onError: (message) => process.stderr.write(`${plan.id}: ${message}\n`),
+          onError: (message) => onError(`${plan.id}: ${message}`),
         }),
       );
     }

@@ -1,9 +1,9 @@
 /**
  * Reads a YAML (or JSON) config file, validates it against the schema and resolves relative
- * paths against the config file's folder, falling back to the working directory (so the README's
- * `tokenizer: node_modules/...` works from the repository root).
+ * paths (tokenizer folders, chat templates) against the config file's folder — never the working
+ * directory, so a config means the same wherever the router is started from.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { configSchema, type RouterConfig } from "./schema";
@@ -15,12 +15,21 @@ export class ConfigError extends Error {
   }
 }
 
+/** What a missing required key is for, and how it looks. */
+const REQUIRED_KEYS: Readonly<Record<string, string>> = {
+  extProc: 'the Envoy-facing ext_proc server, e.g. extProc: { listen: "127.0.0.1:9002" }',
+  "extProc.listen": 'the address Envoy\'s cluster "prefix_router" points at, e.g. listen: "127.0.0.1:9002"',
+  models: "the models routed, e.g. models: [{ name: qwen3, tokenizer: path/to/tokenizer-folder }]",
+  workers: 'the vLLM replicas, e.g. workers: [{ id: w1, address: "127.0.0.1:8001", models: [qwen3] }]',
+};
+
 /** Formats zod issues as `key.path: reason (got value)` lines. */
-function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string; input?: unknown }[], raw: unknown): string {
+function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string; code?: string; input?: unknown }[], raw: unknown): string {
   return issues
     .map((issue) => {
       const key = issue.path.length ? issue.path.map(String).join(".") : "(root)";
       const value = valueAt(raw, issue.path);
+      if (value === undefined && issue.code === "invalid_type") return `  ${key}: missing: ${REQUIRED_KEYS[key] ?? issue.message}`;
       const shown = value === undefined ? "" : ` (got ${truncate(JSON.stringify(value))})`;
       return `  ${key}: ${issue.message}${shown}`;
     })
@@ -49,9 +58,7 @@ export function parseConfig(raw: unknown, source = "config"): RouterConfig {
 }
 
 function resolvePath(path: string, configDir: string): string {
-  if (isAbsolute(path)) return path;
-  const besideConfig = resolve(configDir, path);
-  return existsSync(besideConfig) ? besideConfig : resolve(process.cwd(), path);
+  return isAbsolute(path) ? path : resolve(configDir, path);
 }
 
 export function loadConfigFile(file: string): RouterConfig {

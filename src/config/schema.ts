@@ -23,6 +23,15 @@ export const extProcSchema = z
       .default("auto")
       .describe("how Envoy sends the request body; auto reads Envoy's protocol_config and assumes buffered without it"),
     debugHeaders: z.boolean().default(true).describe("add x-prefix-router-* headers that explain each decision"),
+    fallbackEndpoints: z
+      .number()
+      .int()
+      .min(0)
+      .max(16)
+      .default(0)
+      .describe(
+        "eligible workers listed after the pick in x-gateway-destination-endpoint (least-loaded first) for Envoy's override_host retries, e.g. 2; keep 0 with envoy-original-dst.yaml (ORIGINAL_DST reads one address)",
+      ),
     reflection: z.boolean().default(false).describe("serve gRPC server reflection on the ext_proc and ingest ports (grpc.health.v1 is always served)"),
   })
   .strict();

@@ -1,7 +1,9 @@
 /**
  * Turns a routing result into Envoy's language: the destination header (and the same value in
- * dynamic metadata namespace envoy.lb, the Gateway API Inference Extension convention), the debug
- * headers that explain the decision, or a 503 ImmediateResponse when nobody can take the request.
+ * dynamic metadata namespace envoy.lb, the Gateway API Inference Extension's endpoint-picker
+ * protocol), the debug headers that explain the decision, or a 503 ImmediateResponse when nobody
+ * can take the request. The destination is the pick, then up to `fallbacks` other eligible
+ * workers, comma-separated: Envoy's override_host policy tries them in order on retries.
  */
 import type { RejectedRequest, RoutedRequest } from "../router/route-result";
 import { mutation } from "./headers";
@@ -26,8 +28,20 @@ export const DEBUG_HEADERS = {
 /** Client-supplied copies of these are always removed, so nobody can steer or fake a decision. */
 const STRIPPED_HEADERS = [DESTINATION_HEADER, ...Object.values(DEBUG_HEADERS)];
 
-export function routedHeaders(result: RoutedRequest, debug: boolean): Array<[string, string]> {
-  const headers: Array<[string, string]> = [[DESTINATION_HEADER, result.worker.address]];
+export interface AnswerOptions {
+  readonly debug: boolean;
+  /** How many fallback endpoints follow the pick in the destination. */
+  readonly fallbacks: number;
+}
+
+/** "pick[,fallback…]": the value of the destination header and metadata (they must be equal). */
+export function destinationValue(result: RoutedRequest, fallbacks: number): string {
+  return [result.worker, ...(result.fallbacks ?? []).slice(0, fallbacks)].map((w) => w.address).join(",");
+}
+
+export function routedHeaders(result: RoutedRequest, options: AnswerOptions): Array<[string, string]> {
+  const debug = options.debug;
+  const headers: Array<[string, string]> = [[DESTINATION_HEADER, destinationValue(result, options.fallbacks)]];
   for (const [k, v] of result.extraHeaders ?? []) headers.push([k, v]);
   if (!debug) return headers;
   headers.push(
@@ -45,10 +59,10 @@ export function routedHeaders(result: RoutedRequest, debug: boolean): Array<[str
 }
 
 /** The CommonResponse that routes the request (Envoy applies removals before sets). */
-export function routingCommonResponse(result: RoutedRequest, debug: boolean): CommonResponse {
+export function routingCommonResponse(result: RoutedRequest, options: AnswerOptions): CommonResponse {
   return {
     status: "CONTINUE",
-    header_mutation: mutation(routedHeaders(result, debug), STRIPPED_HEADERS),
+    header_mutation: mutation(routedHeaders(result, options), STRIPPED_HEADERS),
     // Envoy ignores clear_route_cache unless the same response carries a header mutation.
     clear_route_cache: true,
   };
@@ -59,10 +73,10 @@ export function strippingCommonResponse(): CommonResponse {
   return { status: "CONTINUE", header_mutation: mutation([], STRIPPED_HEADERS) };
 }
 
-export function destinationMetadata(address: string): Struct {
+export function destinationMetadata(destination: string): Struct {
   return {
     fields: {
-      [LB_METADATA_NAMESPACE]: { structValue: { fields: { [DESTINATION_HEADER]: { stringValue: address } } } },
+      [LB_METADATA_NAMESPACE]: { structValue: { fields: { [DESTINATION_HEADER]: { stringValue: destination } } } },
     },
   };
 }

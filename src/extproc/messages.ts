@@ -66,6 +66,8 @@ export interface ProcessingRequest {
   request_trailers?: HttpTrailers;
   response_trailers?: HttpTrailers;
   metadata_context?: { filter_metadata?: Record<string, Struct> };
+  /** CEL attributes the filter was configured to send (request_attributes / response_attributes), keyed by filter name. */
+  attributes?: Record<string, Struct>;
   observability_mode?: boolean;
   protocol_config?: { request_body_mode?: BodySendMode; response_body_mode?: BodySendMode; send_body_without_waiting_for_header_response?: boolean };
 }

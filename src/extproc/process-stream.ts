@@ -7,13 +7,14 @@
  * No body (headers with end_of_stream): routed at once in the HeadersResponse.
  * Other body modes (STREAMED, BUFFERED_PARTIAL): routed at once on headers (fallback, reason
  * body-mode-unsupported), later chunks pass through untouched.
- * Response-path messages get empty answers. The worker's in-flight count is released when the
+ * Response-path messages get empty answers; the response headers say which replica served. The worker's in-flight count is released when the
  * stream ends, however it ends.
  */
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { RouteRequest, RouteResult } from "../router/route-result";
-import { destinationMetadata, rejection, routingCommonResponse, strippingCommonResponse } from "./decision-response";
+import { destinationMetadata, destinationValue, rejection, routingCommonResponse, strippingCommonResponse } from "./decision-response";
 import { readHeaders } from "./headers";
+import { classifyServed, readServedEndpoint } from "./served-endpoint";
 import type { BodySendMode, HttpBody, ProcessingRequest, ProcessingResponse } from "./messages";
 import type { StreamOutcome } from "./stream-outcome";
 import { readSubsetHint } from "./subset-hint";
@@ -26,6 +27,8 @@ export interface StreamDeps {
   route(request: RouteRequest): Promise<RouteResult>;
   readonly bodyMode: BodyModeSetting;
   readonly debugHeaders: boolean;
+  /** Fallback endpoints listed after the pick (extProc.fallbackEndpoints). */
+  readonly fallbackEndpoints: number;
   /** In full-duplex mode, a body past this size is routed early (fallback) and streamed through. */
   readonly maxBodyBytes: number;
   onEnd(outcome: StreamOutcome): void;
@@ -47,6 +50,7 @@ export class ProcessStream {
   private bodyBytes = 0;
   private result: RouteResult | null = null;
   private responseStatus: number | null = null;
+  private servedBy: string | null = null;
   private queue: Promise<void> = Promise.resolve();
   private ended = false;
 
@@ -87,6 +91,7 @@ export class ProcessStream {
       case "response_headers": {
         const status = Number(readHeaders(msg.response_headers?.headers).get(":status"));
         this.responseStatus = Number.isFinite(status) ? status : null;
+        this.servedBy = readServedEndpoint(msg);
         return this.send({ response_headers: {} });
       }
       case "response_body":
@@ -210,7 +215,8 @@ export class ProcessStream {
       this.send({ immediate_response: rejection(result, this.deps.debugHeaders) });
       return false;
     }
-    this.send({ ...wrap(routingCommonResponse(result, this.deps.debugHeaders)), dynamic_metadata: destinationMetadata(result.worker.address) });
+    const options = { debug: this.deps.debugHeaders, fallbacks: this.deps.fallbackEndpoints };
+    this.send({ ...wrap(routingCommonResponse(result, options)), dynamic_metadata: destinationMetadata(destinationValue(result, options.fallbacks)) });
     return true;
   }
 
@@ -233,6 +239,8 @@ export class ProcessStream {
       bodyMode: this.method === null ? null : this.mode,
       bodyBytes: this.bodyBytes,
       responseStatus: this.responseStatus,
+      servedBy: this.servedBy,
+      served: this.servedBy !== null && this.result?.kind === "route" ? classifyServed(this.result, this.servedBy) : null,
       end,
       error,
     });

@@ -14,6 +14,7 @@ export interface ExtProcServerOptions {
   readonly maxMessageBytes: number;
   readonly bodyMode: BodyModeSetting;
   readonly debugHeaders: boolean;
+  readonly fallbackEndpoints: number;
   readonly maxBodyBytes: number;
   /** Serve gRPC server reflection (grpc.health.v1 is always served). */
   readonly reflection?: boolean;
@@ -34,6 +35,7 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
         route: options.route,
         bodyMode: options.bodyMode,
         debugHeaders: options.debugHeaders,
+        fallbackEndpoints: options.fallbackEndpoints,
         maxBodyBytes: options.maxBodyBytes,
         onEnd: (outcome) => options.onStreamEnd?.(outcome),
       });

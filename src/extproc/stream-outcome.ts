@@ -1,5 +1,6 @@
 /** What one ext_proc stream did, recorded once when the stream ends (house style 14). */
 import type { RouteResult } from "../router/route-result";
+import type { ServedBy } from "./served-endpoint";
 
 export interface StreamOutcome {
   readonly requestId: string | null;
@@ -11,6 +12,10 @@ export interface StreamOutcome {
   readonly bodyBytes: number;
   /** Upstream response status seen in response headers, when Envoy sends them. */
   readonly responseStatus: number | null;
+  /** ip:port that served the request, when Envoy reports it (served-endpoint.ts). */
+  readonly servedBy: string | null;
+  /** servedBy compared with the pick; null when unknown or not routed. */
+  readonly served: ServedBy | null;
   /** How the stream ended. */
   readonly end: "completed" | "cancelled" | "error";
   readonly error: string | null;

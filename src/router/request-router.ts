@@ -23,7 +23,7 @@ import { createPolicy, type PolicySpec } from "../routing/policies/create-policy
 import { KeyPopularity } from "../routing/policies/key-popularity";
 import { prefixMatch } from "../routing/policies/routing-policy";
 import { SpeculationOverlay } from "../routing/speculation-overlay";
-import { leastLoaded, type WorkerLoad, type WorkerView } from "../routing/worker-view";
+import { leastLoaded, outstanding, type WorkerLoad, type WorkerView } from "../routing/worker-view";
 import type { CacheIndex } from "../state/cache-index";
 import { withDeadline } from "../common/deadline";
 import { UNOBSERVED, type DecisionStages } from "./decision-stages";
@@ -275,7 +275,7 @@ export class RequestRouter {
       release,
       decidedBy: decision.decidedBy ?? null,
       estimateMs: estimate.ttftMs,
-      ranked: decision.estimates ? decision.estimates.map((e) => e.worker) : [decision.worker],
+      fallbacks: decision.estimates ? decision.estimates.slice(1).map((e) => e.worker) : this.fallbacksAfter(plan.views, decision.worker.id),
     };
   }
 
@@ -326,7 +326,8 @@ export class RequestRouter {
 
   private fallback(eligible: readonly WorkerConfig[], failure: Failure, model: string | null, micros: () => number, totalBlocks = 0): RouteResult {
     const nowMs = this.now();
-    const worker = leastLoaded(this.core.snapshot(eligible, nowMs), this.randomSeed());
+    const views = this.core.snapshot(eligible, nowMs);
+    const worker = leastLoaded(views, this.randomSeed());
     if (!worker) return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: "no candidates", model, decisionMicros: micros() };
     return {
       kind: "route",
@@ -342,8 +343,13 @@ export class RequestRouter {
       release: this.core.commitFallback(worker.id, nowMs),
       decidedBy: null,
       estimateMs: null,
-      ranked: [worker],
+      fallbacks: this.fallbacksAfter(views, worker.id),
     };
+  }
+
+  /** The candidates other than the pick, least outstanding work first (Envoy's retry order). */
+  private fallbacksAfter(views: readonly WorkerView[], picked: string): readonly WorkerView[] {
+    return views.filter((w) => w.id !== picked).sort((a, b) => outstanding(a) - outstanding(b));
   }
 
   private randomSeed(): number {

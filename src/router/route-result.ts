@@ -23,14 +23,17 @@ export interface RoutedRequest {
   readonly decisionMicros: number;
   /** Ends this request's in-flight count on the worker. Idempotent. */
   readonly release: () => void;
+  /**
+   * The other eligible workers, best first: where Envoy may retry after the pick (min-ttft: by
+   * charge; otherwise least outstanding work first).
+   */
+  readonly fallbacks?: readonly WorkerView[];
   /** Headers to set on the upstream request besides the routing ones (e.g. W3C traceparent). */
   readonly extraHeaders?: ReadonlyArray<readonly [string, string]>;
   /** min-ttft: the term that made the pick beat the runner-up; null otherwise. */
   readonly decidedBy: DecidingTerm | null;
   /** The pick's estimated time to first token, ms; null for a fallback. */
   readonly estimateMs: number | null;
-  /** Candidates best first (the pick first): a fallback order for the gateway. */
-  readonly ranked: readonly WorkerView[];
 }
 
 export interface RejectedRequest {

@@ -95,6 +95,8 @@ export interface RunningReplicaInfo {
 export function routerConfigFor(cfg: SimConfig, replicas: readonly RunningReplicaInfo[]): Record<string, unknown> {
   const snippet: Record<string, unknown> = {
     extProc: { listen: "127.0.0.1:9002" },
+    // The admin port: /metrics, /debug/workers, and `prefix-router inspect` / `explain` against the router.
+    admin: { listen: "127.0.0.1:9004" },
     blockSize: cfg.blockSize,
     hashSeed: cfg.hashSeed,
     models: [{ name: cfg.model, tokenizer: resolve(cfg.tokenizer), ...(cfg.chatTemplate ? { chatTemplate: resolve(cfg.chatTemplate) } : {}) }],

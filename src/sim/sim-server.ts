@@ -13,7 +13,7 @@
  * A client that disconnects does not abort its request (the engine has no cancel), as if vLLM
  * noticed late.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { blockKeys, chainRoot } from "../prefix/block-keys";
 import { parseOpenAiBody, type BodyLimits } from "../request/parse-openai-body";
@@ -45,6 +45,14 @@ export interface SimServerOptions {
    * replies for clients behind routers that rebuild the body and drop unknown fields. Else filler.
    */
   readonly scriptedOutput?: (prompt: Uint32Array) => Uint32Array | undefined;
+  /** Sees every generation request as it arrived (tests check what a proxy forwarded). */
+  readonly onRequest?: (request: ReceivedRequest) => void;
+}
+
+export interface ReceivedRequest {
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
 }
 
 export interface SimServer {
@@ -87,6 +95,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
 
   async function generate(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, path: string, arrivedMs: number): Promise<void> {
     const body = await readBody(req, o.limits.maxBodyBytes);
+    o.onRequest?.({ path, headers: req.headers, body });
     const parsed = parseOpenAiBody(path, body, o.limits);
     if (!parsed.ok) return send(res, 400, errorBody(400, `${parsed.failure.code}: ${parsed.failure.detail}`));
     const prompt = parsed.value;

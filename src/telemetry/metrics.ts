@@ -36,6 +36,7 @@ export class RouterMetrics {
   private readonly decidedBy: Counter<"term">;
   private readonly scrapes: Counter<"worker" | "result">;
   private readonly scrapeSeconds: Histogram;
+  private readonly served: Counter<"served">;
   readonly storeSeconds: Histogram<"op">;
   readonly storeErrors: Counter<"op">;
 
@@ -50,6 +51,13 @@ export class RouterMetrics {
     this.scrapes = new Counter({ name: "prefix_router_worker_scrapes_total", help: "Scrapes of the workers' vLLM /metrics (result: ok, failed)", labelNames: ["worker", "result"], registers });
     this.scrapeSeconds = new Histogram({ name: "prefix_router_worker_scrape_duration_seconds", help: "Round trip of a successful /metrics scrape", buckets: MICRO_BUCKETS, registers });
     this.streams = new Counter({ name: "prefix_router_extproc_streams_total", help: "Envoy ext_proc streams by how they ended", labelNames: ["end"], registers });
+    this.served = new Counter({
+      name: "prefix_router_served_total",
+      help: "Routed requests by where Envoy reports they were served: picked, fallback (a listed fallback after a retry) or elsewhere (a replica the router did not name: a stale or unusable pick)",
+      labelNames: ["served"],
+      registers,
+    });
+    for (const served of ["picked", "fallback", "elsewhere"] satisfies NonNullable<StreamOutcome["served"]>[]) this.served.inc({ served }, 0);
     this.storeSeconds = new Histogram({ name: "prefix_router_store_duration_seconds", help: "Cache index call latency", labelNames: ["op"], buckets: MICRO_BUCKETS, registers });
     this.storeErrors = new Counter({ name: "prefix_router_store_errors_total", help: "Cache index calls that failed", labelNames: ["op"], registers });
   }
@@ -71,6 +79,7 @@ export class RouterMetrics {
     }
     this.decisions.inc({ outcome: r.outcome, reason: r.reason ?? "" });
     if (r.decidedBy) this.decidedBy.inc({ term: r.decidedBy });
+    if (o.served) this.served.inc({ served: o.served });
     this.decisionSeconds.observe({ outcome: r.outcome }, r.decisionMicros / 1e6);
     this.matchedBlocks.observe({ outcome: r.outcome }, r.matchedBlocks);
     this.promptBlocks.observe({ outcome: r.outcome }, r.totalBlocks);

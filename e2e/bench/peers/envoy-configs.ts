@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { renderEnvoyConfig, type EnvoySite } from "../../support/envoy-config/render";
+import { renderEnvoyConfig, type EnvoySite } from "../../../src/cli/envoy-bootstrap";
 
 export type EnvoyMode = "with-router" | "round_robin" | "least_request";
 

@@ -14,29 +14,36 @@ const typeOf = (v: unknown): string => (isObject(v) && typeof v["@type"] === "st
 
 export const EXT_PROC_TYPE = "envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor";
 export const HEADER_MUTATION_TYPE = "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation";
+export const EARLY_HEADER_MUTATION_TYPE = "envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation";
 export const OVERRIDE_HOST_TYPE = "envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost";
 export const ROUTER_TYPE = "envoy.extensions.filters.http.router.v3.Router";
 
 /** Headers that only the router may set: Envoy must drop client copies before ext_proc. */
 export const ROUTER_OWNED_HEADERS = [DESTINATION_HEADER, ...Object.values(DEBUG_HEADERS)];
-/** Headers the router reads from Envoy's messages (src/extproc/process-stream.ts). */
-export const HEADERS_THE_ROUTER_READS = [":method", ":path", ":status", "x-request-id"];
+/** Headers the router reads from Envoy's messages (src/extproc/process-stream.ts, src/telemetry/tracing.ts). */
+export const HEADERS_THE_ROUTER_READS = [":method", ":path", ":status", "x-request-id", "traceparent", "tracestate"];
 export const DEFAULT_DECISION_BUDGET_S = routingSchema.parse({}).decisionTimeoutMs / 1000;
 
 export type BodyMode = "BUFFERED" | "FULL_DUPLEX_STREAMED";
 
-/** The ext_proc filter config and its neighbours in an HTTP filter chain. */
-export function checkFilterChain(httpFilters: readonly Obj[], at: string): string[] {
+/**
+ * The ext_proc filter and its neighbours. Client copies of router-owned headers must be gone
+ * before ext_proc: removed by the connection manager's early header mutation (`early`: before
+ * route selection too, which the ORIGINAL_DST config's header-matched route needs), or by a
+ * header_mutation filter placed before ext_proc (the Istio patches).
+ */
+export function checkFilterChain(httpFilters: readonly Obj[], at: string, early: readonly Obj[] = []): string[] {
   const problems: string[] = [];
   const types = httpFilters.map((f) => typeOf(f.typed_config));
   const strip = types.indexOf(HEADER_MUTATION_TYPE);
   const extProc = types.indexOf(EXT_PROC_TYPE);
   if (extProc < 0) return [`${at}: no ext_proc filter`];
-  if (strip < 0 || strip > extProc) problems.push(`${at}: a header_mutation filter must strip router-owned headers before ext_proc`);
+  const earlyRemoved: unknown[] = early.filter((e) => typeOf(e.typed_config) === EARLY_HEADER_MUTATION_TYPE).flatMap((e) => (e.typed_config.mutations ?? []).map((m: Obj) => m.remove));
+  const filterRemoved: unknown[] = strip >= 0 && strip < extProc ? (httpFilters[strip].typed_config.mutations?.request_mutations ?? []).map((m: Obj) => m.remove) : [];
+  if (earlyRemoved.length === 0 && filterRemoved.length === 0) problems.push(`${at}: router-owned headers must be stripped before ext_proc (early_header_mutation_extensions, or a header_mutation filter before it)`);
   else {
-    const removed = (httpFilters[strip].typed_config.mutations?.request_mutations ?? []).map((m: Obj) => m.remove);
-    const missing = ROUTER_OWNED_HEADERS.filter((h) => !removed.includes(h));
-    if (missing.length) problems.push(`${at}: the header_mutation filter does not remove ${missing.join(", ")}`);
+    const missing = ROUTER_OWNED_HEADERS.filter((h) => !earlyRemoved.includes(h) && !filterRemoved.includes(h));
+    if (missing.length) problems.push(`${at}: the header strip does not remove ${missing.join(", ")}`);
   }
   if (types[types.length - 1] !== ROUTER_TYPE && types.includes(ROUTER_TYPE)) problems.push(`${at}: the router filter must come last`);
   return problems;

@@ -39,12 +39,11 @@ function extProcRules(root: unknown): string[] {
   for (const { path, value } of findTyped(root, EXT_PROC)) {
     if (("grpc_service" in value) === ("http_service" in value)) problems.push(`${path}: ext_proc needs exactly one of grpc_service and http_service`);
     const mode = isObject(value.processing_mode) ? value.processing_mode : {};
-    const fullDuplex = mode.request_body_mode === "FULL_DUPLEX_STREAMED" || mode.response_body_mode === "FULL_DUPLEX_STREAMED";
+    // Not a rule any more: Envoy 1.35.x (after #40757), 1.36 and 1.40 accept failure_mode_allow with FULL_DUPLEX_STREAMED.
     if (mode.request_body_mode === "FULL_DUPLEX_STREAMED" && mode.request_trailer_mode !== "SEND")
       problems.push(`${path}: request_body_mode FULL_DUPLEX_STREAMED needs request_trailer_mode SEND`);
     if (mode.response_body_mode === "FULL_DUPLEX_STREAMED" && mode.response_trailer_mode !== "SEND")
       problems.push(`${path}: response_body_mode FULL_DUPLEX_STREAMED needs response_trailer_mode SEND`);
-    if (fullDuplex && value.failure_mode_allow === true) problems.push(`${path}: FULL_DUPLEX_STREAMED cannot be combined with failure_mode_allow: true`);
     if (value.disable_clear_route_cache === true && value.route_cache_action !== undefined && value.route_cache_action !== "DEFAULT")
       problems.push(`${path}: disable_clear_route_cache and route_cache_action cannot both be set`);
   }
