@@ -87,10 +87,10 @@ describe.skipIf(SKIP !== null)(`prefix-router behind a real Envoy — ${TITLE}`,
         ];
         const [streamed, whole] = [await send(stack, { messages, stream: true, maxTokens: 48 }), await send(stack, { messages, maxTokens: 48 })];
         expect(streamed.status, log()).toBe(200);
-        expect(streamed.headers.get("content-type")).toBe("text/event-stream");
+        expect(streamed.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
         expect(streamed.done).toBe(true);
         const content = streamed.events.filter((e) => e.choices.length > 0);
-        // One event per token as vLLM sends them: the role first, then 48 deltas, then the finish.
+        // One event per token as vLLM sends them: the role first, then 48 deltas, the last with the finish.
         expect(content[0].choices[0].delta?.role).toBe("assistant");
         expect(content.filter((e) => e.choices[0].delta?.content).length).toBe(48);
         expect(content.at(-1)!.choices[0].finish_reason).toBe("length");
