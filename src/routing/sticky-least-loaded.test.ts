@@ -104,20 +104,23 @@ describe("stickyLeastLoaded", () => {
     expect(d.guardTripped).toBe(false);
   });
 
-  it("minimum gain: a shared head — however long — is no gain, only what follows it is", () => {
-    // w1 holds a 64-block system prompt every request carries (sharedBlocks 64) and 2 more blocks.
+  it("minimum gain: the lead is weighed by the shared-prefix charge — a head every worker caches anyway is no gain, however long", () => {
     const workers = [view("w1", 3), view("w2", 0)];
-    const declined = stickyLeastLoaded(workers, match({ w1: 66 }), { ...guard, minGainBlocks: 16 }, 64);
-    if (declined.kind !== "route") throw new Error("expected a route");
-    expect([declined.worker.id, declined.gainDeclined]).toEqual(["w2", true]);
-    // Without the shared head the 66-block lead is "enough gain": the old rule that left replicas idle.
-    const old = stickyLeastLoaded(workers, match({ w1: 66 }), { ...guard, minGainBlocks: 16 }, 0);
-    if (old.kind !== "route") throw new Error("expected a route");
-    expect(old.worker.id).toBe("w1");
-    // A conversation's own history past the shared head still counts.
-    const kept = stickyLeastLoaded(workers, match({ w1: 90 }), { ...guard, minGainBlocks: 16 }, 64);
-    if (kept.kind !== "route") throw new Error("expected a route");
-    expect([kept.worker.id, kept.gainDeclined]).toEqual(["w1", undefined]);
+    const decide = (w1Run: number, charges: number[]) => {
+      const d = stickyLeastLoaded(workers, match({ w1: w1Run }), { ...guard, minGainBlocks: 16 }, charges);
+      if (d.kind !== "route") throw new Error("expected a route");
+      return d;
+    };
+    const systemPrompt = new Array<number>(64).fill(0.01); // 64 blocks most requests carry: charge N/reuses ≈ 0.01
+    const declined = decide(66, systemPrompt);
+    // The idle worker takes it, and the decision claims only what that worker holds (nothing here).
+    expect([declined.worker.id, declined.gainDeclined, declined.outcome, declined.matchedBlocks]).toEqual(["w2", true, "miss", 0]);
+    // Without the charge the 66-block lead is "enough gain": the old rule that left replicas idle.
+    expect(decide(66, []).worker.id).toBe("w1");
+    // A conversation's own history past the shared head still counts in full.
+    expect([decide(90, systemPrompt).worker.id, decide(90, systemPrompt).gainDeclined]).toEqual(["w1", undefined]);
+    // A group prompt 16 requests share over 8 workers weighs ½: 128 blocks are a 64-block lead.
+    expect(decide(128, new Array<number>(128).fill(0.5)).worker.id).toBe("w1");
   });
 
   it("load is the load view's outstanding sequences when there is one (it outlives a streaming response's headers)", () => {

@@ -15,9 +15,10 @@
  *    ties go to the least load, then to the highest rendezvous rank for the seed.
  * 3. Minimum gain: the pick keeps its affinity only when its match beats the least-loaded worker's
  *    (ties by rendezvous rank) by at least minGainBlocks (default 16 = 256 tokens); otherwise the
- *    least-loaded worker takes the request. A shared head — leading blocks that recur more than
- *    once per worker among recent requests, which every worker will cache anyway
- *    (shared-prefix.ts) — counts as held by every worker: it is no gain, however long it is.
+ *    least-loaded worker takes the request. The lead is counted in blocks weighted by their
+ *    shared-prefix charge (shared-prefix.ts): a block that recurs on every worker anyway (a system
+ *    prompt most requests carry) weighs almost nothing, a conversation's own block weighs 1, a
+ *    group's prompt that 16 requests share over 8 workers ½ — a shared head is no gain, however long.
  *    Without this, a system prompt every request shares draws all new conversations to whichever
  *    workers cached it first, while the rest idle.
  * 4. Outcome: "hit" when the pick holds at least one block, otherwise "miss". `guardTripped` says a
@@ -30,8 +31,15 @@ export function isOverloaded(inFlight: number, minInFlight: number, guard: LoadG
   return inFlight - minInFlight > guard.absolute && inFlight > guard.relative * minInFlight;
 }
 
-/** `sharedBlocks`: the request's shared head (shared-prefix.ts), counted as held by every worker. */
-export function stickyLeastLoaded(candidates: readonly WorkerView[], match: PrefixMatch, params: StickyParams, sharedBlocks = 0): PolicyDecision {
+/** Blocks [from, to) of a chain, each weighted by its shared-prefix charge (1 past the shared head). */
+export function weightedLead(from: number, to: number, sharedCharges: readonly number[]): number {
+  let lead = 0;
+  for (let k = from; k < to; k++) lead += k < sharedCharges.length ? sharedCharges[k] : 1;
+  return lead;
+}
+
+/** `sharedCharges`: the charge of each block of the request's shared head (shared-prefix.ts sharedHeadCharges). */
+export function stickyLeastLoaded(candidates: readonly WorkerView[], match: PrefixMatch, params: StickyParams, sharedCharges: readonly number[] = []): PolicyDecision {
   const guard: LoadGuard = params;
   if (candidates.length === 0) return { kind: "reject", reason: "no-candidates" };
   let minInFlight = Infinity;
@@ -63,8 +71,8 @@ export function stickyLeastLoaded(candidates: readonly WorkerView[], match: Pref
   let gainDeclined = false;
   if (params.minGainBlocks > 0 && pickRun > 0) {
     const idle = leastLoaded(candidates, match.seed);
-    const idleRun = idle ? Math.max(match.runs.get(idle.id) ?? 0, Math.min(sharedBlocks, pickRun)) : 0;
-    if (idle && idle.id !== pick.id && pickRun - idleRun < params.minGainBlocks) {
+    const idleRun = idle ? (match.runs.get(idle.id) ?? 0) : 0;
+    if (idle && idle.id !== pick.id && weightedLead(idleRun, pickRun, sharedCharges) < params.minGainBlocks) {
       pick = idle;
       pickRun = idleRun;
       gainDeclined = true;

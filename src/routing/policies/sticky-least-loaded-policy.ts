@@ -4,8 +4,8 @@
  * own past decisions (approximate), or the replicas' exact caches (oracle).
  *
  * Parameters: the production defaults — loadGuard { absolute: 8, relative: 1.5 } and
- * minGainBlocks 16 (src/config/schema.ts routing.*). With a popularity view, the request's shared
- * head (shared-prefix.ts) is no gain for the minimum-gain rule.
+ * minGainBlocks 16 (src/config/schema.ts routing.*). With a popularity view, the minimum-gain rule
+ * weighs each block of the request's shared head by its shared-prefix charge (shared-prefix.ts).
  */
 import type { LoadGuard, PolicyDecision, StickyParams } from "../policy";
 import { sharedHeadCharges } from "../shared-prefix";
@@ -23,7 +23,7 @@ export function stickyLeastLoadedPolicy(loadGuard: LoadGuard = DEFAULT_LOAD_GUAR
     kind: "sticky-least-loaded",
     usesMatch: true,
     decide(input: RoutingInput): PolicyDecision {
-      const shared = popularity ? sharedHeadCharges(input.keys, popularity, input.workers.length, input.reuseScale ?? 1).length : 0;
+      const shared = popularity ? sharedHeadCharges(input.keys, popularity, input.workers.length, input.reuseScale ?? 1) : [];
       return decideSticky(input.workers, input.match ?? prefixMatch(input.keys, NO_RUNS), params, shared);
     },
   };
