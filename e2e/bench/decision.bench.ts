@@ -9,7 +9,8 @@
  *   interference    warm 1k p99 alone and while two cold 32k requests run at all times
  *   huge tools      a 5 MB tool description (issue 11): decision time, RSS, event-loop delay —
  *                   once with a 30 s budget, then 4 at once under the default 150 ms budget
- * Every row records the event loop's delay (perf_hooks.monitorEventLoopDelay) while it ran.
+ * Requests come from a client thread (decision-client.ts), as Envoy's come from another process;
+ * every row records the server thread's event-loop delay (perf_hooks.monitorEventLoopDelay).
  * Prints a table and the targets (PASS/FAIL, not a gate) and writes bench-results/decision.json.
  * Run: npm run bench:decision
  */
@@ -17,15 +18,15 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
 import { Server, type ServerDuplexStream } from "@grpc/grpc-js";
 import { bindAndWrap } from "../../src/common/grpc-server";
 import type { ProcessingRequest, ProcessingResponse } from "../../src/extproc/messages";
 import { externalProcessorService } from "../../src/extproc/proto";
 import { parseOpenAiBody } from "../../src/request/parse-openai-body";
-import { EnvoyExtProcClient } from "../support/envoy-ext-proc-client";
 import { mainThreadTokenizers, realPrompts, REPO_ROOT, startTestRouter, testConfig, type RunningRouter } from "../support/router-fixture";
-import { summarize, type Summary } from "../../src/bench/metrics/stats";
 import { table } from "../../src/bench/report/console-report";
+import type { BodyKind, ClientCommand, ClientResult } from "./decision-client";
 
 const SIZES = [1_000, 8_000, 32_000];
 const ITERATIONS: Record<number, number> = { 1_000: 300, 8_000: 150, 32_000: 40 };
@@ -61,73 +62,25 @@ async function systemPromptOf(tokens: number, count: (text: string) => Promise<n
   return text;
 }
 
-/** The text with a marker in every paragraph: no piece of it was ever tokenized before. */
-const fresh = (text: string, k: number) => `(${k}) ` + text.replaceAll("\n\n", `\n\n(${k}) `);
-
-function body(system: string, history: string[], user: string, tools?: unknown[]): string {
-  const messages = [{ role: "system", content: system }];
-  history.forEach((h, i) => messages.push({ role: i % 2 ? "assistant" : "user", content: h }));
-  messages.push({ role: "user", content: user });
-  return JSON.stringify({ model: "qwen3", messages, ...(tools ? { tools } : {}) });
-}
-
-interface Measured {
-  roundTripUs: Summary;
-  decisionUs: Summary | null;
-  outcomes: Record<string, number>;
+interface Measured extends ClientResult {
   loopDelayMs: { p99: number; max: number };
 }
 
-/** Watches the event loop's delay while `work` runs. */
-async function watchingLoop<T>(work: () => Promise<T>): Promise<T & { loopDelayMs: { p99: number; max: number } }> {
+/** The load generator thread (decision-client.ts), loaded through tsx like the sources. */
+function startClient() {
+  const entry = join(__dirname, "decision-client.ts");
+  const worker = new Worker(`require(${JSON.stringify(require.resolve("tsx/cjs/api"))}).register(); require(${JSON.stringify(entry)});`, { eval: true });
+  const send = <T>(cmd: ClientCommand) => new Promise<T>((resolve) => (worker.once("message", resolve), worker.postMessage(cmd)));
+  return { send, close: () => worker.terminate() };
+}
+
+/** Runs a client command while watching this thread's event-loop delay (the router's or the floor's). */
+async function watched(client: ReturnType<typeof startClient>, cmd: ClientCommand): Promise<Measured> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
-  const result = await work();
+  const result = await client.send<ClientResult>(cmd);
   h.disable();
   return { ...result, loopDelayMs: { p99: h.percentile(99) / 1e6, max: h.max / 1e6 } };
-}
-
-async function one(client: EnvoyExtProcClient, b: string, rt: number[], dec: number[], outcomes: Record<string, number>): Promise<void> {
-  const t0 = process.hrtime.bigint();
-  const ex = await client.process({ path: "/v1/chat/completions", body: b, messageTimeoutMs: 60_000 });
-  rt.push(Number(process.hrtime.bigint() - t0) / 1000);
-  const d = ex.upstreamHeaders.get("x-prefix-router-decision-us");
-  if (d) dec.push(Number(d));
-  const o = ex.upstreamHeaders.get("x-prefix-router-decision") ?? "none";
-  outcomes[o] = (outcomes[o] ?? 0) + 1;
-  await ex.complete(200);
-}
-
-/** `n` requests one after another. */
-function measure(client: EnvoyExtProcClient, bodies: () => string, n: number): Promise<Measured> {
-  return watchingLoop(async () => {
-    const rt: number[] = [];
-    const dec: number[] = [];
-    const outcomes: Record<string, number> = {};
-    for (let i = 0; i < n; i++) await one(client, bodies(), rt, dec, outcomes);
-    return { roundTripUs: summarize(rt), decisionUs: dec.length ? summarize(dec) : null, outcomes };
-  });
-}
-
-/** `total` requests with `concurrency` in flight; requests per second. */
-function throughput(client: EnvoyExtProcClient, bodies: () => string, total: number, concurrency: number): Promise<Measured & { perSecond: number }> {
-  return watchingLoop(async () => {
-    const rt: number[] = [];
-    const dec: number[] = [];
-    const outcomes: Record<string, number> = {};
-    let started = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (started < total) {
-          started++;
-          await one(client, bodies(), rt, dec, outcomes);
-        }
-      }),
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    return { roundTripUs: summarize(rt), decisionUs: dec.length ? summarize(dec) : null, outcomes, perSecond: total / seconds };
-  });
 }
 
 const us = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(0));
@@ -138,7 +91,6 @@ async function main(): Promise<void> {
   const load = loadavg()[0];
   const router = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 30_000 }, limits: BIG_LIMITS }));
   const noop = await startNoopServer();
-  const noopClient = new EnvoyExtProcClient(noop.address);
   const tokenizer = (await mainThreadTokenizers(router.service.config)).get("qwen3")!;
   const count = async (text: string) => {
     const p = parseOpenAiBody("/v1/completions", Buffer.from(JSON.stringify({ model: "qwen3", prompt: text })), { maxBodyBytes: 1 << 30, maxMessages: 1e9, maxPromptChars: 1e9 });
@@ -147,98 +99,76 @@ async function main(): Promise<void> {
     if (!ids.ok) throw new Error(ids.failure.detail);
     return ids.value.length;
   };
+  const systems: Record<number, string> = {};
+  for (const size of SIZES) systems[size] = await systemPromptOf(size, count);
+  const client = startClient();
+  await client.send({ op: "prompts", systems, hugeText: realPrompts().join("\n\n").repeat(6).slice(0, 5_000_000) });
+  const at = router.service.extProc.address;
+  const run = (address: string, kind: BodyKind, size: number, total: number, concurrency = 1) => watched(client, { op: "run", address, bodies: [{ kind, size }], total, concurrency });
 
   const results: Record<string, unknown>[] = [];
   const rows: string[][] = [];
   const row = (label: string, scenario: string, r: Measured, extra = "") =>
     rows.push([label, scenario, String(r.roundTripUs.n), us(r.roundTripUs.p50), us(r.roundTripUs.p99), us(r.decisionUs?.p50), us(r.decisionUs?.p99), ms(r.loopDelayMs.max), extra || JSON.stringify(r.outcomes)]);
-  const systems = new Map<number, string>();
-  const history = ["What does this cover?", "It covers the material above in detail."];
-  let k = 0;
-  const scenariosOf = (size: number): Record<string, () => string> => {
-    const system = systems.get(size)!;
-    return {
-      cold: () => body(fresh(system, ++k), history.map((h) => `${h} ${k}`), `question ${k}`),
-      "warm-prefix": () => body(system, history, `a new question number ${++k}?`),
-      "warm-identical": () => body(system, history, "the same question"),
-    };
-  };
 
   for (const size of SIZES) {
-    systems.set(size, await systemPromptOf(size, count));
     const n = ITERATIONS[size];
-    const scenarios = scenariosOf(size);
-    // Prime the warm scenarios' caches (both tokenizer threads may serve them).
-    await measure(router.client, scenarios["warm-prefix"], 4);
-    await measure(router.client, scenarios["warm-identical"], 4);
-    for (const [name, make] of Object.entries(scenarios)) {
-      const r = await measure(router.client, make, n);
-      results.push({ promptTokens: size, scenario: name, ...r });
-      row(`${size / 1000}k`, name, r);
+    // Prime the warm scenarios' caches (each tokenizer thread may serve them).
+    await run(at, "warm-prefix", size, 4);
+    await run(at, "warm-identical", size, 4);
+    for (const kind of ["cold", "warm-prefix", "warm-identical"] as const) {
+      const r = await run(at, kind, size, n);
+      results.push({ promptTokens: size, scenario: kind, ...r });
+      row(`${size / 1000}k`, kind, r);
     }
-    const floor = await measure(noopClient, scenarios["warm-identical"], n);
+    const floor = await run(noop.address, "warm-identical", size, n);
     results.push({ promptTokens: size, scenario: "no-op floor", ...floor });
     row(`${size / 1000}k`, "no-op floor", floor, "-");
   }
 
   // Throughput: a warm-prefix mix of the three sizes, 16 in flight.
-  const mixes = SIZES.map((s) => scenariosOf(s)["warm-prefix"]);
-  let m = 0;
-  const mix = () => mixes[m++ % mixes.length]();
-  const routed = await throughput(router.client, mix, MIX_REQUESTS, CONCURRENCY);
-  const floorMix = await throughput(noopClient, mix, MIX_REQUESTS, CONCURRENCY);
+  const mix = SIZES.map((size) => ({ kind: "warm-prefix" as const, size }));
+  const routed = await watched(client, { op: "run", address: at, bodies: mix, total: MIX_REQUESTS, concurrency: CONCURRENCY });
+  const floorMix = await watched(client, { op: "run", address: noop.address, bodies: mix, total: MIX_REQUESTS, concurrency: CONCURRENCY });
   results.push({ scenario: `mix c=${CONCURRENCY}`, ...routed }, { scenario: `mix c=${CONCURRENCY} no-op floor`, ...floorMix });
   row("mix", `c=${CONCURRENCY}`, routed, `${routed.perSecond.toFixed(0)} req/s`);
   row("mix", `c=${CONCURRENCY} no-op floor`, floorMix, `${floorMix.perSecond.toFixed(0)} req/s`);
 
-  // Interference: warm 1k alone, then while two cold 32k requests run at all times.
-  const warm1k = scenariosOf(1_000)["warm-prefix"];
-  const alone = await measure(router.client, warm1k, 300);
-  let stop = false;
-  const cold32k = scenariosOf(32_000).cold;
-  const background = Array.from({ length: 2 }, async () => {
-    let coldRuns = 0;
-    while (!stop) {
-      await one(router.client, cold32k(), [], [], {});
-      coldRuns++;
-    }
-    return coldRuns;
-  });
-  const busy = await measure(router.client, warm1k, 300);
-  stop = true;
-  const coldRuns = (await Promise.all(background)).reduce((a, b) => a + b, 0);
-  results.push({ scenario: "warm 1k alone", ...alone }, { scenario: "warm 1k beside cold 32k", ...busy, cold32kRequests: coldRuns });
+  // Interference: warm 1k alone, then while two cold 32k requests run at all times (a second client thread).
+  const alone = await run(at, "warm-prefix", 1_000, 300);
+  const loader = startClient();
+  await loader.send({ op: "prompts", systems, hugeText: "" });
+  await loader.send({ op: "background", address: at, bodies: [{ kind: "cold", size: 32_000 }], concurrency: 2 });
+  const busy = await run(at, "warm-prefix", 1_000, 300);
+  const coldDone = await loader.send<ClientResult>({ op: "stop-background" });
+  await loader.close();
+  results.push({ scenario: "warm 1k alone", ...alone }, { scenario: "warm 1k beside cold 32k", ...busy, cold32k: coldDone });
   row("1k", "warm alone", alone);
-  row("1k", "warm beside 2 cold 32k", busy, `${coldRuns} cold 32k done`);
+  row("1k", "warm beside 2 cold 32k", busy, `${coldDone.roundTripUs.n} cold 32k done, p50 ${us(coldDone.roundTripUs.p50)} µs`);
 
   // Huge tool description (issue 11): 5 MB of real text, new every time.
-  const huge = (k: number) =>
-    body("You are a helpful assistant.", [], "Which tool fits?", [
-      { type: "function", function: { name: "lookup", description: fresh(realPrompts().join("\n\n").repeat(6).slice(0, 5_000_000), k), parameters: { type: "object", properties: {} } } },
-    ]);
   const rssBefore = mib();
-  const hugeOne = await measure(router.client, () => huge(++k), 2);
+  const hugeOne = await run(at, "huge-tools", 0, 2);
   const rssAfterOne = mib();
   results.push({ scenario: "5 MB tool description, 30 s budget", ...hugeOne, rssMiB: { before: rssBefore, after: rssAfterOne } });
   row("5 MB", "tools, 30 s budget", hugeOne, `RSS ${rssBefore.toFixed(0)}→${rssAfterOne.toFixed(0)} MiB`);
-
-  noopClient.close();
   await noop.close();
   await router.stop();
 
   // The same four at once on a router with the default decision budget (150 ms).
-  const defaults: RunningRouter = await startTestRouter(testConfig({ limits: BIG_LIMITS }));
+  const defaults: RunningRouter = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 150 }, limits: BIG_LIMITS }));
   const rssDefaultsStart = mib();
-  const hugeFour = await throughput(defaults.client, () => huge(++k), 8, 4);
+  const hugeFour = await run(defaults.service.extProc.address, "huge-tools", 0, 8, 4);
   const rssDefaultsEnd = mib();
   await defaults.stop();
+  await client.close();
   results.push({ scenario: "5 MB tool description ×4 at once, 150 ms budget", ...hugeFour, rssMiB: { before: rssDefaultsStart, after: rssDefaultsEnd } });
   row("5 MB", "tools ×4 at once, 150 ms", hugeFour, `${JSON.stringify(hugeFour.outcomes)} RSS ${rssDefaultsStart.toFixed(0)}→${rssDefaultsEnd.toFixed(0)} MiB`);
 
-  console.log("\nDecision latency, µs (round trip = Envoy-sequence gRPC exchange headers+body; decision = router's own x-prefix-router-decision-us; loop = max event-loop delay, ms)\n");
+  console.log("\nDecision latency, µs (round trip = Envoy-sequence gRPC exchange headers+body, from a client thread; decision = router's own x-prefix-router-decision-us; loop = max event-loop delay of the server's thread, ms)\n");
   console.log(table(["prompt", "scenario", "n", "rt p50", "rt p99", "decision p50", "decision p99", "loop max", "outcomes"], rows));
 
-  const find = (size: number | undefined, scenario: string) => results.find((r) => r.scenario === scenario && (size === undefined || r.promptTokens === size)) as unknown as Measured & { perSecond?: number };
+  const find = (size: number | undefined, scenario: string) => results.find((r) => r.scenario === scenario && (size === undefined || r.promptTokens === size)) as unknown as Measured;
   const p50 = (size: number, scenario: string) => find(size, scenario).roundTripUs.p50 / 1000;
   const targets = [
     { target: "warm 8k p50 ≤ floor + 1 ms", value: p50(8_000, "warm-prefix") - p50(8_000, "no-op floor"), limit: 1, unit: "ms over floor" },
