@@ -32,6 +32,8 @@ export function testConfig(overrides: Record<string, unknown> = {}, workers = 4)
     // Generous: tests assert routing, not speed (decision-timeout has its own test). The workers'
     // addresses are not reachable: no /metrics scraping unless a test serves it.
     routing: { decisionTimeoutMs: 10_000, load: { scrapeMetrics: false }, ...(overrides.routing as object | undefined) },
+    // One tokenizer thread: each loads every model's tokenizer, and tests start many routers.
+    tokenizerCache: { threads: 1 },
     ...Object.fromEntries(Object.entries(overrides).filter(([k]) => k !== "routing")),
   });
 }

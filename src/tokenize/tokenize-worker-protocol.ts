@@ -17,9 +17,9 @@ export interface WorkerInit {
 }
 
 /**
- * A job carries the parsed prompt, or the body bytes it was parsed from: moving a body's bytes to a
- * thread costs a copy, moving a parsed chat costs a structured clone of every string (several times
- * more on the event loop), so the thread parses the bytes again.
+ * A job carries the parsed prompt (a structured clone), or for a large body the bytes it was parsed
+ * from, which the thread parses again: a copy of the bytes costs the event loop far less than
+ * cloning megabytes of parsed strings.
  */
 export interface WorkerJob {
   readonly id: number;

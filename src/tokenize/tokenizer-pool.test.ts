@@ -21,7 +21,8 @@ let pool: TokenizerPool;
 let keyer: PromptKeyer;
 
 beforeAll(async () => {
-  pool = await TokenizerPool.start({ models: MODELS, limits: LIMITS, threads: 2, segmentCacheBytes: 8 << 20, chainCacheBytes: 1 << 20 });
+  // bodyBytesOver 0: every body goes as bytes, so both ways of moving a job are exercised.
+  pool = await TokenizerPool.start({ models: MODELS, limits: LIMITS, threads: 2, segmentCacheBytes: 8 << 20, chainCacheBytes: 1 << 20, bodyBytesOver: 0 });
   keyer = new PromptKeyer(await loadTokenizerRegistry(MODELS, { segmentCacheBytes: 0 }), 0);
 }, 60_000);
 

@@ -32,6 +32,8 @@ export interface TokenizerPoolOptions {
   readonly segmentCacheBytes: number;
   /** Chain-state cache budget of the whole pool (split between threads). */
   readonly chainCacheBytes: number;
+  /** Bodies this large go to a thread as bytes, parsed there again (default 1 MiB; see keys()). */
+  readonly bodyBytesOver?: number;
 }
 
 /** How many more waiting jobs the preferred thread may have than the least busy one. */
@@ -65,7 +67,11 @@ export class TokenizerPool implements PromptKeySource {
   /** Counts of threads that were replaced, so the pool's counters never go down. */
   private retired = { segmentHits: 0, segmentMisses: 0 };
 
-  private constructor(private readonly init: WorkerInit, size: number) {
+  private constructor(
+    private readonly init: WorkerInit,
+    size: number,
+    private readonly bodyBytesOver: number,
+  ) {
     this.threads = new Array(size).fill(null);
   }
 
@@ -79,7 +85,7 @@ export class TokenizerPool implements PromptKeySource {
       chainCacheBytes: Math.floor(options.chainCacheBytes / size),
       bulkGate: BulkGate.share(bulkLimit()),
     };
-    const pool = new TokenizerPool(init, size);
+    const pool = new TokenizerPool(init, size, options.bodyBytesOver ?? 1 << 20);
     try {
       await Promise.all(pool.threads.map((_, slot) => pool.spawn(slot)));
     } catch (err) {
@@ -89,12 +95,16 @@ export class TokenizerPool implements PromptKeySource {
     return pool;
   }
 
-  /** With `from`, the thread gets the body's bytes (a copy, transferred) and parses them again. */
+  /**
+   * The prompt travels as a structured clone; a body of `bodyBytesOver` or more as its bytes (a
+   * copy, transferred) that the thread parses again — cloning megabytes of parsed strings would
+   * hold the event loop for milliseconds, cloning costs less than parsing twice below that.
+   */
   keys(model: string, prompt: Prompt, spec: KeySpec, from?: PromptBody): Promise<Outcome<PromptKeys>> {
     const thread = this.pick(model, prompt);
     if (thread === null) return Promise.resolve(fail("tokenize-error", this.closed ? "the tokenizer pool is closed" : "no tokenizer thread is ready"));
     const id = this.nextId++;
-    const body = from ? new Uint8Array(from.body) : null;
+    const body = from && from.body.length >= this.bodyBytesOver ? new Uint8Array(from.body) : null;
     const job: WorkerJob = { id, model, prompt: body ? { path: from!.path, body } : prompt, spec };
     return new Promise((resolve) => {
       thread.pending.set(id, { resolve });
