@@ -16,7 +16,7 @@ import { H100_LLAMA_8B } from "../src/sim/replica-model";
 import { startSimServer } from "../src/sim/sim-server";
 import { freePort } from "./support/free-port";
 import { missingVllm, VllmServer, vllmVersions } from "./support/real-vllm";
-import { QWEN3_TOKENIZER, realPrompts, routerKeys, routerTokens, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
+import { mainThreadTokenizers, QWEN3_TOKENIZER, realPrompts, routerKeys, routerTokens, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
 import { fieldDifferences, httpFetcher, metricDifferences, sseFraming } from "./vllm-real-shapes";
 
 const RUN = process.env.VLLM_REAL === "1";
@@ -273,7 +273,7 @@ suite.each([{ kind: "plugin" as const }, { kind: "zmq" as const }])("real vLLM b
   if (kind === "zmq") {
     it("the simulated replica answers as this vLLM does, but for the differences listed", async () => {
       const sim = await startSimServer({
-        id: "sim", listen: "127.0.0.1:0", model: "qwen3", hashSeed: "0", tokenizer: rig.router.service.tokenizers.get("qwen3")!,
+        id: "sim", listen: "127.0.0.1:0", model: "qwen3", hashSeed: "0", tokenizer: (await mainThreadTokenizers(rig.router.service.config)).get("qwen3")!,
         engine: { blockSize: BS, totalBlocks: 2048, maxBatchedTokens: 2048, maxSeqs: 256, cost: H100_LLAMA_8B }, timeScale: 0.01,
       });
       try {

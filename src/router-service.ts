@@ -3,6 +3,7 @@
  * the ingest server and the admin server when configured. Used by `prefix-router serve` and by
  * the end-to-end tests, so both run the same wiring.
  */
+import { availableParallelism } from "node:os";
 import type { RunningServer } from "./common/grpc-server";
 import type { RouterConfig } from "./config/schema";
 import { startExtProcServer } from "./extproc/server";
@@ -23,7 +24,7 @@ import { logStreamOutcome } from "./telemetry/stream-log";
 import { createDecisionTracing } from "./telemetry/tracing";
 import type { RouteRequest } from "./router/route-result";
 import type { SpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { loadTokenizerRegistry, type TokenizerRegistry } from "./tokenize/tokenizer-registry";
+import { TokenizerPool } from "./tokenize/tokenizer-pool";
 import { MetricsScraper } from "./scrape/metrics-scraper";
 
 export interface RouterService {
@@ -37,7 +38,8 @@ export interface RouterService {
   readonly router: RequestRouter;
   readonly index: CacheIndex;
   readonly workerStates: WorkerStateStore;
-  readonly tokenizers: TokenizerRegistry;
+  /** Worker threads that render, tokenize and hash (tokenize/tokenizer-pool.ts). */
+  readonly tokenizers: TokenizerPool;
   readonly metrics: RouterMetrics;
   readonly logger: Logger;
   /** Scrapes the workers' /metrics into the router's load view (routing.load.scrapeMetrics). */
@@ -127,9 +129,21 @@ function startScraper(config: RouterConfig, router: RequestRouter, metrics: Rout
   return scraper;
 }
 
+/** The tokenizer threads: one per core (at most 4) unless configured; the cache budget split 7/8 segments, 1/8 chain states. */
+function startTokenizerPool(config: RouterConfig): Promise<TokenizerPool> {
+  const { maxBytes, threads } = config.tokenizerCache;
+  return TokenizerPool.start({
+    models: config.models,
+    limits: config.limits,
+    threads: threads ?? Math.min(availableParallelism(), 4),
+    segmentCacheBytes: maxBytes - Math.floor(maxBytes / 8),
+    chainCacheBytes: Math.floor(maxBytes / 8),
+  });
+}
+
 export async function startRouterService(config: RouterConfig, options: RouterServiceOptions = {}): Promise<RouterService> {
   const logger = options.logger ?? createLogger(config.log.level);
-  const tokenizers = await loadTokenizerRegistry(config.models, { segmentCacheBytes: config.tokenizerCache.maxBytes });
+  const tokenizers = await startTokenizerPool(config);
   const metrics = new RouterMetrics();
   const rawIndex = options.index ?? createCacheIndex(config.store);
   const index = metrics.instrument(rawIndex);
@@ -212,6 +226,7 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
       await tracing?.shutdown();
       if (!options.index) await index.close();
       if (!options.workerStates && workerStates instanceof RedisWorkerStateStore) await workerStates.close();
+      await tokenizers.close();
     },
   };
 }

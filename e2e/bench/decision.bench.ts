@@ -1,26 +1,41 @@
 /**
  * Decision latency of the whole request path through the real ext_proc gRPC server (BUFFERED
  * mode, Envoy's message sequence), for 1k / 8k / 32k-token chat prompts:
- *   cold            every segment new (tokenize everything, miss)
+ *   cold            every piece of the prompt new (a marker in every paragraph: nothing cached)
  *   warm-prefix     shared system prompt and history cached, new last user turn (the common case)
  *   warm-identical  the same request again
- * and the no-op floor: the same gRPC stack answering without doing anything.
- * Prints a table and writes bench-results/decision.json.   Run: npm run bench:decision
+ * and the no-op floor: the same gRPC stack answering without doing anything. Then, under load:
+ *   throughput      16 requests in flight, a 1k/8k/32k warm-prefix mix, against the floor's
+ *   interference    warm 1k p99 alone and while two cold 32k requests run at all times
+ *   huge tools      a 5 MB tool description (issue 11): decision time, RSS, event-loop delay —
+ *                   once with a 30 s budget, then 4 at once under the default 150 ms budget
+ * Requests come from a client thread (decision-client.ts), as Envoy's come from another process;
+ * every row records the server thread's event-loop delay (perf_hooks.monitorEventLoopDelay).
+ * Prints a table and the targets (PASS/FAIL, not a gate) and writes bench-results/decision.json.
+ * Run: npm run bench:decision
  */
 import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
 import { Server, type ServerDuplexStream } from "@grpc/grpc-js";
 import { bindAndWrap } from "../../src/common/grpc-server";
 import type { ProcessingRequest, ProcessingResponse } from "../../src/extproc/messages";
 import { externalProcessorService } from "../../src/extproc/proto";
 import { parseOpenAiBody } from "../../src/request/parse-openai-body";
-import { EnvoyExtProcClient } from "../support/envoy-ext-proc-client";
-import { realPrompts, REPO_ROOT, startTestRouter, testConfig } from "../support/router-fixture";
-import { summarize, type Summary } from "../../src/bench/metrics/stats";
+import { mainThreadTokenizers, realPrompts, REPO_ROOT, startTestRouter, testConfig, type RunningRouter } from "../support/router-fixture";
 import { table } from "../../src/bench/report/console-report";
+import type { BodyKind, ClientCommand, ClientResult } from "./decision-client";
 
 const SIZES = [1_000, 8_000, 32_000];
 const ITERATIONS: Record<number, number> = { 1_000: 300, 8_000: 150, 32_000: 40 };
+const CONCURRENCY = 16;
+const MIX_REQUESTS = 480;
+const BIG_LIMITS = { maxBodyBytes: 64 << 20, maxPromptChars: 10_000_000 };
+/** BENCH_TOKENIZER_THREADS=n overrides the tokenizer thread count (default: one per core, at most 4). */
+const THREADS = { tokenizerCache: process.env.BENCH_TOKENIZER_THREADS ? { threads: Number(process.env.BENCH_TOKENIZER_THREADS) } : {} };
+const OUT_FILE = process.env.BENCH_OUT ?? "decision.json";
 
 /** Starts an ext_proc server that answers every message with an empty response. */
 async function startNoopServer() {
@@ -38,7 +53,7 @@ async function startNoopServer() {
   return bindAndWrap(server, "127.0.0.1:0");
 }
 
-/** Builds a system prompt of about `tokens` tokens from real text. */
+/** Builds a system prompt of about `tokens` tokens from real text, paragraphs separated by blank lines. */
 async function systemPromptOf(tokens: number, count: (text: string) => Promise<number>): Promise<string> {
   const pool = realPrompts();
   let text = "";
@@ -50,38 +65,36 @@ async function systemPromptOf(tokens: number, count: (text: string) => Promise<n
   return text;
 }
 
-function body(system: string, history: string[], user: string): string {
-  const messages = [{ role: "system", content: system }];
-  history.forEach((h, i) => messages.push({ role: i % 2 ? "assistant" : "user", content: h }));
-  messages.push({ role: "user", content: user });
-  return JSON.stringify({ model: "qwen3", messages });
+interface Measured extends ClientResult {
+  loopDelayMs: { p99: number; max: number };
 }
 
-async function measure(client: EnvoyExtProcClient, bodies: () => string, n: number): Promise<{ roundTripUs: Summary; decisionUs: Summary | null; outcomes: Record<string, number> }> {
-  const rt: number[] = [];
-  const dec: number[] = [];
-  const outcomes: Record<string, number> = {};
-  for (let i = 0; i < n; i++) {
-    const b = bodies();
-    const t0 = process.hrtime.bigint();
-    const ex = await client.process({ path: "/v1/chat/completions", body: b, messageTimeoutMs: 30_000 });
-    rt.push(Number(process.hrtime.bigint() - t0) / 1000);
-    const d = ex.upstreamHeaders.get("x-prefix-router-decision-us");
-    if (d) dec.push(Number(d));
-    const o = ex.upstreamHeaders.get("x-prefix-router-decision") ?? "none";
-    outcomes[o] = (outcomes[o] ?? 0) + 1;
-    await ex.complete(200);
-  }
-  return { roundTripUs: summarize(rt), decisionUs: dec.length ? summarize(dec) : null, outcomes };
+/** The load generator thread (decision-client.ts), loaded through tsx like the sources. */
+function startClient() {
+  const entry = join(__dirname, "decision-client.ts");
+  const worker = new Worker(`require(${JSON.stringify(require.resolve("tsx/cjs/api"))}).register(); require(${JSON.stringify(entry)});`, { eval: true });
+  const send = <T>(cmd: ClientCommand) => new Promise<T>((resolve) => (worker.once("message", resolve), worker.postMessage(cmd)));
+  return { send, close: () => worker.terminate() };
+}
+
+/** Runs a client command while watching this thread's event-loop delay (the router's or the floor's). */
+async function watched(client: ReturnType<typeof startClient>, cmd: ClientCommand): Promise<Measured> {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const result = await client.send<ClientResult>(cmd);
+  h.disable();
+  return { ...result, loopDelayMs: { p99: h.percentile(99) / 1e6, max: h.max / 1e6 } };
 }
 
 const us = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(0));
+const ms = (x: number) => x.toFixed(1);
+const mib = () => process.memoryUsage().rss / 2 ** 20;
 
 async function main(): Promise<void> {
-  const router = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 30_000 }, limits: { maxBodyBytes: 64 << 20, maxPromptChars: 10_000_000 } }));
+  const load = loadavg()[0];
+  const router = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 30_000 }, limits: BIG_LIMITS, ...THREADS }));
   const noop = await startNoopServer();
-  const noopClient = new EnvoyExtProcClient(noop.address);
-  const tokenizer = router.service.tokenizers.get("qwen3")!;
+  const tokenizer = (await mainThreadTokenizers(router.service.config)).get("qwen3")!;
   const count = async (text: string) => {
     const p = parseOpenAiBody("/v1/completions", Buffer.from(JSON.stringify({ model: "qwen3", prompt: text })), { maxBodyBytes: 1 << 30, maxMessages: 1e9, maxPromptChars: 1e9 });
     if (!p.ok) throw new Error(p.failure.detail);
@@ -89,40 +102,93 @@ async function main(): Promise<void> {
     if (!ids.ok) throw new Error(ids.failure.detail);
     return ids.value.length;
   };
+  const systems: Record<number, string> = {};
+  for (const size of SIZES) systems[size] = await systemPromptOf(size, count);
+  const client = startClient();
+  await client.send({ op: "prompts", systems, hugeText: realPrompts().join("\n\n").repeat(6).slice(0, 5_000_000) });
+  const at = router.service.extProc.address;
+  const run = (address: string, kind: BodyKind, size: number, total: number, concurrency = 1) => watched(client, { op: "run", address, bodies: [{ kind, size }], total, concurrency });
 
   const results: Record<string, unknown>[] = [];
   const rows: string[][] = [];
+  const row = (label: string, scenario: string, r: Measured, extra = "") =>
+    rows.push([label, scenario, String(r.roundTripUs.n), us(r.roundTripUs.p50), us(r.roundTripUs.p99), us(r.decisionUs?.p50), us(r.decisionUs?.p99), ms(r.loopDelayMs.max), extra || JSON.stringify(r.outcomes)]);
+
   for (const size of SIZES) {
-    const system = await systemPromptOf(size, count);
-    const history = ["What does this cover?", "It covers the material above in detail."];
     const n = ITERATIONS[size];
-    let k = 0;
-    const scenarios: Record<string, () => string> = {
-      cold: () => body(`${k++} ${Math.random()} ${system}`, history.map((h) => `${h} ${k}`), `question ${k}`),
-      "warm-prefix": () => body(system, history, `a new question number ${k++}?`),
-      "warm-identical": () => body(system, history, "the same question"),
-    };
-    // Prime the warm scenarios' caches once.
-    await measure(router.client, scenarios["warm-prefix"], 2);
-    await measure(router.client, scenarios["warm-identical"], 2);
-    for (const [name, make] of Object.entries(scenarios)) {
-      const r = await measure(router.client, make, n);
-      results.push({ promptTokens: size, scenario: name, ...r });
-      rows.push([`${size / 1000}k`, name, String(n), us(r.roundTripUs.p50), us(r.roundTripUs.p99), us(r.decisionUs?.p50), us(r.decisionUs?.p99), JSON.stringify(r.outcomes)]);
+    // Prime the warm scenarios' caches (each tokenizer thread may serve them).
+    await run(at, "warm-prefix", size, 4);
+    await run(at, "warm-identical", size, 4);
+    for (const kind of ["cold", "warm-prefix", "warm-identical"] as const) {
+      const r = await run(at, kind, size, n);
+      results.push({ promptTokens: size, scenario: kind, ...r });
+      row(`${size / 1000}k`, kind, r);
     }
-    const floor = await measure(noopClient, scenarios["warm-identical"], n);
+    const floor = await run(noop.address, "warm-identical", size, n);
     results.push({ promptTokens: size, scenario: "no-op floor", ...floor });
-    rows.push([`${size / 1000}k`, "no-op floor", String(n), us(floor.roundTripUs.p50), us(floor.roundTripUs.p99), "-", "-", "-"]);
+    row(`${size / 1000}k`, "no-op floor", floor, "-");
   }
-  console.log("\nDecision latency, µs (round trip = Envoy-sequence gRPC exchange headers+body; decision = router's own x-prefix-router-decision-us)\n");
-  console.log(table(["prompt", "scenario", "n", "rt p50", "rt p99", "decision p50", "decision p99", "outcomes"], rows));
-  const outDir = join(REPO_ROOT, "bench-results");
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, "decision.json"), JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: require("node:os").cpus().length, results }, null, 1));
-  console.log(`\nwrote ${join(outDir, "decision.json")}`);
-  noopClient.close();
+
+  // Throughput: a warm-prefix mix of the three sizes, 16 in flight.
+  const mix = SIZES.map((size) => ({ kind: "warm-prefix" as const, size }));
+  const routed = await watched(client, { op: "run", address: at, bodies: mix, total: MIX_REQUESTS, concurrency: CONCURRENCY });
+  const floorMix = await watched(client, { op: "run", address: noop.address, bodies: mix, total: MIX_REQUESTS, concurrency: CONCURRENCY });
+  results.push({ scenario: `mix c=${CONCURRENCY}`, ...routed }, { scenario: `mix c=${CONCURRENCY} no-op floor`, ...floorMix });
+  row("mix", `c=${CONCURRENCY}`, routed, `${routed.perSecond.toFixed(0)} req/s`);
+  row("mix", `c=${CONCURRENCY} no-op floor`, floorMix, `${floorMix.perSecond.toFixed(0)} req/s`);
+
+  // Interference: warm 1k alone, then while two cold 32k requests run at all times (a second client thread).
+  const alone = await run(at, "warm-prefix", 1_000, 300);
+  const loader = startClient();
+  await loader.send({ op: "prompts", systems, hugeText: "" });
+  await loader.send({ op: "background", address: at, bodies: [{ kind: "cold", size: 32_000 }], concurrency: 2 });
+  const busy = await run(at, "warm-prefix", 1_000, 300);
+  const coldDone = await loader.send<ClientResult>({ op: "stop-background" });
+  await loader.close();
+  results.push({ scenario: "warm 1k alone", ...alone }, { scenario: "warm 1k beside cold 32k", ...busy, cold32k: coldDone });
+  row("1k", "warm alone", alone);
+  row("1k", "warm beside 2 cold 32k", busy, `${coldDone.roundTripUs.n} cold 32k done, p50 ${us(coldDone.roundTripUs.p50)} µs`);
+
+  // Huge tool description (issue 11): 5 MB of real text, new every time.
+  const rssBefore = mib();
+  const hugeOne = await run(at, "huge-tools", 0, 2);
+  const rssAfterOne = mib();
+  results.push({ scenario: "5 MB tool description, 30 s budget", ...hugeOne, rssMiB: { before: rssBefore, after: rssAfterOne } });
+  row("5 MB", "tools, 30 s budget", hugeOne, `RSS ${rssBefore.toFixed(0)}→${rssAfterOne.toFixed(0)} MiB`);
   await noop.close();
   await router.stop();
+
+  // The same four at once on a router with the default decision budget (150 ms).
+  const defaults: RunningRouter = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 150 }, limits: BIG_LIMITS, ...THREADS }));
+  const rssDefaultsStart = mib();
+  const hugeFour = await run(defaults.service.extProc.address, "huge-tools", 0, 8, 4);
+  const rssDefaultsEnd = mib();
+  await defaults.stop();
+  await client.close();
+  results.push({ scenario: "5 MB tool description ×4 at once, 150 ms budget", ...hugeFour, rssMiB: { before: rssDefaultsStart, after: rssDefaultsEnd } });
+  row("5 MB", "tools ×4 at once, 150 ms", hugeFour, `${JSON.stringify(hugeFour.outcomes)} RSS ${rssDefaultsStart.toFixed(0)}→${rssDefaultsEnd.toFixed(0)} MiB`);
+
+  console.log("\nDecision latency, µs (round trip = Envoy-sequence gRPC exchange headers+body, from a client thread; decision = router's own x-prefix-router-decision-us; loop = max event-loop delay of the server's thread, ms)\n");
+  console.log(table(["prompt", "scenario", "n", "rt p50", "rt p99", "decision p50", "decision p99", "loop max", "outcomes"], rows));
+
+  const find = (size: number | undefined, scenario: string) => results.find((r) => r.scenario === scenario && (size === undefined || r.promptTokens === size)) as unknown as Measured;
+  const p50 = (size: number, scenario: string) => find(size, scenario).roundTripUs.p50 / 1000;
+  const targets = [
+    { target: "warm 8k p50 ≤ floor + 1 ms", value: p50(8_000, "warm-prefix") - p50(8_000, "no-op floor"), limit: 1, unit: "ms over floor" },
+    { target: "warm 32k p50 ≤ floor + 2 ms", value: p50(32_000, "warm-prefix") - p50(32_000, "no-op floor"), limit: 2, unit: "ms over floor" },
+    { target: "cold 32k p50 ≤ 40 ms", value: p50(32_000, "cold"), limit: 40, unit: "ms" },
+    { target: "cold 8k p50 ≤ 12 ms", value: p50(8_000, "cold"), limit: 12, unit: "ms" },
+    { target: `mix throughput c=${CONCURRENCY} ≥ 50% of floor`, value: routed.perSecond / floorMix.perSecond, limit: 0.5, unit: "of floor", atLeast: true },
+    { target: "warm 1k p99 beside cold 32k ≤ 2× alone", value: busy.roundTripUs.p99 / alone.roundTripUs.p99, limit: 2, unit: "× alone" },
+  ].map((t) => ({ ...t, pass: t.atLeast ? t.value >= t.limit : t.value <= t.limit }));
+  console.log("\nTargets (issue 12), ratios within this run:\n");
+  for (const t of targets) console.log(`  ${t.pass ? "PASS" : "FAIL"}  ${t.target}: ${t.value.toFixed(2)} ${t.unit}`);
+
+  const outDir = join(REPO_ROOT, "bench-results");
+  mkdirSync(outDir, { recursive: true });
+  const out = { command: "npm run bench:decision", date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage1m: { start: load, end: loadavg()[0] }, tokenizerThreads: (router.service.tokenizers as { size?: number }).size ?? "none (event loop)", targets, results };
+  writeFileSync(join(outDir, OUT_FILE), JSON.stringify(out, null, 1));
+  console.log(`\nwrote ${join(outDir, OUT_FILE)} (load average ${load.toFixed(1)} → ${loadavg()[0].toFixed(1)} on ${cpus().length} cores)`);
 }
 
 main().catch((err) => {

@@ -10,6 +10,7 @@ import { blockKeys, chainRoot } from "../../src/prefix/block-keys";
 import { parseOpenAiBody } from "../../src/request/parse-openai-body";
 import { startRouterService, type RouterService } from "../../src/router-service";
 import { silentLogger } from "../../src/telemetry/logger";
+import { loadTokenizerRegistry, type TokenizerRegistry } from "../../src/tokenize/tokenizer-registry";
 import { EnvoyExtProcClient } from "./envoy-ext-proc-client";
 
 export const REPO_ROOT = join(__dirname, "..", "..");
@@ -31,6 +32,8 @@ export function testConfig(overrides: Record<string, unknown> = {}, workers = 4)
     // Generous: tests assert routing, not speed (decision-timeout has its own test). The workers'
     // addresses are not reachable: no /metrics scraping unless a test serves it.
     routing: { decisionTimeoutMs: 10_000, load: { scrapeMetrics: false }, ...(overrides.routing as object | undefined) },
+    // One tokenizer thread: each loads every model's tokenizer, and tests start many routers.
+    tokenizerCache: { threads: 1 },
     ...Object.fromEntries(Object.entries(overrides).filter(([k]) => k !== "routing")),
   });
 }
@@ -77,11 +80,26 @@ export function chatBody(system: string, user: string, model = "qwen3"): string 
   });
 }
 
+const registries = new Map<string, Promise<TokenizerRegistry>>();
+/**
+ * The router's tokenizers on this thread (the service's own run in worker threads): loaded once per
+ * set of models and kept for the test process.
+ */
+export function mainThreadTokenizers(config: Pick<RouterConfig, "models">): Promise<TokenizerRegistry> {
+  const key = JSON.stringify(config.models);
+  let registry = registries.get(key);
+  if (registry === undefined) {
+    registry = loadTokenizerRegistry(config.models, { segmentCacheBytes: 64 << 20 });
+    registries.set(key, registry);
+  }
+  return registry;
+}
+
 /** The token ids the router computes for a body (its own parser and tokenizer). */
 export async function routerTokens(service: RouterService, body: string, path = "/v1/chat/completions", model = "qwen3"): Promise<Uint32Array> {
   const prompt = parseOpenAiBody(path, Buffer.from(body), service.config.limits);
   if (!prompt.ok) throw new Error(prompt.failure.detail);
-  const ids = await service.tokenizers.get(model)!.tokenize(prompt.value);
+  const ids = await (await mainThreadTokenizers(service.config)).get(model)!.tokenize(prompt.value);
   if (!ids.ok) throw new Error(ids.failure.detail);
   return ids.value;
 }

@@ -15,6 +15,7 @@ import { isOverloaded } from "../routing/sticky-least-loaded";
 import { outstanding } from "../routing/worker-view";
 import { createCacheIndex } from "../state/create-cache-index";
 import { MemoryCacheIndex } from "../state/memory-cache-index";
+import { PromptKeyer } from "../tokenize/prompt-keyer";
 import { loadTokenizerRegistry } from "../tokenize/tokenizer-registry";
 import { AdminClient } from "./admin-client";
 import { withConfigErrors } from "./config-errors";
@@ -46,7 +47,7 @@ async function explain(opts: ExplainOptions): Promise<void> {
   const body = readFileSync(opts.body === "-" ? 0 : opts.body);
   const { index, loads, source, close } = await stateSource(config, opts.admin);
   try {
-    const tokenizers = await loadTokenizerRegistry(config.models, { segmentCacheBytes: 0 });
+    const tokenizers = new PromptKeyer(await loadTokenizerRegistry(config.models, { segmentCacheBytes: 0 }), 0);
     const router = new RequestRouter({ config, index, tokenizers });
     const e = await router.explain({ method: "POST", path: opts.path, body, subset: null }, loads);
     if (opts.json) process.stdout.write(JSON.stringify(toJson(e, source), null, 1) + "\n");

@@ -62,8 +62,9 @@ export const storeSchema = z.discriminatedUnion("kind", [memoryStoreSchema, redi
 export const modelSchema = z
   .object({
     name: z.string().min(1).describe("model name as clients send it in the body's `model`"),
-    tokenizer: z.string().min(1).describe("folder holding tokenizer.json and tokenizer_config.json"),
+    tokenizer: z.string().min(1).describe("folder holding tokenizer.json (or a tiktoken BPE file) and tokenizer_config.json"),
     chatTemplate: z.string().min(1).optional().describe("file overriding tokenizer_config.json's chat_template"),
+    tiktokenPattern: z.string().min(1).optional().describe("split pattern for a folder whose tokenizer is a tiktoken BPE file (tiktoken.model or *.tiktoken) instead of tokenizer.json; default: cl100k_base's"),
     aliases: z.array(z.string().min(1)).default([]).describe("other names (e.g. served-model-name, LoRA adapters) routed as this model"),
   })
   .strict();
@@ -213,7 +214,8 @@ export const limitsSchema = z
 
 export const tokenizerCacheSchema = z
   .object({
-    maxBytes: z.number().int().min(0).default(256 * MiB).describe("memory for cached token ids of repeated text segments"),
+    maxBytes: z.number().int().min(0).default(256 * MiB).describe("memory for cached token ids of repeated text segments (7/8) and block keys of repeated prefixes (1/8), split between the tokenizer threads"),
+    threads: z.number().int().min(1).max(64).optional().describe("worker threads that render, tokenize and hash prompts off the event loop (each loads every model's tokenizer); default: one per CPU core, at most 4"),
   })
   .strict();
 

@@ -42,31 +42,70 @@ export function fullBlockCount(tokenCount: number, blockSize: number): number {
 }
 
 /**
- * Keys of every full block of `tokens`, in chain order. `parent` is the chain root, or the key
- * (as 8 bytes) of the block before `tokens[0]` when continuing a chain.
+ * Block keys as bytes: KEY_BYTES per key, in chain order, one allocation for the whole chain. The
+ * decision path keeps keys in this form; hex strings (BlockKey) are made only at the index boundary.
  */
-export function blockKeys(tokens: ArrayLike<number>, blockSize: number, parent: Buffer): BlockKey[] {
+export type BlockKeyBytes = Uint8Array;
+
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/**
+ * Hashes `blocks` full blocks of `tokens` starting at `start`, chaining from `parent` (8 bytes), into
+ * `out` from byte `outOffset` on. Ids must already be known to fit uint32 (a Uint32Array, or checked
+ * by the caller). Returns nothing: the last key written is the parent of the next block.
+ */
+export function hashBlocksInto(tokens: Uint32Array, start: number, blocks: number, blockSize: number, parent: Uint8Array, out: Uint8Array, outOffset: number): void {
+  if (parent.length !== KEY_BYTES) throw new RangeError(`parent key must be ${KEY_BYTES} bytes, got ${parent.length}`);
+  // One scratch buffer per call: parent key followed by the block's tokens as uint32 LE.
+  const scratch = Buffer.allocUnsafe(KEY_BYTES + 4 * blockSize);
+  scratch.set(parent, 0);
+  const words = LITTLE_ENDIAN ? new Uint32Array(scratch.buffer, scratch.byteOffset + KEY_BYTES, blockSize) : null;
+  for (let b = 0; b < blocks; b++) {
+    const from = start + b * blockSize;
+    if (words) words.set(tokens.subarray(from, from + blockSize));
+    else for (let t = 0; t < blockSize; t++) scratch.writeUInt32LE(tokens[from + t], KEY_BYTES + 4 * t);
+    const digest = oneShotHash("sha256", scratch, "buffer");
+    scratch.set(digest.subarray(0, KEY_BYTES), 0); // the next block's parent
+    out.set(scratch.subarray(0, KEY_BYTES), outOffset + b * KEY_BYTES);
+  }
+}
+
+/** Keys of every full block of `tokens` as bytes (see blockKeys). */
+export function blockKeyBytes(tokens: ArrayLike<number>, blockSize: number, parent: Uint8Array): BlockKeyBytes {
   if (!Number.isInteger(blockSize) || blockSize <= 0) throw new RangeError(`blockSize must be a positive integer, got ${blockSize}`);
   if (parent.length !== KEY_BYTES) throw new RangeError(`parent key must be ${KEY_BYTES} bytes, got ${parent.length}`);
   const blocks = fullBlockCount(tokens.length, blockSize);
-  const keys: BlockKey[] = new Array(blocks);
-  // One scratch buffer per call: parent key followed by the block's tokens as uint32 LE.
-  const scratch = Buffer.allocUnsafe(KEY_BYTES + 4 * blockSize);
-  parent.copy(scratch, 0);
-  for (let b = 0; b < blocks; b++) {
-    let offset = KEY_BYTES;
-    const start = b * blockSize;
-    for (let t = 0; t < blockSize; t++) {
-      const id = tokens[start + t];
-      if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new RangeError(`token id out of range at ${start + t}: ${id}`);
-      scratch.writeUInt32LE(id, offset);
-      offset += 4;
-    }
-    const digest = oneShotHash("sha256", scratch, "buffer");
-    digest.copy(scratch, 0, 0, KEY_BYTES); // the next block's parent
-    keys[b] = digest.toString("hex", 0, KEY_BYTES);
+  const ids = tokens instanceof Uint32Array ? tokens : checkedIds(tokens, blocks * blockSize);
+  const out = new Uint8Array(blocks * KEY_BYTES);
+  hashBlocksInto(ids, 0, blocks, blockSize, parent, out, 0);
+  return out;
+}
+
+/** The first `count` ids as a Uint32Array; throws RangeError on an id that is not a uint32. */
+function checkedIds(tokens: ArrayLike<number>, count: number): Uint32Array {
+  const ids = new Uint32Array(count);
+  for (let i = 0; i < count; i++) {
+    const id = tokens[i];
+    if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new RangeError(`token id out of range at ${i}: ${id}`);
+    ids[i] = id;
   }
+  return ids;
+}
+
+/** Hex keys (the index's form) of a chain of key bytes. Each string owns its characters. */
+export function hexKeys(bytes: BlockKeyBytes): BlockKey[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const keys: BlockKey[] = new Array(bytes.byteLength / KEY_BYTES);
+  for (let i = 0; i < keys.length; i++) keys[i] = buf.toString("hex", i * KEY_BYTES, (i + 1) * KEY_BYTES);
   return keys;
+}
+
+/**
+ * Keys of every full block of `tokens`, in chain order. `parent` is the chain root, or the key
+ * (as 8 bytes) of the block before `tokens[0]` when continuing a chain.
+ */
+export function blockKeys(tokens: ArrayLike<number>, blockSize: number, parent: Uint8Array): BlockKey[] {
+  return hexKeys(blockKeyBytes(tokens, blockSize, parent));
 }
 
 /** The 8 raw bytes of a key, for chaining from a stored key. */

@@ -8,6 +8,8 @@ export type StageName = (typeof STAGES)[number];
 export interface DecisionStages {
   /** Runs `work` as stage `name`; a returned promise counts until it settles. */
   run<T>(name: StageName, work: () => T): T;
+  /** A stage that ran elsewhere (a tokenizer thread), from `startMs` to `endMs` on performance.now()'s clock. */
+  record?(name: StageName, startMs: number, endMs: number): void;
 }
 
 export const UNOBSERVED: DecisionStages = { run: (_name, work) => work() };

@@ -12,8 +12,8 @@
  */
 import type { LimitsConfig, RouterConfig, WorkerConfig } from "../config/schema";
 import { fail, type Failure, type Outcome as Result } from "../failure";
-import { blockKeys } from "../prefix/block-keys";
-import type { ChatPrompt, Prompt } from "../request/prompt";
+import { hexKeys, type BlockKey } from "../prefix/block-keys";
+import type { Prompt } from "../request/prompt";
 import { parseOpenAiBody } from "../request/parse-openai-body";
 import { DecisionCore, type DecisionInput } from "../routing/decision-core";
 import { InFlightTracker } from "../routing/in-flight-tracker";
@@ -25,26 +25,18 @@ import { prefixMatch } from "../routing/policies/routing-policy";
 import { SpeculationOverlay } from "../routing/speculation-overlay";
 import { leastLoaded, outstanding, type WorkerLoad, type WorkerView } from "../routing/worker-view";
 import type { CacheIndex } from "../state/cache-index";
+import type { PromptKeys, PromptKeySource } from "../tokenize/prompt-keyer";
 import { withDeadline } from "../common/deadline";
 import { UNOBSERVED, type DecisionStages } from "./decision-stages";
 import { ModelCatalog, type CatalogModel } from "./model-catalog";
 import type { RouteReason, RouteRequest, RouteResult } from "./route-result";
 
-export interface PromptTokenizer {
-  render(prompt: ChatPrompt): Result<string>;
-  encode(text: string, addSpecialTokens: boolean): Promise<Result<Uint32Array>>;
-  checkIds(ids: readonly number[]): Result<Uint32Array>;
-}
-
-export interface TokenizerSource {
-  get(model: string): PromptTokenizer | undefined;
-}
-
 export interface RequestRouterDeps {
   readonly config: Pick<RouterConfig, "blockSize" | "hashSeed" | "models" | "workers" | "routing" | "limits">;
   /** Only lookups and speculative records: the router never writes confirmed state. */
   readonly index: Pick<CacheIndex, "lookup" | "addSpeculative">;
-  readonly tokenizers: TokenizerSource;
+  /** Renders, tokenizes and hashes prompts: a tokenizer pool (worker threads) or a PromptKeyer. */
+  readonly tokenizers: PromptKeySource;
   readonly inFlight?: InFlightTracker;
   /** The workers' load view; the service feeds it with scraped /metrics. */
   readonly board?: LoadBoard;
@@ -223,11 +215,10 @@ export class RequestRouter {
     if (!model) return fallback({ code: "unknown-model", detail: "the requested model is not configured" });
 
     const timeout = (): Failure => ({ code: "decision-timeout", detail: `the decision took over ${this.deps.config.routing.decisionTimeoutMs} ms` });
-    const tokenized = await withDeadline(this.tokensFor(model, prompt.value, stages), Math.max(0, deadline - this.now()));
+    const tokenized = await withDeadline(this.keysFor(model, prompt.value, request, stages, deadline, commit === undefined), Math.max(0, deadline - this.now()));
     if (!tokenized.done) return fallback(tokenized.error ? { code: "tokenize-error", detail: String(tokenized.error) } : timeout());
     if (!tokenized.value.ok) return fallback(tokenized.value.failure);
-    const { ids, text } = tokenized.value.value;
-    const chain = stages.run("hash", () => blockKeys(ids, this.deps.config.blockSize, model.root));
+    const { tokens, chain, text } = tokenized.value.value;
 
     let runs: ReadonlyMap<string, number> = NO_RUNS;
     const lookupStartedAt = this.now();
@@ -245,7 +236,7 @@ export class RequestRouter {
     const nowMs = this.now();
     runs = this.overlay.merge(chain, runs, nowMs, lookupStartedAt);
     const match = chain.length ? prefixMatch(chain, runs) : { totalBlocks: 0, runs, seed: this.randomSeed() };
-    const input: DecisionInput = { workers: eligible, keys: chain, promptTokens: ids.length, match, nowMs };
+    const input: DecisionInput = { workers: eligible, keys: chain, promptTokens: tokens, match, nowMs };
     const views = loads ? eligible.map((w) => ({ id: w.id, address: w.address, inFlight: 0, load: loads.get(w.id) })) : this.core.snapshot(eligible, nowMs);
     const decision = stages.run("pick", () => this.core.decide(input, views));
     const decided: DecidedPlan = { kind: "decide", prompt: prompt.value, model, input, views, runs, decision, text };
@@ -300,17 +291,24 @@ export class RequestRouter {
     return live.length > 0 ? live : base;
   }
 
-  private async tokensFor(model: CatalogModel, prompt: Prompt, stages: DecisionStages): Promise<Result<{ ids: Uint32Array; text: string | null }>> {
-    const tokenizer = this.deps.tokenizers.get(model.name);
-    if (!tokenizer) return fail("unknown-model", `no tokenizer loaded for ${model.name}`);
-    if (prompt.kind === "completion-ids") {
-      const ids = stages.run("tokenize", () => tokenizer.checkIds(prompt.ids));
-      return ids.ok ? { ok: true, value: { ids: ids.value, text: null } } : ids;
-    }
-    const text = prompt.kind === "chat" ? stages.run("template", () => tokenizer.render(prompt)) : { ok: true as const, value: prompt.text };
-    if (!text.ok) return text;
-    const ids = await stages.run("tokenize", () => tokenizer.encode(text.value, prompt.addSpecialTokens));
-    return ids.ok ? { ok: true, value: { ids: ids.value, text: prompt.kind === "chat" ? text.value : null } } : ids;
+  /**
+   * Template, tokenize and hash run off the event loop (the tokenizer pool); their times come back
+   * as stages. The keys come back as bytes and become the index's hex strings here, at the boundary.
+   */
+  private async keysFor(
+    model: CatalogModel,
+    prompt: Prompt,
+    request: RouteRequest,
+    stages: DecisionStages,
+    deadline: number,
+    withText: boolean,
+  ): Promise<Result<{ tokens: number; chain: BlockKey[]; text: string | null }>> {
+    const spec = { blockSize: this.deps.config.blockSize, root: model.root, withText, budgetMs: Math.max(0, deadline - this.now()) };
+    const from = request.body ? { path: request.path, body: request.body } : undefined;
+    const keyed = await this.deps.tokenizers.keys(model.name, prompt, spec, from);
+    if (!keyed.ok) return keyed;
+    recordStages(stages, keyed.value.stages);
+    return { ok: true, value: { tokens: keyed.value.tokens, chain: hexKeys(keyed.value.keys), text: keyed.value.text } };
   }
 
   private recordSpeculatively(worker: string, chain: readonly string[]): void {
@@ -355,4 +353,13 @@ export class RequestRouter {
   private randomSeed(): number {
     return Math.floor(this.random() * 0x1_0000_0000) >>> 0;
   }
+}
+
+/** Stage times measured in a tokenizer thread, replayed on the decision's stages. */
+function recordStages(stages: DecisionStages, times: PromptKeys["stages"]): void {
+  if (!stages.record) return;
+  const local = (epochMs: number) => epochMs - performance.timeOrigin;
+  if (times.template) stages.record("template", local(times.template[0]), local(times.template[1]));
+  stages.record("tokenize", local(times.tokenize[0]), local(times.tokenize[1]));
+  stages.record("hash", local(times.hash[0]), local(times.hash[1]));
 }

@@ -20,7 +20,7 @@ export interface MetricsSources {
   readonly config: Pick<RouterConfig, "workers">;
   readonly index: CacheIndex;
   readonly inFlight: InFlightTracker;
-  readonly tokenizers: TokenizerRegistry;
+  readonly tokenizers: Pick<TokenizerRegistry, "stats">;
   readonly events: EventPaths | null;
   /** Each worker's load as the policy sees it. */
   readonly loads: () => ReadonlyMap<string, WorkerLoad>;

@@ -93,6 +93,10 @@ function stageSpans(tracer: Tracer, parent: Context): DecisionStages {
       } else span.end();
       return result;
     },
+    record(name: StageName, startMs: number, endMs: number): void {
+      const origin = performance.timeOrigin;
+      tracer.startSpan(`prefix_router.${name}`, { startTime: origin + startMs }, parent).end(origin + endMs);
+    },
   };
 }
 

@@ -1,8 +1,13 @@
 /**
  * Reads one model's tokenizer folder at startup: tokenizer.json (the Rust tokenizer and its
- * added_tokens), tokenizer_config.json (special tokens, chat template), and the optional files
- * transformers also reads: special_tokens_map.json and chat_template.jinja. This is config
- * validation, so problems throw an Error naming the model and the path.
+ * added_tokens) — or, without one, a tiktoken BPE file (`tiktoken.model` or a single `*.tiktoken`)
+ * —, tokenizer_config.json (special tokens, chat template), and the optional files transformers
+ * also reads: special_tokens_map.json and chat_template.jinja. This is config validation, so
+ * problems throw an Error naming the model and the path.
+ *
+ * A tiktoken file holds only the ranks: its added tokens come from tokenizer_config.json's
+ * `added_tokens_decoder`, and its split pattern from the model config (`tiktokenPattern`), by
+ * default cl100k_base's, which is also what transformers assumes for a tiktoken file.
  *
  * Chat template precedence (as vLLM → transformers resolve it): the configured `chatTemplate` file,
  * else chat_template.jinja, else tokenizer_config.json `chat_template` — a string, or a list of
@@ -12,9 +17,12 @@
  * strings (a config may give `{content: ...}` objects); absent ones are left undefined, exactly as
  * the Python template sees them.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Tiktoken } from "tiktoken";
 import { Tokenizer } from "tokenizers";
+import { chunkablePipeline, CHUNKABLE_PATTERNS, CL100K_PATTERN } from "./text-chunker";
+import { tiktokenEncoder, type TokenEncoder } from "./token-encoder";
 
 export interface ModelTokenizerConfig {
   readonly name: string;
@@ -22,6 +30,8 @@ export interface ModelTokenizerConfig {
   readonly tokenizer: string;
   /** Optional chat template file overriding the folder's template. */
   readonly chatTemplate?: string;
+  /** Split pattern of a tiktoken BPE file (default: cl100k_base's). */
+  readonly tiktokenPattern?: string;
 }
 
 export interface AddedTokenInfo {
@@ -39,9 +49,14 @@ export interface ChatTemplateSources {
 }
 
 export interface ModelFiles {
-  readonly tokenizer: Tokenizer;
-  /** tokenizer.json `pre_tokenizer` and `normalizer`, for the segmenting safety check. */
-  readonly pipeline: { readonly preTokenizer: unknown; readonly normalizer: unknown };
+  /** Hugging Face's tokenizer (tokenizer.json) or the tiktoken encoder (a tiktoken BPE file). */
+  readonly tokenizer: Tokenizer | TokenEncoder;
+  readonly format: "tokenizer.json" | "tiktoken";
+  /**
+   * tokenizer.json `pre_tokenizer` and `normalizer`, for the segmenting safety check; `chunkable`:
+   * long segments may be cut (text-chunker.ts).
+   */
+  readonly pipeline: { readonly preTokenizer: unknown; readonly normalizer: unknown; readonly chunkable: boolean };
   readonly addedTokens: readonly AddedTokenInfo[];
   readonly specialTokens: Readonly<Record<string, string | string[]>>;
   readonly templates: ChatTemplateSources;
@@ -64,6 +79,13 @@ export function loadModelFiles(model: ModelTokenizerConfig): ModelFiles {
   }
   const mapPath = join(model.tokenizer, "special_tokens_map.json");
   const fallback = existsSync(mapPath) ? readJsonObject(mapPath, where) : {};
+  const common = { specialTokens: readSpecialTokens(config, fallback), templates };
+  if (!existsSync(tokenizerPath)) {
+    const bpePath = tiktokenFile(model.tokenizer);
+    if (bpePath === null) throw new Error(`${where(model.tokenizer)}: no tokenizer.json and no tiktoken file (tiktoken.model or *.tiktoken)`);
+    return { ...common, ...loadTiktoken(model, bpePath, config, where) };
+  }
+  if (model.tiktokenPattern !== undefined) throw new Error(`${where(tokenizerPath)}: tiktokenPattern is only for a tiktoken file; this folder has tokenizer.json`);
   const tokenizerJson = readJsonObject(tokenizerPath, where);
   let tokenizer: Tokenizer;
   try {
@@ -75,13 +97,72 @@ export function loadModelFiles(model: ModelTokenizerConfig): ModelFiles {
   tokenizer.disableTruncation();
   tokenizer.disablePadding();
   return {
+    ...common,
     tokenizer,
-    pipeline: { preTokenizer: tokenizerJson.pre_tokenizer ?? null, normalizer: tokenizerJson.normalizer ?? null },
+    format: "tokenizer.json",
+    pipeline: { preTokenizer: tokenizerJson.pre_tokenizer ?? null, normalizer: tokenizerJson.normalizer ?? null, chunkable: chunkablePipeline(tokenizerJson) },
     addedTokens: readAddedTokens(tokenizerJson, where(tokenizerPath)),
-    specialTokens: readSpecialTokens(config, fallback),
-    templates,
     maxTokenId: maxTokenId(tokenizer),
   };
+}
+
+/** `tiktoken.model`, else the folder's one `*.tiktoken` file, else null. */
+function tiktokenFile(folder: string): string | null {
+  if (existsSync(join(folder, "tiktoken.model"))) return join(folder, "tiktoken.model");
+  const found = readdirSync(folder).filter((f) => f.endsWith(".tiktoken"));
+  if (found.length > 1) throw new Error(`tokenizer folder ${folder}: several *.tiktoken files (${found.join(", ")}); keep one`);
+  return found.length === 1 ? join(folder, found[0]) : null;
+}
+
+function loadTiktoken(model: ModelTokenizerConfig, bpePath: string, config: Record<string, unknown>, where: (p: string) => string): Omit<ModelFiles, "specialTokens" | "templates"> {
+  let ranks: string;
+  try {
+    ranks = readFileSync(bpePath, "utf8");
+  } catch (err) {
+    throw new Error(`${where(bpePath)}: cannot read: ${(err as Error).message}`);
+  }
+  const maxRank = maxTiktokenRank(ranks, where(bpePath));
+  const addedTokens = readAddedTokensDecoder(config, where(join(model.tokenizer, "tokenizer_config.json")));
+  const pattern = model.tiktokenPattern ?? CL100K_PATTERN;
+  let encoding: Tiktoken;
+  try {
+    encoding = new Tiktoken(ranks, Object.fromEntries(addedTokens.map((t) => [t.content, t.id])), pattern);
+  } catch (err) {
+    throw new Error(`${where(bpePath)}: cannot load the tiktoken file with pattern ${JSON.stringify(pattern)}: ${String(err)}`);
+  }
+  return {
+    tokenizer: tiktokenEncoder(encoding),
+    format: "tiktoken",
+    // tiktoken has no normalizer; its one regex split is the pattern.
+    pipeline: { preTokenizer: null, normalizer: null, chunkable: CHUNKABLE_PATTERNS.has(pattern) },
+    addedTokens,
+    maxTokenId: addedTokens.reduce((max, t) => Math.max(max, t.id), maxRank),
+  };
+}
+
+/** The largest rank of a tiktoken file ("<base64 token> <rank>" per line); throws on a bad line. */
+function maxTiktokenRank(ranks: string, where: string): number {
+  let max = -1;
+  let line = 0;
+  for (const row of ranks.split("\n")) {
+    line++;
+    if (row === "") continue;
+    const rank = Number(row.slice(row.indexOf(" ") + 1));
+    if (row.indexOf(" ") <= 0 || !Number.isInteger(rank) || rank < 0) throw new Error(`${where}: line ${line} is not "<base64 token> <rank>"`);
+    if (rank > max) max = rank;
+  }
+  if (max < 0) throw new Error(`${where}: no ranks`);
+  return max;
+}
+
+/** tokenizer_config.json `added_tokens_decoder`: {"<id>": {content, lstrip, rstrip, single_word, normalized}}. */
+function readAddedTokensDecoder(config: Record<string, unknown>, where: string): AddedTokenInfo[] {
+  const raw = config.added_tokens_decoder ?? {};
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new Error(`${where}: added_tokens_decoder is not an object`);
+  return Object.entries(raw as Record<string, Record<string, unknown>>).map(([id, t]) => {
+    if (!/^\d+$/.test(id) || typeof t?.content !== "string") throw new Error(`${where}: added_tokens_decoder entry ${JSON.stringify(id)} needs an integer id and a content string`);
+    return addedToken({ ...t, id: Number(id) });
+  });
 }
 
 /** vLLM's max_token_id = max(get_vocab().values()); ids are normally 0..size-1, checked cheaply. */
@@ -136,14 +217,18 @@ function readText(path: string, where: (p: string) => string): string {
 function readAddedTokens(tokenizerJson: Record<string, unknown>, where: string): AddedTokenInfo[] {
   const raw = tokenizerJson.added_tokens ?? [];
   if (!Array.isArray(raw)) throw new Error(`${where}: added_tokens is not a list`);
-  return raw.map((t: Record<string, unknown>) => ({
+  return raw.map(addedToken);
+}
+
+function addedToken(t: Record<string, unknown>): AddedTokenInfo {
+  return {
     id: Number(t.id),
     content: String(t.content),
     lstrip: Boolean(t.lstrip),
     rstrip: Boolean(t.rstrip),
     singleWord: Boolean(t.single_word),
     normalized: Boolean(t.normalized),
-  }));
+  };
 }
 
 /** A special-token value as transformers stringifies it: "tok" or {content: "tok"}. */

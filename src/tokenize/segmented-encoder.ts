@@ -1,13 +1,15 @@
 /**
- * Text → token ids with the model's Rust tokenizer (npm `tokenizers`), cached by segment.
+ * Text → token ids, cached by segment, for any TokenEncoder (token-encoder.ts).
  *
  * Hugging Face tokenizes the text between added tokens independently (added-token-splitter.ts), so
  * ids(text) = concat(ids(segment) | id(added token)) plus, with add_special_tokens, the
- * post-processor's fixed prefix/suffix (e.g. Llama 3's <|begin_of_text|>). Chat turns and RAG system
- * prompts repeat across requests, so the segments' ids are cached (segment-cache.ts) and only the
- * new segments of a request are encoded, in one encodeBatch call. Segments are keyed by a SHA-256
- * digest, never by the segment itself: a segment is a slice of the rendered prompt, and a V8 sliced
- * string keeps its whole parent alive, so a text key would pin every prompt it came from.
+ * post-processor's fixed prefix/suffix (e.g. Llama 3's <|begin_of_text|>). Long segments are cut
+ * further into chunks where that is exact (text-chunker.ts). Chat turns and RAG system prompts
+ * repeat across requests, so the pieces' ids are cached (segment-cache.ts) and only new pieces are
+ * encoded, in batches of bounded size, with the caller's deadline checked between waves of batches.
+ * Pieces are keyed by a SHA-256 digest, never by the text itself: a piece is a slice of the rendered
+ * prompt, and a V8 sliced string keeps its whole parent alive, so a text key would pin every prompt
+ * it came from.
  *
  * The segmented path is used only where it is provably the same as encoding the whole text:
  *   - every added token has lstrip, rstrip, single_word and normalized false (otherwise matching
@@ -20,48 +22,76 @@
  */
 import { createHash } from "node:crypto";
 import type { Tokenizer } from "tokenizers";
-import { AddedTokenSplitter, type Piece } from "./added-token-splitter";
+import { AddedTokenSplitter } from "./added-token-splitter";
+import type { BulkGate } from "./bulk-gate";
 import type { AddedTokenInfo } from "./model-files";
 import type { SegmentCache } from "./segment-cache";
+import { chunkText } from "./text-chunker";
+import { concatIds, equalIds, huggingFaceEncoder, type Affixes, type TokenEncoder } from "./token-encoder";
 
-interface MissingSegment {
-  readonly text: string;
-  readonly positions: number[];
+/** One piece of a text: known ids, or a text to encode. Pieces' ids concatenate to the text's ids. */
+export interface EncodePiece {
+  /** Names the piece's content for this tokenizer (a digest for text: it shares no memory with it). */
+  readonly key: string;
+  readonly ids: Uint32Array | null;
+  readonly text: string | null;
 }
 
-interface Affixes {
-  readonly prefix: Uint32Array;
-  readonly suffix: Uint32Array;
+/** Thrown by idsOf() when the caller's deadline passed before all pieces were encoded. */
+export class DeadlineExceeded extends Error {
+  constructor() {
+    super("the decision deadline passed while tokenizing");
+  }
+}
+
+/** Texts per encode call add up to at most this many characters (bounds a call's memory and time). */
+const BATCH_CHARS = 32 * 1024;
+/** Encode calls started together; the deadline is checked before each wave. */
+const WAVE_BATCHES = 4;
+
+interface Deferred {
+  readonly promise: Promise<Uint32Array>;
+  resolve(ids: Uint32Array): void;
+  reject(err: unknown): void;
 }
 
 export class SegmentedEncoder {
-  /** Segments being encoded right now, by key: concurrent requests with one new prompt share the work. */
+  /** Pieces being encoded right now, by key: concurrent requests with one new prompt share the work. */
   private readonly inFlight = new Map<string, Promise<Uint32Array>>();
 
   private constructor(
-    private readonly tokenizer: Tokenizer,
+    private readonly encoder: TokenEncoder,
     private readonly cache: SegmentCache,
     private readonly namespace: string,
     private readonly splitter: AddedTokenSplitter | null,
     private readonly affixes: Affixes | null,
+    private readonly chunked: boolean,
+    private readonly gate: BulkGate | null,
   ) {}
 
-  /** `namespace` keeps this tokenizer's cache keys apart from other tokenizers' in a shared cache. */
+  /**
+   * `namespace` keeps this tokenizer's cache keys apart from other tokenizers' in a shared cache.
+   * `pipeline.chunkable`: long segments may be cut (text-chunker.ts), checked on the probe too.
+   * `gate`: bounds bulk encoding across threads (bulk-gate.ts).
+   */
   static async create(
-    tokenizer: Tokenizer,
+    backend: Tokenizer | TokenEncoder,
     addedTokens: readonly AddedTokenInfo[],
-    pipeline: { readonly preTokenizer: unknown },
+    pipeline: { readonly preTokenizer: unknown; readonly chunkable?: boolean },
     cache: SegmentCache,
     namespace: string,
+    gate: BulkGate | null = null,
   ): Promise<SegmentedEncoder> {
-    const whole = new SegmentedEncoder(tokenizer, cache, namespace, null, null);
+    const encoder = "encodeSegments" in backend ? backend : huggingFaceEncoder(backend);
+    const whole = new SegmentedEncoder(encoder, cache, namespace, null, null, false, gate);
     if (!segmentable(addedTokens, pipeline.preTokenizer)) return whole;
     const splitter = new AddedTokenSplitter(addedTokens);
-    const probe = probeText(addedTokens);
-    const candidate = new SegmentedEncoder(tokenizer, cache, namespace, splitter, null);
-    const [segmented, reference] = await Promise.all([candidate.encodeSegments(probe), whole.encodeWhole(probe, false)]);
+    const chunked = pipeline.chunkable === true;
+    const probe = probeText(addedTokens, chunked);
+    const candidate = new SegmentedEncoder(encoder, cache, namespace, splitter, null, chunked, gate);
+    const [segmented, reference] = await Promise.all([candidate.encode(probe, false), whole.encodeWhole(probe, false)]);
     if (!equalIds(segmented, reference)) return whole;
-    return new SegmentedEncoder(tokenizer, cache, namespace, splitter, await deriveAffixes(tokenizer));
+    return new SegmentedEncoder(encoder, cache, namespace, splitter, await encoder.affixes(), chunked, gate);
   }
 
   /** True when text is split and cached; false when every call encodes the whole text. */
@@ -70,77 +100,146 @@ export class SegmentedEncoder {
   }
 
   async encode(text: string, addSpecialTokens: boolean): Promise<Uint32Array> {
-    if (this.splitter === null || (addSpecialTokens && this.affixes === null)) return this.encodeWhole(text, addSpecialTokens);
-    const body = await this.encodeSegments(text);
-    if (!addSpecialTokens) return body;
-    const { prefix, suffix } = this.affixes!;
-    return concat([prefix, body, suffix]);
+    const pieces = this.pieces(text, addSpecialTokens);
+    return pieces === null ? this.encodeWhole(text, addSpecialTokens) : concatIds(await this.idsOf(pieces));
   }
 
   /** The reference path: the whole text in one call, no cache. */
-  async encodeWhole(text: string, addSpecialTokens: boolean): Promise<Uint32Array> {
-    const encoding = await this.tokenizer.encode(text, null, { addSpecialTokens });
-    return Uint32Array.from(encoding.getIds());
+  encodeWhole(text: string, addSpecialTokens: boolean): Promise<Uint32Array> {
+    return this.encoder.encodeWhole(text, addSpecialTokens);
   }
 
-  private async encodeSegments(text: string): Promise<Uint32Array> {
-    const pieces: Piece[] = this.splitter!.split(text);
-    const parts: (Uint32Array | undefined)[] = new Array(pieces.length);
-    const missing = new Map<string, MissingSegment>(); // by key, so a repeat is encoded once
-    for (let i = 0; i < pieces.length; i++) {
-      const piece = pieces[i];
-      if (typeof piece === "number") {
-        parts[i] = Uint32Array.of(piece);
-        continue;
-      }
-      const key = this.keyOf(piece);
-      const cached = this.cache.get(key);
-      if (cached !== undefined) parts[i] = cached;
-      else {
-        const entry = missing.get(key);
-        if (entry === undefined) missing.set(key, { text: piece, positions: [i] });
-        else entry.positions.push(i);
-      }
+  /** The text as pieces, or null where only encoding the whole text is exact. */
+  pieces(text: string, addSpecialTokens: boolean): EncodePiece[] | null {
+    if (this.splitter === null || (addSpecialTokens && this.affixes === null)) return null;
+    const out: EncodePiece[] = [];
+    if (addSpecialTokens && this.affixes!.prefix.length > 0) out.push({ key: `${this.namespace}^`, ids: this.affixes!.prefix, text: null });
+    for (const piece of this.splitter.split(text)) {
+      if (typeof piece === "number") out.push({ key: `${this.namespace}#${piece}`, ids: Uint32Array.of(piece), text: null });
+      else for (const chunk of this.chunked ? chunkText(piece) : [piece]) out.push({ key: this.keyOf(chunk), ids: null, text: chunk });
     }
-    if (missing.size > 0) {
-      const waits: Promise<void>[] = [];
-      const fresh: [string, MissingSegment][] = [];
-      for (const [key, entry] of missing) {
-        const pending = this.inFlight.get(key);
-        if (pending) waits.push(pending.then((ids) => entry.positions.forEach((i) => (parts[i] = ids))));
-        else fresh.push([key, entry]);
-      }
-      if (fresh.length > 0) waits.push(this.encodeFresh(fresh, parts));
-      await Promise.all(waits);
-    }
-    return concat(parts as Uint32Array[]);
+    if (addSpecialTokens && this.affixes!.suffix.length > 0) out.push({ key: `${this.namespace}$`, ids: this.affixes!.suffix, text: null });
+    return out;
   }
 
-  /** Cache key of a segment: a digest (fixed size, shares no memory with the prompt). */
-  private keyOf(segment: string): string {
-    return this.namespace + createHash("sha256").update(segment).digest("base64");
-  }
-
-  /** Encodes new segments in one batch, caches them, and lets concurrent callers wait on them. */
-  private encodeFresh(fresh: readonly [string, MissingSegment][], parts: (Uint32Array | undefined)[]): Promise<void> {
-    const texts = fresh.map(([, entry]) => entry.text);
-    const batch = this.tokenizer.encodeBatch(texts, { addSpecialTokens: false }).then((encodings) => encodings.map((e) => Uint32Array.from(e.getIds())));
-    fresh.forEach(([key], k) => {
-      const one = batch.then((all) => all[k]);
-      one.catch(() => undefined); // a failure surfaces through `batch` below
-      this.inFlight.set(key, one);
+  /**
+   * Each piece's ids: known, cached, shared with a concurrent caller, or encoded now. New texts are
+   * encoded in batches of at most BATCH_CHARS, WAVE_BATCHES at a time; once `expired()` says so,
+   * no further wave starts and DeadlineExceeded is thrown (what was encoded stays cached).
+   */
+  async idsOf(pieces: readonly EncodePiece[], expired: () => boolean = () => false): Promise<Uint32Array[]> {
+    const parts: Uint32Array[] = new Array(pieces.length);
+    const missing = new Map<string, { text: string; positions: number[] }>(); // by key: a repeat is encoded once
+    pieces.forEach((piece, i) => {
+      if (piece.ids !== null) return void (parts[i] = piece.ids);
+      const cached = this.cache.get(piece.key);
+      if (cached !== undefined) return void (parts[i] = cached);
+      const entry = missing.get(piece.key);
+      if (entry === undefined) missing.set(piece.key, { text: piece.text!, positions: [i] });
+      else entry.positions.push(i);
     });
-    return batch
-      .then((all) => {
-        fresh.forEach(([key, entry], k) => {
-          this.cache.set(key, all[k]);
-          for (const i of entry.positions) parts[i] = all[k];
-        });
-      })
-      .finally(() => {
-        for (const [key] of fresh) this.inFlight.delete(key);
-      });
+    if (missing.size === 0) return parts;
+    const waits: Promise<void>[] = [];
+    const fresh: [string, string][] = [];
+    for (const [key, entry] of missing) {
+      const fill = (ids: Uint32Array) => entry.positions.forEach((i) => (parts[i] = ids));
+      const pending = this.inFlight.get(key);
+      // A piece another caller gave up on (its deadline passed) is encoded here after all.
+      const retry = async () => {
+        if (expired()) throw new DeadlineExceeded();
+        const [ids] = await this.encodeBatch([entry.text]);
+        this.cache.set(key, ids);
+        fill(ids);
+      };
+      if (pending) waits.push(pending.then(fill, retry));
+      else {
+        fresh.push([key, entry.text]);
+        waits.push(this.register(key).then(fill));
+      }
+    }
+    const encoding = this.encodeFresh(fresh, expired);
+    await Promise.all([encoding, ...waits]);
+    return parts;
   }
+
+  private encodeBatch(texts: readonly string[]): Promise<Uint32Array[]> {
+    if (this.gate === null) return this.encoder.encodeSegments(texts);
+    let chars = 0;
+    for (const t of texts) chars += t.length;
+    return this.gate.run(chars, () => this.encoder.encodeSegments(texts));
+  }
+
+  /** Cache key of a text piece: a digest (fixed size, shares no memory with the prompt). */
+  private keyOf(text: string): string {
+    return this.namespace + createHash("sha256").update(text).digest("base64");
+  }
+
+  private register(key: string): Promise<Uint32Array> {
+    const deferred = defer();
+    deferred.promise.catch(() => undefined); // a failure surfaces through encodeFresh
+    this.inFlight.set(key, deferred.promise);
+    this.deferreds.set(key, deferred);
+    return deferred.promise;
+  }
+
+  private readonly deferreds = new Map<string, Deferred>();
+
+  private settle(key: string, ids: Uint32Array | null, err?: unknown): void {
+    const deferred = this.deferreds.get(key);
+    this.deferreds.delete(key);
+    this.inFlight.delete(key);
+    if (ids !== null) {
+      this.cache.set(key, ids);
+      deferred?.resolve(ids);
+    } else deferred?.reject(err);
+  }
+
+  /** Encodes new texts in bounded batches and waves; settles every key, encoded or not. */
+  private async encodeFresh(fresh: readonly [string, string][], expired: () => boolean): Promise<void> {
+    const batches = batchesOf(fresh);
+    let next = 0;
+    try {
+      while (next < batches.length) {
+        if (expired()) throw new DeadlineExceeded();
+        const wave = batches.slice(next, next + WAVE_BATCHES);
+        next += wave.length;
+        await Promise.all(
+          wave.map(async (batch) => {
+            const ids = await this.encodeBatch(batch.map(([, text]) => text));
+            batch.forEach(([key], k) => this.settle(key, ids[k]));
+          }),
+        );
+      }
+    } catch (err) {
+      for (const batch of batches) for (const [key] of batch) if (this.deferreds.has(key)) this.settle(key, null, err);
+      throw err;
+    }
+  }
+}
+
+function defer(): Deferred {
+  let resolve!: (ids: Uint32Array) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<Uint32Array>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+/** Groups texts into batches of at most BATCH_CHARS characters (a longer text is a batch alone). */
+function batchesOf(fresh: readonly [string, string][]): [string, string][][] {
+  const batches: [string, string][][] = [];
+  let current: [string, string][] = [];
+  let chars = 0;
+  for (const item of fresh) {
+    if (current.length > 0 && chars + item[1].length > BATCH_CHARS) {
+      batches.push(current);
+      current = [];
+      chars = 0;
+    }
+    current.push(item);
+    chars += item[1].length;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
 }
 
 function segmentable(addedTokens: readonly AddedTokenInfo[], preTokenizer: unknown): boolean {
@@ -156,49 +255,14 @@ function hasFirstOnlyMetaspace(node: unknown): boolean {
   return Object.values(record).some(hasFirstOnlyMetaspace);
 }
 
-/** Text with added tokens at the start, middle and end, and segments that touch them. */
-function probeText(addedTokens: readonly AddedTokenInfo[]): string {
+/**
+ * Text with added tokens at the start, middle and end, and segments that touch them; with chunking,
+ * also a segment long enough to be cut at both kinds of cut point.
+ */
+function probeText(addedTokens: readonly AddedTokenInfo[], chunked: boolean): string {
   const [a, b] = [addedTokens[0]?.content ?? "", addedTokens[addedTokens.length - 1]?.content ?? ""];
-  return `${a}Hello wörld ${b}\n  x${a}${b} 你好 👋🏽\t1234 ${a}`;
-}
-
-/** The ids the post-processor adds around a single sequence, if they are a fixed prefix/suffix. */
-async function deriveAffixes(tokenizer: Tokenizer): Promise<Affixes | null> {
-  const found: Affixes[] = [];
-  for (const probe of ["probe text", "Another, longer probe: 12 words and ünïcode."]) {
-    const [plain, special] = await Promise.all([
-      tokenizer.encode(probe, null, { addSpecialTokens: false }),
-      tokenizer.encode(probe, null, { addSpecialTokens: true }),
-    ]);
-    const affixes = splitAffixes(Uint32Array.from(plain.getIds()), Uint32Array.from(special.getIds()));
-    if (affixes === null) return null;
-    found.push(affixes);
-  }
-  const [x, y] = found;
-  return equalIds(x.prefix, y.prefix) && equalIds(x.suffix, y.suffix) ? x : null;
-}
-
-function splitAffixes(plain: Uint32Array, special: Uint32Array): Affixes | null {
-  for (let start = 0; start + plain.length <= special.length; start++) {
-    if (equalIds(special.subarray(start, start + plain.length), plain)) {
-      return { prefix: special.slice(0, start), suffix: special.slice(start + plain.length) };
-    }
-  }
-  return null;
-}
-
-function equalIds(a: Uint32Array, b: Uint32Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-function concat(parts: readonly Uint32Array[]): Uint32Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint32Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  const base = `${a}Hello wörld ${b}\n  x${a}${b} 你好 👋🏽\t1234 ${a}`;
+  if (!chunked) return base;
+  const line = "Ünïcode, 123 numbers and 'quotes' — don't  split\n  me wrongly?\nNext line  \n\nsays more\r\n";
+  return base + line.repeat(200) + b;
 }

@@ -9,7 +9,8 @@
  *     (`default_cmpl_tok_params`);
  *   - completion token ids: used as given (ids above the tokenizer's largest id are rejected, as
  *     vLLM rejects out-of-vocabulary ids).
- * Encoding uses the model's own tokenizer.json through Hugging Face's Rust tokenizer, segmented and
+ * Encoding uses the model's own tokenizer.json through Hugging Face's Rust tokenizer — or, for a
+ * folder with a tiktoken BPE file instead, OpenAI's tiktoken (model-files.ts) — segmented and
  * cached where that is provably identical (segmented-encoder.ts). tokenize() never throws.
  *
  * Loading is startup config validation: a bad folder, JSON or template throws an Error naming the
@@ -18,6 +19,7 @@
 import { fail, ok, type Outcome } from "../failure";
 import type { ChatPrompt, Prompt } from "../request/prompt";
 import { ChatRenderer } from "./chat-template";
+import { BulkGate, type BulkGateShare } from "./bulk-gate";
 import { loadModelFiles, type ModelTokenizerConfig } from "./model-files";
 import { SegmentCache, type SegmentCacheStats } from "./segment-cache";
 import { SegmentedEncoder } from "./segmented-encoder";
@@ -33,6 +35,10 @@ export interface ModelTokenizer {
   encode(text: string, addSpecialTokens: boolean): Promise<Outcome<Uint32Array>>;
   /** Validates completion token ids against the vocabulary. */
   checkIds(ids: readonly number[]): Outcome<Uint32Array>;
+  /** Text a tokenizer can encode (valid UTF-16: a lone surrogate has no UTF-8 form). */
+  checkText(text: string): Outcome<string>;
+  /** The encoder behind encode(): its pieces and their ids, for callers that cache by piece. */
+  readonly encoder: SegmentedEncoder;
 }
 
 export interface TokenizerRegistry {
@@ -43,6 +49,8 @@ export interface TokenizerRegistry {
 export interface TokenizerRegistryOptions {
   /** Budget of the segment → ids cache shared by all models; 0 disables it. */
   readonly segmentCacheBytes: number;
+  /** Bounds bulk encoding together with other threads (tokenizer threads share one). */
+  readonly bulkGate?: BulkGateShare;
 }
 
 interface LoadedTokenizer {
@@ -56,13 +64,14 @@ export async function loadTokenizerRegistry(
   options: TokenizerRegistryOptions,
 ): Promise<TokenizerRegistry> {
   const cache = new SegmentCache(options.segmentCacheBytes);
+  const gate = options.bulkGate ? new BulkGate(options.bulkGate) : null;
   const loaded = new Map<string, Promise<LoadedTokenizer>>();
   const byModel = new Map<string, ModelTokenizer>();
   for (const model of models) {
-    const key = JSON.stringify([model.tokenizer, model.chatTemplate ?? null]);
+    const key = JSON.stringify([model.tokenizer, model.chatTemplate ?? null, model.tiktokenPattern ?? null]);
     let shared = loaded.get(key);
     if (shared === undefined) {
-      shared = loadTokenizer(model, cache, `${loaded.size}\u0000`);
+      shared = loadTokenizer(model, cache, `${loaded.size}\u0000`, gate);
       loaded.set(key, shared);
     }
     byModel.set(model.name, new PromptTokenizer(model.name, await shared));
@@ -73,7 +82,7 @@ export async function loadTokenizerRegistry(
   };
 }
 
-async function loadTokenizer(model: ModelTokenizerConfig, cache: SegmentCache, namespace: string): Promise<LoadedTokenizer> {
+async function loadTokenizer(model: ModelTokenizerConfig, cache: SegmentCache, namespace: string, gate: BulkGate | null): Promise<LoadedTokenizer> {
   const files = loadModelFiles(model);
   let renderer: ChatRenderer;
   try {
@@ -81,18 +90,24 @@ async function loadTokenizer(model: ModelTokenizerConfig, cache: SegmentCache, n
   } catch (err) {
     throw new Error(`model ${JSON.stringify(model.name)} (${model.chatTemplate ?? model.tokenizer}): chat template does not parse: ${String(err)}`);
   }
-  const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, cache, namespace);
+  const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, cache, namespace, gate);
   return { renderer, encoder, maxTokenId: files.maxTokenId };
 }
 
 /** In a `u` regex a valid surrogate pair is one code point, so this matches only lone halves. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+/** String.prototype.isWellFormed (Node 20+, not in the ES2023 lib): far faster than the regex. */
+const isWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
 
 class PromptTokenizer implements ModelTokenizer {
   constructor(
     readonly model: string,
     private readonly loaded: LoadedTokenizer,
   ) {}
+
+  get encoder(): SegmentedEncoder {
+    return this.loaded.encoder;
+  }
 
   render(prompt: ChatPrompt): Outcome<string> {
     try {
@@ -124,9 +139,15 @@ class PromptTokenizer implements ModelTokenizer {
     return ok(Uint32Array.from(ids));
   }
 
-  async encode(text: string, addSpecialTokens: boolean): Promise<Outcome<Uint32Array>> {
+  checkText(text: string): Outcome<string> {
     // A lone surrogate (from a JSON "\ud800" escape) cannot be UTF-8 encoded; vLLM fails it too.
-    if (LONE_SURROGATE.test(text)) return fail("tokenize-error", "text contains a lone UTF-16 surrogate");
+    const wellFormed = isWellFormed ? isWellFormed.call(text) : !LONE_SURROGATE.test(text);
+    return wellFormed ? ok(text) : fail("tokenize-error", "text contains a lone UTF-16 surrogate");
+  }
+
+  async encode(text: string, addSpecialTokens: boolean): Promise<Outcome<Uint32Array>> {
+    const checked = this.checkText(text);
+    if (!checked.ok) return checked;
     try {
       return ok(await this.loaded.encoder.encode(text, addSpecialTokens));
     } catch (err) {

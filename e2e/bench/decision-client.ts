@@ -1,0 +1,126 @@
+/**
+ * The load generator of decision.bench.ts, in its own thread: it builds the request bodies and
+ * plays Envoy's side of the gRPC exchange, so the router's event loop (or the no-op floor's) sees
+ * only what a real Envoy in another process would cause. Commands come over the worker port.
+ */
+import { parentPort } from "node:worker_threads";
+import { summarize, type Summary } from "../../src/bench/metrics/stats";
+import { EnvoyExtProcClient } from "../support/envoy-ext-proc-client";
+
+export type BodyKind = "cold" | "warm-prefix" | "warm-identical" | "huge-tools";
+
+export interface BodySpec {
+  readonly kind: BodyKind;
+  /** Key into the system prompts sent with "prompts" (ignored for huge-tools). */
+  readonly size: number;
+}
+
+export type ClientCommand =
+  | { readonly op: "prompts"; readonly systems: Record<number, string>; readonly hugeText: string }
+  | { readonly op: "run"; readonly address: string; readonly bodies: readonly BodySpec[]; readonly total: number; readonly concurrency: number }
+  | { readonly op: "background"; readonly address: string; readonly bodies: readonly BodySpec[]; readonly concurrency: number }
+  | { readonly op: "stop-background" };
+
+export interface ClientResult {
+  readonly roundTripUs: Summary;
+  readonly decisionUs: Summary | null;
+  readonly outcomes: Record<string, number>;
+  readonly perSecond: number;
+}
+
+const HISTORY = ["What does this cover?", "It covers the material above in detail."];
+
+/** The text with a marker in every paragraph: no piece of it was ever tokenized before. */
+const fresh = (text: string, k: number) => `(${k}) ` + text.replaceAll("\n\n", `\n\n(${k}) `);
+
+function chat(system: string, history: readonly string[], user: string, tools?: unknown[]): string {
+  const messages = [{ role: "system", content: system }];
+  history.forEach((h, i) => messages.push({ role: i % 2 ? "assistant" : "user", content: h }));
+  messages.push({ role: "user", content: user });
+  return JSON.stringify({ model: "qwen3", messages, ...(tools ? { tools } : {}) });
+}
+
+let systems: Record<number, string> = {};
+let hugeText = "";
+let k = 0;
+
+function bodyOf(spec: BodySpec): string {
+  const system = systems[spec.size];
+  k++;
+  switch (spec.kind) {
+    case "cold":
+      return chat(fresh(system, k), HISTORY.map((h) => `${h} ${k}`), `question ${k}`);
+    case "warm-prefix":
+      return chat(system, HISTORY, `a new question number ${k}?`);
+    case "warm-identical":
+      return chat(system, HISTORY, "the same question");
+    case "huge-tools":
+      return chat("You are a helpful assistant.", [], "Which tool fits?", [
+        { type: "function", function: { name: "lookup", description: fresh(hugeText, k), parameters: { type: "object", properties: {} } } },
+      ]);
+  }
+}
+
+const clients = new Map<string, EnvoyExtProcClient>();
+const clientOf = (address: string) => {
+  let c = clients.get(address);
+  if (!c) clients.set(address, (c = new EnvoyExtProcClient(address)));
+  return c;
+};
+
+/** `total` requests cycling through `bodies`, `concurrency` in flight (Infinity total: until stopped). */
+async function run(address: string, bodies: readonly BodySpec[], total: number, concurrency: number, stopped: () => boolean = () => false): Promise<ClientResult> {
+  const client = clientOf(address);
+  const rt: number[] = [];
+  const dec: number[] = [];
+  const outcomes: Record<string, number> = {};
+  let started = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started < total && !stopped()) {
+        const b = bodyOf(bodies[started++ % bodies.length]);
+        const t = process.hrtime.bigint();
+        const ex = await client.process({ path: "/v1/chat/completions", body: b, messageTimeoutMs: 60_000 });
+        rt.push(Number(process.hrtime.bigint() - t) / 1000);
+        const d = ex.upstreamHeaders.get("x-prefix-router-decision-us");
+        if (d) dec.push(Number(d));
+        const o = ex.upstreamHeaders.get("x-prefix-router-decision") ?? "none";
+        outcomes[o] = (outcomes[o] ?? 0) + 1;
+        await ex.complete(200);
+      }
+    }),
+  );
+  return { roundTripUs: summarize(rt), decisionUs: dec.length ? summarize(dec) : null, outcomes, perSecond: rt.length / ((performance.now() - t0) / 1000) };
+}
+
+let background: { stop: boolean; done: Promise<ClientResult> } | null = null;
+
+parentPort!.on("message", (cmd: ClientCommand) => {
+  const reply = (value: unknown) => parentPort!.postMessage(value);
+  switch (cmd.op) {
+    case "prompts":
+      systems = cmd.systems;
+      hugeText = cmd.hugeText;
+      reply(null);
+      return;
+    case "run":
+      void run(cmd.address, cmd.bodies, cmd.total, cmd.concurrency).then(reply);
+      return;
+    case "background": {
+      const state = { stop: false, done: Promise.resolve(null as unknown as ClientResult) };
+      state.done = run(cmd.address, cmd.bodies, Infinity, cmd.concurrency, () => state.stop);
+      background = state;
+      reply(null);
+      return;
+    }
+    case "stop-background": {
+      const state = background;
+      background = null;
+      if (!state) return reply(null);
+      state.stop = true;
+      void state.done.then(reply);
+      return;
+    }
+  }
+});

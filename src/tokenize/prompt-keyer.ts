@@ -1,0 +1,204 @@
+/**
+ * Prompt → token count and block keys (as bytes), the whole tokenizer side of a decision: render the
+ * chat template, tokenize, hash. Runs in a tokenizer worker thread (tokenizer-pool.ts), or in
+ * process for `prefix-router explain` and tests.
+ *
+ * Work shared with earlier prompts is not done again:
+ *   - the ids of repeated pieces come from the segment cache (segmented-encoder.ts);
+ *   - the keys of a repeated prefix come from the chain-state cache (prefix/chain-state-cache.ts).
+ *     A point of the prompt is named by a chained digest of the pieces before it
+ *     (state[i] = SHA-256(state[i-1] ‖ key of piece i), state[-1] from the chain root and block
+ *     size), so a prompt continues hashing from the last point it shares with an earlier one and
+ *     asks the encoder only for the pieces after it.
+ * The rendered text itself is not reused: templates may read any message anywhere, so the text is
+ * rendered in full each time (in the worker, off the event loop).
+ */
+import { createHash } from "node:crypto";
+import { fail, ok, type Outcome } from "../failure";
+import { blockKeyBytes, hashBlocksInto, KEY_BYTES, type BlockKeyBytes } from "../prefix/block-keys";
+import { ChainStateCache, type ChainState, type RunPoint } from "../prefix/chain-state-cache";
+import type { Prompt } from "../request/prompt";
+import type { SegmentCacheStats } from "./segment-cache";
+import { DeadlineExceeded, type EncodePiece } from "./segmented-encoder";
+import type { ModelTokenizer, TokenizerRegistry } from "./tokenizer-registry";
+
+export interface KeySpec {
+  readonly blockSize: number;
+  /** The chain root (8 bytes) of the model's key namespace. */
+  readonly root: Uint8Array;
+  /** Return the rendered chat text too (explain, debugging). */
+  readonly withText: boolean;
+  /** Milliseconds this request may still spend; work stops once they run out. */
+  readonly budgetMs: number;
+}
+
+/** When each stage ran, in epoch milliseconds (performance.timeOrigin + now): comparable across threads. */
+export interface StageTimes {
+  readonly template: readonly [number, number] | null;
+  readonly tokenize: readonly [number, number];
+  readonly hash: readonly [number, number];
+}
+
+export interface PromptKeys {
+  /** Prompt length in tokens. */
+  readonly tokens: number;
+  /** Keys of the prompt's full blocks, KEY_BYTES each, in chain order. */
+  readonly keys: BlockKeyBytes;
+  /** The rendered chat text, when asked for and the prompt is a chat. */
+  readonly text: string | null;
+  readonly stages: StageTimes;
+}
+
+/** The request a prompt was parsed from (a tokenizer pool moves these bytes rather than the prompt). */
+export interface PromptBody {
+  readonly path: string;
+  readonly body: Buffer;
+}
+
+/** Where a request's keys come from: a tokenizer pool (worker threads) or a PromptKeyer in process. */
+export interface PromptKeySource {
+  keys(model: string, prompt: Prompt, spec: KeySpec, from?: PromptBody): Promise<Outcome<PromptKeys>>;
+}
+
+/** Blocks hashed between two turns of the thread's event loop (~1 ms). */
+const HASH_SLICE_BLOCKS = 256;
+
+/** A point is recorded for reuse after at least this many tokens since the last one (and at the end). */
+const POINT_EVERY_TOKENS = 64;
+
+const epochNow = () => performance.timeOrigin + performance.now();
+
+export class PromptKeyer implements PromptKeySource {
+  private readonly chains: ChainStateCache;
+
+  constructor(
+    private readonly tokenizers: Pick<TokenizerRegistry, "get">,
+    chainCacheBytes: number,
+  ) {
+    this.chains = new ChainStateCache(chainCacheBytes);
+  }
+
+  private reusedPieces = 0;
+
+  chainStats() {
+    return this.chains.stats();
+  }
+
+  /**
+   * The segment cache's counters with the chain-state cache folded in: a text piece before a reused
+   * point counts as a hit (its ids and keys were both reused), and the bytes are both caches'.
+   */
+  stats(segments: SegmentCacheStats): SegmentCacheStats {
+    return { segmentHits: segments.segmentHits + this.reusedPieces, segmentMisses: segments.segmentMisses, cachedBytes: segments.cachedBytes + this.chains.stats().bytes };
+  }
+
+  async keys(model: string, prompt: Prompt, spec: KeySpec): Promise<Outcome<PromptKeys>> {
+    const deadline = performance.now() + spec.budgetMs;
+    const expired = () => performance.now() > deadline;
+    const tokenizer = this.tokenizers.get(model);
+    if (!tokenizer) return fail("unknown-model", `no tokenizer loaded for ${model}`);
+    const started = epochNow();
+    if (prompt.kind === "completion-ids") {
+      const ids = tokenizer.checkIds(prompt.ids);
+      if (!ids.ok) return ids;
+      const checked = epochNow();
+      const keys = blockKeyBytes(ids.value, spec.blockSize, spec.root);
+      return ok({ tokens: ids.value.length, keys, text: null, stages: { template: null, tokenize: [started, checked], hash: [checked, epochNow()] } });
+    }
+    const rendered = prompt.kind === "chat" ? tokenizer.render(prompt) : ok(prompt.text);
+    if (!rendered.ok) return rendered;
+    const text = tokenizer.checkText(rendered.value);
+    if (!text.ok) return text;
+    const renderedAt = epochNow();
+    if (expired()) return timedOut(spec);
+    try {
+      const keyed = await this.keysOfText(tokenizer, text.value, prompt.addSpecialTokens, spec, expired);
+      const template = prompt.kind === "chat" ? ([started, renderedAt] as const) : null;
+      return ok({ ...keyed, text: spec.withText && prompt.kind === "chat" ? text.value : null, stages: { ...keyed.stages, template } });
+    } catch (err) {
+      if (err instanceof DeadlineExceeded) return timedOut(spec);
+      return fail("tokenize-error", err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  private async keysOfText(
+    tokenizer: ModelTokenizer,
+    text: string,
+    addSpecialTokens: boolean,
+    spec: KeySpec,
+    expired: () => boolean,
+  ): Promise<Omit<PromptKeys, "text" | "stages"> & { stages: Omit<StageTimes, "template"> }> {
+    const tokenizeStart = epochNow();
+    const pieces = tokenizer.encoder.pieces(text, addSpecialTokens);
+    if (pieces === null) {
+      // Only whole-text encoding is exact for this tokenizer: nothing to reuse.
+      const ids = await tokenizer.encoder.encodeWhole(text, addSpecialTokens);
+      const tokenized = epochNow();
+      const keys = blockKeyBytes(ids, spec.blockSize, spec.root);
+      return { tokens: ids.length, keys, stages: { tokenize: [tokenizeStart, tokenized], hash: [tokenized, epochNow()] } };
+    }
+    const points = pointKeys(pieces, spec);
+    const found = this.chains.last(points);
+    const from = found === null ? 0 : found.at + 1;
+    for (let i = 0; i < from; i++) if (pieces[i].text !== null) this.reusedPieces++;
+    const ids = await tokenizer.encoder.idsOf(from === 0 ? pieces : pieces.slice(from), expired);
+    const tokenized = epochNow();
+    const keys = await this.extend(found?.state ?? null, ids, points.slice(from), spec);
+    return { tokens: keys.tokens, keys: keys.keys, stages: { tokenize: [tokenizeStart, tokenized], hash: [tokenized, epochNow()] } };
+  }
+
+  /** Hashes `ids` (pieces after `state`) onto the chain, records the new points, returns all keys. */
+  private async extend(state: ChainState | null, ids: readonly Uint32Array[], names: readonly string[], spec: KeySpec): Promise<{ tokens: number; keys: Uint8Array }> {
+    const { blockSize } = spec;
+    const tail = state?.tail ?? new Uint32Array(0);
+    const before = state?.tokens ?? 0;
+    const doneBlocks = state === null ? 0 : state.keys.length / KEY_BYTES;
+    let added = 0;
+    for (const part of ids) added += part.length;
+    const tokens = before + added;
+    const blocks = Math.floor(tokens / blockSize);
+    // The tokens not yet hashed: the state's partial block, then the new pieces.
+    const pending = new Uint32Array(tail.length + added);
+    pending.set(tail, 0);
+    let offset = tail.length;
+    for (const part of ids) {
+      pending.set(part, offset);
+      offset += part.length;
+    }
+    const keys = new Uint8Array(blocks * KEY_BYTES);
+    if (state !== null) keys.set(state.keys, 0);
+    // In slices, so other jobs of this thread (a short request behind a cold 32k one) get a turn.
+    for (let b = doneBlocks; b < blocks; b += HASH_SLICE_BLOCKS) {
+      if (b > doneBlocks) await new Promise((resolve) => setImmediate(resolve));
+      const parent = b === 0 ? spec.root : keys.subarray((b - 1) * KEY_BYTES, b * KEY_BYTES);
+      hashBlocksInto(pending, (b - doneBlocks) * blockSize, Math.min(HASH_SLICE_BLOCKS, blocks - b), blockSize, parent, keys, b * KEY_BYTES);
+    }
+
+    const points: RunPoint[] = [];
+    let seen = before;
+    let recorded = before;
+    ids.forEach((part, i) => {
+      seen += part.length;
+      if (seen - recorded < POINT_EVERY_TOKENS && i < ids.length - 1) return;
+      recorded = seen;
+      const full = Math.floor(seen / blockSize);
+      const tailFrom = full * blockSize - (before - tail.length); // index in `pending`
+      points.push({ key: names[i], tokens: seen, blocks: full, tail: pending.slice(tailFrom, tailFrom + (seen - full * blockSize)) });
+    });
+    this.chains.put(keys, points);
+    return { tokens, keys };
+  }
+}
+
+/** The name of the point after each piece: a digest chained over the pieces' keys. */
+function pointKeys(pieces: readonly EncodePiece[], spec: KeySpec): string[] {
+  let state = createHash("sha256").update(spec.root).update(`:${spec.blockSize}`).digest();
+  return pieces.map((piece) => {
+    state = createHash("sha256").update(state).update(piece.key).digest();
+    return state.toString("base64");
+  });
+}
+
+function timedOut(spec: KeySpec): Outcome<never> {
+  return fail("decision-timeout", `tokenizing took over the ${Math.round(spec.budgetMs)} ms left for the decision`);
+}

@@ -1,0 +1,219 @@
+/**
+ * Worker threads that render, tokenize and hash prompts (tokenize-worker.ts → prompt-keyer.ts), so
+ * the event loop only parses the body and routes. Each thread loads every model's tokenizer and
+ * keeps its own caches (segment ids and chain states), the configured budgets split between them.
+ *
+ * Which thread: prompts that start alike go to the same thread (a hash of the model and the first
+ * 256 characters of the first message or text), where their shared prefix is cached — unless that
+ * thread has two more jobs waiting than the least busy one, which then takes the job (and caches
+ * the prefix too). A thread that dies fails its jobs (the requests fall back) and is replaced.
+ *
+ * Threads are unref'd while no job waits, so an idle pool never keeps the process alive. Bulk
+ * encoding is bounded across all threads (bulk-gate.ts), so small jobs never queue behind it.
+ */
+import { availableParallelism } from "node:os";
+import { extname, join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { fail, type Outcome } from "../failure";
+import type { Prompt } from "../request/prompt";
+import { BulkGate } from "./bulk-gate";
+import type { ModelTokenizerConfig } from "./model-files";
+import type { BodyLimits } from "../request/parse-openai-body";
+import type { KeySpec, PromptBody, PromptKeys, PromptKeySource } from "./prompt-keyer";
+import type { SegmentCacheStats } from "./segment-cache";
+import type { WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
+
+export interface TokenizerPoolOptions {
+  readonly models: readonly ModelTokenizerConfig[];
+  /** The limits request bodies are parsed with. */
+  readonly limits: BodyLimits;
+  readonly threads: number;
+  /** Segment-cache budget of the whole pool (split between threads). */
+  readonly segmentCacheBytes: number;
+  /** Chain-state cache budget of the whole pool (split between threads). */
+  readonly chainCacheBytes: number;
+  /** Bodies this large go to a thread as bytes, parsed there again (default 1 MiB; see keys()). */
+  readonly bodyBytesOver?: number;
+}
+
+/** How many more waiting jobs the preferred thread may have than the least busy one. */
+const SPILL_AFTER = 2;
+const AFFINITY_CHARS = 256;
+
+interface Pending {
+  readonly resolve: (result: Outcome<PromptKeys>) => void;
+}
+
+class PoolThread {
+  readonly pending = new Map<number, Pending>();
+  stats: SegmentCacheStats = { segmentHits: 0, segmentMisses: 0, cachedBytes: 0 };
+  ready = false;
+
+  constructor(readonly worker: Worker) {}
+
+  hold(): void {
+    if (this.pending.size === 1) this.worker.ref();
+  }
+
+  release(): void {
+    if (this.pending.size === 0) this.worker.unref();
+  }
+}
+
+export class TokenizerPool implements PromptKeySource {
+  private readonly threads: (PoolThread | null)[];
+  private nextId = 1;
+  private closed = false;
+  /** Counts of threads that were replaced, so the pool's counters never go down. */
+  private retired = { segmentHits: 0, segmentMisses: 0 };
+
+  private constructor(
+    private readonly init: WorkerInit,
+    size: number,
+    private readonly bodyBytesOver: number,
+  ) {
+    this.threads = new Array(size).fill(null);
+  }
+
+  /** Starts the threads and waits until each has loaded the tokenizers; throws what loading threw. */
+  static async start(options: TokenizerPoolOptions): Promise<TokenizerPool> {
+    const size = Math.max(1, Math.floor(options.threads));
+    const init: WorkerInit = {
+      models: options.models,
+      limits: options.limits,
+      segmentCacheBytes: Math.floor(options.segmentCacheBytes / size),
+      chainCacheBytes: Math.floor(options.chainCacheBytes / size),
+      bulkGate: BulkGate.share(bulkLimit()),
+    };
+    const pool = new TokenizerPool(init, size, options.bodyBytesOver ?? 1 << 20);
+    try {
+      await Promise.all(pool.threads.map((_, slot) => pool.spawn(slot)));
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  /**
+   * The prompt travels as a structured clone; a body of `bodyBytesOver` or more as its bytes (a
+   * copy, transferred) that the thread parses again — cloning megabytes of parsed strings would
+   * hold the event loop for milliseconds, cloning costs less than parsing twice below that.
+   */
+  keys(model: string, prompt: Prompt, spec: KeySpec, from?: PromptBody): Promise<Outcome<PromptKeys>> {
+    const thread = this.pick(model, prompt);
+    if (thread === null) return Promise.resolve(fail("tokenize-error", this.closed ? "the tokenizer pool is closed" : "no tokenizer thread is ready"));
+    const id = this.nextId++;
+    const body = from && from.body.length >= this.bodyBytesOver ? new Uint8Array(from.body) : null;
+    const job: WorkerJob = { id, model, prompt: body ? { path: from!.path, body } : prompt, spec };
+    return new Promise((resolve) => {
+      thread.pending.set(id, { resolve });
+      thread.hold();
+      thread.worker.postMessage(job, body ? [body.buffer] : []);
+    });
+  }
+
+  /** The segment caches of all threads together. */
+  stats(): SegmentCacheStats {
+    const total = { segmentHits: this.retired.segmentHits, segmentMisses: this.retired.segmentMisses, cachedBytes: 0 };
+    for (const t of this.threads) {
+      if (!t) continue;
+      total.segmentHits += t.stats.segmentHits;
+      total.segmentMisses += t.stats.segmentMisses;
+      total.cachedBytes += t.stats.cachedBytes;
+    }
+    return total;
+  }
+
+  get size(): number {
+    return this.threads.length;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const running = this.threads.filter((t): t is PoolThread => t !== null);
+    this.threads.fill(null);
+    for (const t of running) this.failAll(t, "the tokenizer pool closed");
+    await Promise.all(running.map((t) => t.worker.terminate()));
+  }
+
+  private pick(model: string, prompt: Prompt): PoolThread | null {
+    const ready = this.threads.filter((t): t is PoolThread => t !== null && t.ready);
+    if (ready.length === 0) return null;
+    const preferred = this.threads[affinity(model, prompt) % this.threads.length];
+    let least = ready[0];
+    for (const t of ready) if (t.pending.size < least.pending.size) least = t;
+    if (preferred && preferred.ready && preferred.pending.size <= least.pending.size + SPILL_AFTER) return preferred;
+    return least;
+  }
+
+  private spawn(slot: number): Promise<void> {
+    const worker = SOURCE ? new Worker(SOURCE_BOOT, { eval: true, workerData: this.init }) : new Worker(WORKER_ENTRY, { workerData: this.init });
+    const thread = new PoolThread(worker);
+    this.threads[slot] = thread;
+    worker.unref();
+    return new Promise<void>((resolve, reject) => {
+      worker.on("message", (reply: WorkerReply) => {
+        switch (reply.kind) {
+          case "ready":
+            thread.ready = true;
+            resolve();
+            return;
+          case "failed":
+            reject(new Error(reply.error));
+            return;
+          case "done": {
+            thread.stats = reply.stats;
+            const job = thread.pending.get(reply.id);
+            if (!job) return;
+            thread.pending.delete(reply.id);
+            thread.release();
+            job.resolve(reply.result);
+            return;
+          }
+        }
+      });
+      worker.on("error", (err) => reject(err));
+      worker.on("exit", (code) => {
+        reject(new Error(`tokenizer thread exited with code ${code} while loading`));
+        if (this.threads[slot] !== thread) return;
+        this.threads[slot] = null;
+        this.failAll(thread, `the tokenizer thread exited (code ${code})`);
+        this.retired.segmentHits += thread.stats.segmentHits;
+        this.retired.segmentMisses += thread.stats.segmentMisses;
+        // A thread that ran and died is replaced; one that never loaded is a config error (start() threw).
+        if (!this.closed && thread.ready) this.spawn(slot).catch(() => undefined);
+      });
+    });
+  }
+
+  private failAll(thread: PoolThread, detail: string): void {
+    for (const job of thread.pending.values()) job.resolve(fail("tokenize-error", detail));
+    thread.pending.clear();
+  }
+}
+
+/** Bulk encodes at once: one per core, leaving at least one of libuv's threads to small ones. */
+function bulkLimit(): number {
+  const uvThreads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(1, Math.min(availableParallelism(), uvThreads - 1));
+}
+
+/** The worker entry beside this file: built .js, or from source (tests, tsx) the .ts through tsx's require hook. */
+const SOURCE = extname(__filename) === ".ts";
+const WORKER_ENTRY = join(__dirname, `tokenize-worker${SOURCE ? ".ts" : ".js"}`);
+const SOURCE_BOOT = SOURCE ? `require(${JSON.stringify(require.resolve("tsx/cjs/api"))}).register(); require(${JSON.stringify(WORKER_ENTRY)});` : "";
+
+/** FNV-1a over the model and the prompt's first characters (or ids). */
+function affinity(model: string, prompt: Prompt): number {
+  let h = 0x811c9dc5;
+  const mix = (code: number) => (h = Math.imul(h ^ code, 0x01000193));
+  for (let i = 0; i < model.length; i++) mix(model.charCodeAt(i));
+  if (prompt.kind === "completion-ids") {
+    for (let i = 0; i < Math.min(prompt.ids.length, AFFINITY_CHARS / 4); i++) mix(prompt.ids[i]);
+  } else {
+    const head = prompt.kind === "chat" ? (prompt.messages[0]?.content ?? "") : prompt.text;
+    for (let i = 0; i < Math.min(head.length, AFFINITY_CHARS); i++) mix(head.charCodeAt(i));
+  }
+  return h >>> 0;
+}
