@@ -29,8 +29,12 @@ export const CONTENDER_NAMES = [
 ] as const;
 export type ContenderName = (typeof CONTENDER_NAMES)[number];
 
-/** What `make bench-peers` runs: all but the session-less variant (run it with --contenders). */
-export const DEFAULT_CONTENDERS: readonly ContenderName[] = CONTENDER_NAMES.filter((n) => n !== "vllm-router-sticky-least-loaded-no-session");
+/**
+ * What `make bench-peers` runs: prefix-router behind the real Envoy as deployed, and every peer;
+ * not the session-less variant nor the Envoy-sequence client front (its client shares the load
+ * generator's event loop), which --contenders still runs.
+ */
+export const DEFAULT_CONTENDERS: readonly ContenderName[] = CONTENDER_NAMES.filter((n) => n !== "vllm-router-sticky-least-loaded-no-session" && n !== "prefix-router");
 
 /** sglang-router's cache_aware with load balancing that engages at this benchmark's load (see SGLANG_TUNED). */
 export const SGLANG_TUNED = { balanceAbsThreshold: 8, balanceRelThreshold: 1.5 } as const;
