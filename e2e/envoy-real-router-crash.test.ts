@@ -14,6 +14,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
@@ -73,29 +74,43 @@ describe.skipIf(SKIP !== null)(`the router killed mid-traffic behind a real Envo
     const log = () => `--- envoy ---\n${envoy.output().slice(-4000)}\n--- router ---\n${router.output.slice(-2000)}`;
     const routerHealthy = async () => /prefix_router::[^\n]*::health_flags::healthy$/m.test(await (await fetch(`${envoy.admin}/clusters`)).text());
 
+    /** When each response still streaming began (its headers arrived), by request number. */
+    const streamingSince = new Map<number, number>();
+
     async function one(i: number): Promise<Outcome> {
       const start = Date.now();
+      const onHeaders = (status: number) => status === 200 && streamingSince.set(i, Date.now());
       try {
-        const r: ChatResult = await chat(envoy.url, replicas, { messages: [{ role: "system", content: systemPrompt(`crash ${i % 5}`) }, { role: "user", content: `turn ${i}` }], stream: true, maxTokens: TOKENS });
+        const r: ChatResult = await chat(envoy.url, replicas, { messages: [{ role: "system", content: systemPrompt(`crash ${i % 5}`) }, { role: "user", content: `turn ${i}` }], stream: true, maxTokens: TOKENS, onHeaders });
         const complete = r.status === 200 && r.done && r.events.filter((e) => e.choices[0]?.delta?.content).length === TOKENS;
         return { start, headersAt: r.headersAt, end: Date.now(), status: r.status, complete, routed: r.headers.get(DEBUG_HEADERS.decision) !== null, error: r.bodyError };
       } catch (err) {
         return { start, headersAt: null, end: Date.now(), status: 0, complete: false, routed: false, error: String((err as Error).cause ?? err) };
+      } finally {
+        streamingSince.delete(i);
       }
     }
 
-    /** `clients` closed loops of streaming chats for `ms`; the router is SIGKILLed after `killAfter` ms. */
-    async function traffic(clients: number, ms: number, killAfter: number): Promise<{ outcomes: Outcome[]; killedAt: number }> {
+    /** Whether some response has been streaming for `ms` (so the kill lands mid-stream, however slow the machine). */
+    const streamingFor = (ms: number) => [...streamingSince.values()].some((t) => t <= Date.now() - ms);
+
+    /**
+     * `clients` closed loops of streaming chats; the router is SIGKILLed after `killAfter` ms, once a
+     * response has been streaming for 50 ms; the loops go on for `afterKill` ms more.
+     */
+    async function traffic(clients: number, killAfter: number, afterKill: number): Promise<{ outcomes: Outcome[]; killedAt: number }> {
       const outcomes: Outcome[] = [];
-      const until = Date.now() + ms;
+      let until = Number.POSITIVE_INFINITY;
       let n = 0;
       let killedAt = 0;
-      const killer = new Promise<void>((resolve) =>
-        setTimeout(() => {
-          killedAt = Date.now();
-          void router.kill().then(resolve);
-        }, killAfter),
-      );
+      const killer = (async () => {
+        await sleep(killAfter);
+        const giveUp = Date.now() + 20_000;
+        while (!streamingFor(50) && Date.now() < giveUp) await sleep(5);
+        killedAt = Date.now();
+        until = killedAt + afterKill;
+        await router.kill();
+      })();
       await Promise.all([
         killer,
         ...Array.from({ length: clients }, async () => {
@@ -137,7 +152,7 @@ describe.skipIf(SKIP !== null)(`the router killed mid-traffic behind a real Envo
       ? "SIGKILL mid-traffic fails no client request (fail-open + fallback policy)"
       : "SIGKILL mid-traffic: new requests get 500 (fail-closed), streams already answered finish or are cut off";
     it(title, async () => {
-      const { outcomes, killedAt } = await traffic(6, 2500, 1000);
+      const { outcomes, killedAt } = await traffic(6, 1000, 1500);
       const inFlightAtKill = outcomes.filter((o) => o.start < killedAt && o.end > killedAt);
       // Streaming already: the router had answered the request and the response headers.
       const streamingAtKill = inFlightAtKill.filter((o) => o.headersAt !== null && o.headersAt < killedAt - 20);

@@ -18,6 +18,8 @@ export interface ChatOptions {
   readonly headers?: Record<string, string>;
   /** A raw body instead of one built from the fields above. */
   readonly body?: string;
+  /** Called when the response headers arrive, before the body is read. */
+  readonly onHeaders?: (status: number) => void;
 }
 
 export interface SseEvent {
@@ -56,6 +58,7 @@ export async function chat(url: string, replicas: ReplicaSet, o: ChatOptions): P
   const id = randomUUID();
   const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", [TEST_ID_HEADER]: id, ...o.headers }, body: chatBodyOf(o) });
   const headersAt = Date.now();
+  o.onHeaders?.(res.status);
   let raw: string;
   try {
     raw = await res.text();
