@@ -30,7 +30,9 @@ export async function runLive(
   progress?: (done: number, total: number) => void,
 ): Promise<RunResult> {
   const client = new EnvoyExtProcClient(cluster.router.extProc.address);
-  const agent = new Agent({ keepAlive: true, maxSockets: 512 });
+  // Idle sockets close before the replicas' 5 s keep-alive timeout (uvicorn's and Node's default), so a
+  // request never goes out on a socket the server is closing ("socket hang up").
+  const agent = new Agent({ keepAlive: true, maxSockets: 512, timeout: 4_000 });
   const records: RequestRecord[] = [];
   const followUps = new Map<string, BenchRequest[]>();
   for (const r of workload.requests) if (r.after) followUps.set(r.after.id, [...(followUps.get(r.after.id) ?? []), r]);
