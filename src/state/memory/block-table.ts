@@ -2,14 +2,17 @@
  * Block table: block key → stable block id, over typed arrays. A key is kept as its 64-bit value
  * (two uint32: the 16 hex digits of docs/prefix-keys.md, parsed; any other string is hashed to 64
  * bits), and ids index every per-block array of the memory index. The id index is open addressing
- * with linear probing and backward-shift deletion over an Int32Array, sized 1.25× the id capacity
- * (load ≤ 0.8), mapped by multiply-shift so its size need not be a power of two.
+ * with linear probing and backward-shift deletion over an Int32Array, sized 1.4× the id capacity
+ * (load ≤ 0.71, short probe runs), mapped by multiply-shift so its size need not be a power of
+ * two. A key's home slot depends on its low word only, so moving a slot during a deletion reads one
+ * array, not two.
  *
- * Cost: 12 B per id (two key words, one index slot ×1.25) plus growth slack; ids double when full
- * (one O(n) rehash per doubling, only while the index grows toward its maximum).
+ * Cost: 13.6 B per id (two key words, one index slot ×1.4) plus growth slack; ids double when
+ * full (one O(n) rehash per doubling, only while the index grows toward its maximum).
  */
 
 const EMPTY = -1;
+const SLOTS_PER_ID = 1.4;
 const HEX = new Int8Array(128).fill(-1);
 for (let c = 0; c < 10; c++) HEX[48 + c] = c;
 for (let c = 0; c < 6; c++) HEX[97 + c] = HEX[65 + c] = 10 + c;
@@ -33,9 +36,9 @@ function fnv(key: string, basis: number): number {
   return h >>> 0;
 }
 
-/** murmur3's 32-bit finalizer over both words: keys from a worker are not trusted to be random. */
-function mix(hi: number, lo: number): number {
-  let h = (hi ^ Math.imul(lo, 0x9e3779b1)) >>> 0;
+/** murmur3's 32-bit finalizer: keys from a worker are not trusted to be random. */
+function mix(lo: number): number {
+  let h = lo;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -65,7 +68,7 @@ export class BlockTable {
     this.capacity = initialCapacity;
     this.keyHi = new Uint32Array(initialCapacity);
     this.keyLo = new Uint32Array(initialCapacity);
-    this.slotCount = Math.ceil(initialCapacity * 1.25);
+    this.slotCount = Math.ceil(initialCapacity * SLOTS_PER_ID);
     this.slots = new Int32Array(this.slotCount).fill(EMPTY);
   }
 
@@ -94,7 +97,7 @@ export class BlockTable {
 
   /** Frees a live id; its key is gone from the table. */
   delete(id: number): void {
-    let at = this.home(this.keyHi[id], this.keyLo[id]);
+    let at = this.home(this.keyLo[id]);
     while (this.slots[at] !== id) at = at + 1 === this.slotCount ? 0 : at + 1;
     // Backward-shift deletion: pull later members of the probe run into the hole.
     let hole = at;
@@ -103,7 +106,7 @@ export class BlockTable {
       j = j + 1 === this.slotCount ? 0 : j + 1;
       const other = this.slots[j];
       if (other === EMPTY) break;
-      const home = this.home(this.keyHi[other], this.keyLo[other]);
+      const home = this.home(this.keyLo[other]);
       // `other` may move into the hole only if its home is not cyclically within (hole, j].
       const between = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!between) {
@@ -128,13 +131,13 @@ export class BlockTable {
     }
   }
 
-  private home(hi: number, lo: number): number {
-    return Math.floor((mix(hi, lo) * this.slotCount) / 4294967296);
+  private home(lo: number): number {
+    return Math.floor((mix(lo) * this.slotCount) / 4294967296);
   }
 
   private findParsed(): number {
     const { hi, lo, slots, keyHi, keyLo } = this;
-    let at = this.home(hi, lo);
+    let at = this.home(lo);
     for (;;) {
       const id = slots[at];
       if (id === EMPTY) return -1;
@@ -144,7 +147,7 @@ export class BlockTable {
   }
 
   private place(id: number): void {
-    let at = this.home(this.keyHi[id], this.keyLo[id]);
+    let at = this.home(this.keyLo[id]);
     while (this.slots[at] !== EMPTY) at = at + 1 === this.slotCount ? 0 : at + 1;
     this.slots[at] = id;
   }
@@ -158,7 +161,7 @@ export class BlockTable {
     this.keyHi = keyHi;
     this.keyLo = keyLo;
     this.capacity = capacity;
-    this.slotCount = Math.ceil(capacity * 1.25);
+    this.slotCount = Math.ceil(capacity * SLOTS_PER_ID);
     this.slots = new Int32Array(this.slotCount).fill(EMPTY);
     // Every id below nextId that is not free is live.
     const free = new Uint8Array(this.nextId);
