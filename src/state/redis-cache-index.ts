@@ -27,8 +27,8 @@ import { APPLY_LUA, DRAIN_LUA, LOOKUP_LUA, PURGE_IDLE_LUA, SWAP_LUA, SWEEP_LUA }
 export const SLICE_KEYS = 512;
 /** Blocks walked per lookup script (~1 µs each); a longer chain continues for the workers still matching. */
 export const LOOKUP_SLICE = 2048;
-/** Expired speculative entries dropped per sweep script, and entries freed per drain script. */
-const SWEEP_LIMIT = 1000;
+/** Expired speculative entries dropped per sweep script, and entries freed per drain script (~5 µs each). */
+const SWEEP_LIMIT = 500;
 /** The name a resync is built under until it is swapped in (never a configured worker id). */
 const shadowOf = (worker: WorkerId) => `${worker}\u0000resync`;
 
