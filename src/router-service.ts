@@ -57,6 +57,36 @@ export interface RouterServiceOptions {
 }
 
 const SWEEP_INTERVAL_MS = 5_000;
+const REDIS_UPKEEP_INTERVAL_MS = 1_000;
+const IDLE_PURGE_INTERVAL_MS = 60_000;
+/** A worker with no report of its own this long leaves a shared map (a vanished pod, a dead router's workers). */
+const idlePurgeMs = (config: RouterConfig) => Math.max(3_600_000, 10 * (config.ingest?.livenessTimeoutMs ?? 0));
+
+/**
+ * Expired speculative entries are dropped lazily on lookup; the upkeep frees the rest (memory: one
+ * sweep of the due expiry buckets; Redis: bounded sweep scripts until none is due, plus what a
+ * stopped router left half cleared), and on Redis purges workers that stopped reporting.
+ */
+function startStoreUpkeep(index: CacheIndex, config: RouterConfig, logger: Logger): NodeJS.Timeout[] {
+  if (index instanceof MemoryCacheIndex) return [setInterval(() => index.sweepExpired(), SWEEP_INTERVAL_MS).unref()];
+  if (!(index instanceof RedisCacheIndex)) return [];
+  let busy = false;
+  const guarded = (work: () => Promise<unknown>, what: string) => () => {
+    if (busy) return;
+    busy = true;
+    work()
+      .catch((err: unknown) => logger.debug({ err }, what))
+      .finally(() => (busy = false));
+  };
+  const purge = async () => {
+    const purged = await index.purgeIdleWorkers(idlePurgeMs(config));
+    if (purged.length) logger.info({ workers: purged }, "purged workers with no report of their own from the shared map");
+  };
+  return [
+    setInterval(guarded(() => index.maintain(), "store upkeep failed"), REDIS_UPKEEP_INTERVAL_MS).unref(),
+    setInterval(guarded(purge, "idle-worker purge failed"), IDLE_PURGE_INTERVAL_MS).unref(),
+  ];
+}
 
 /** Gives a remote store a moment to connect; never blocks startup on it (routing falls back meanwhile). */
 const STORE_CONNECT_WAIT_MS = 2_000;
@@ -182,11 +212,7 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
   });
   metrics.observe({ config, index: rawIndex, inFlight: router.inFlight, tokenizers, events, loads: () => router.loads() });
   const scraper = config.routing.load.scrapeMetrics ? startScraper(config, router, metrics, logger) : null;
-  // Expired speculative entries are dropped lazily on lookup; the sweep frees the rest.
-  if (rawIndex instanceof MemoryCacheIndex || rawIndex instanceof RedisCacheIndex) {
-    const sweep = () => Promise.resolve(rawIndex.sweepExpired()).catch((err: unknown) => logger.debug({ err }, "speculative-entry sweep failed"));
-    timers.push(setInterval(() => void sweep(), SWEEP_INTERVAL_MS).unref());
-  }
+  timers.push(...startStoreUpkeep(rawIndex, config, logger));
 
   const admin = config.admin
     ? await startAdminServer(config.admin.listen, adminRoutes({ config, index: rawIndex, workerStates, router, ingest: events?.service ?? null, metrics: metrics.registry }))

@@ -4,10 +4,16 @@
  *            by 4 workers), one batch in flight and, for Redis, 8 in flight (ingest shards by worker)
  *   lookup   p50/p99 of lookup() over 512- and 2,048-block chains asking 8 or 64 workers whose
  *            leading runs are spread evenly from 0 to the whole chain (the walk covers the chain)
- *   memory   bytes per (block, worker) entry over ≥1M entries, with 1 and 4 workers per block:
- *            V8 heap delta (exact with --expose-gc, rougher without) / Redis INFO used_memory delta
+ *   memory   bytes per (block, worker) entry at each of BENCH_ENTRIES, with 1 and 4 workers per
+ *            block: V8 heap plus ArrayBuffer delta after GC (the memory backend lives in typed
+ *            arrays, outside the JS heap) / Redis INFO used_memory delta
+ *   ops      on an index of BENCH_ENTRIES[0] entries: sweep with nothing due, sweep of 20,000
+ *            expired speculative entries, clearWorker of one worker's 1/16th, a 200,000-key resync,
+ *            eviction at the bound; each with its wall time, the longest event-loop stall
+ *            (memory) and the longest Redis script (SLOWLOG, Redis)
  * Run: npx tsx --expose-gc src/state/cache-index.bench.ts   → table on stdout and
- * bench-results/cache-index.json. Env: BENCH_ENTRIES (default 1,000,000), BENCH_LOOKUPS (1,000).
+ * bench-results/cache-index.json. Env: BENCH_ENTRIES (default "1000000,4000000"; Redis takes
+ * the first only unless BENCH_REDIS_ALL=1), BENCH_LOOKUPS (1,000), BENCH_BACKENDS ("memory,redis").
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -20,7 +26,10 @@ import type { CacheIndex } from "./cache-index";
 import { MemoryCacheIndex } from "./memory-cache-index";
 import { RedisCacheIndex } from "./redis-cache-index";
 
-const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 1_000_000);
+const ENTRIES = (process.env.BENCH_ENTRIES ?? "1000000,4000000").split(",").map(Number);
+const BACKENDS = (process.env.BENCH_BACKENDS ?? "memory,redis").split(",");
+const RESYNC_KEYS = 200_000;
+const EXPIRING = 20_000;
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 1_000);
 const INGEST_EVENTS = 400_000;
 const HOLDERS = 4;
@@ -33,6 +42,8 @@ interface Backend {
   usedBytes(): Promise<number>;
   /** Redis only: µs the server has spent in EVALSHA so far (INFO commandstats). */
   serverMicros?(): Promise<number>;
+  /** Redis only: the longest index script (ms) since the last call (SLOWLOG, which logs those over 1 ms; 0 = none), then resets it. */
+  longestCommandMs?(): Promise<number>;
 }
 
 /** One fresh string per key (a slice of one long hex string would pin it and cost less than real keys). */
@@ -93,30 +104,97 @@ async function lookupLatency(backend: Backend, index: CacheIndex, blocks: number
   samples.sort((a, b) => a - b);
   const round = (ms: number) => Math.round(ms * 1000) / 1000;
   const serverMs = serverBefore === undefined || serverAfter === undefined ? undefined : round((serverAfter - serverBefore) / LOOKUPS / 1000);
-  return { blocks, workers: workerCount, p50Ms: round(percentile(samples, 0.5)), p99Ms: round(percentile(samples, 0.99)), serverMeanMs: serverMs };
+  const longest = await backend.longestCommandMs?.();
+  return { blocks, workers: workerCount, p50Ms: round(percentile(samples, 0.5)), p99Ms: round(percentile(samples, 0.99)), serverMeanMs: serverMs, longestScriptMs: longest };
 }
 
-async function bytesPerEntry(backend: Backend, holders: number) {
+async function fill(index: CacheIndex, entries: number, holders: number): Promise<void> {
+  for (const b of batches(entries, 1000, holders)) await index.apply(b.worker, [{ op: "add", keys: b.keys }]);
+}
+
+async function bytesPerEntry(backend: Backend, target: number, holders: number) {
   const index = await backend.create();
   const before = await backend.usedBytes();
-  for (const b of batches(ENTRIES, 1000, holders)) await index.apply(b.worker, [{ op: "add", keys: b.keys }]);
+  await fill(index, target, holders);
   const after = await backend.usedBytes();
   const stats = await index.stats();
   const entries = Object.values(stats.workers).reduce((n, w) => n + w.blocks, 0);
-  // clearWorker is one atomic script, O(keys of the worker): how long it holds Redis matters.
-  const start = process.hrtime.bigint();
-  await index.clearWorker("w0");
-  const clearMs = Number(process.hrtime.bigint() - start) / 1e6;
   await index.close();
-  const perEntry = Math.round((after - before) / entries);
-  return { holders, entries, blocks: stats.entries, bytesPerEntry: perEntry, clearWorkerKeys: stats.workers.w0.blocks, clearWorkerMs: Math.round(clearMs) };
+  const perEntry = Math.round(((after - before) / entries) * 10) / 10;
+  return { holders, entries, blocks: stats.entries, bytesPerEntry: perEntry };
+}
+
+/** Wall time of `work`, and the longest the event loop went without a turn meanwhile. */
+async function timed(work: () => Promise<unknown>): Promise<{ ms: number; stallMs: number }> {
+  let last = performance.now();
+  let stall = 0;
+  let running = true;
+  const tick = () => {
+    const now = performance.now();
+    stall = Math.max(stall, now - last);
+    last = now;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const start = performance.now();
+  await work();
+  const ms = performance.now() - start;
+  tick();
+  running = false;
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return { ms: round(ms), stallMs: round(stall) };
+}
+
+/** Index-wide operations on an index of `entries` entries (1 worker per block, 16 workers). */
+async function operations(backend: Backend, entries: number) {
+  const index = await backend.create();
+  await fill(index, entries, 1);
+  await backend.longestCommandMs?.();
+  const rows: { op: string; items: number; ms: number; stallMs: number; longestScriptMs?: number }[] = [];
+  const measure = async (op: string, items: number, work: () => Promise<unknown>) => {
+    const t = await timed(work);
+    const longest = await backend.longestCommandMs?.();
+    rows.push({ op, items, ...t, ...(longest === undefined ? {} : { longestScriptMs: longest }) });
+  };
+  const drain = async () => {
+    let n = 0;
+    for (;;) {
+      const swept = await (index as MemoryCacheIndex | RedisCacheIndex).sweepExpired();
+      n += swept;
+      if (backend.name === "memory" || swept < 1000) return n;
+    }
+  };
+  await measure("sweep, nothing due", 0, drain);
+  const spec = randomKeys(EXPIRING);
+  for (let at = 0; at < spec.length; at += 1000) await index.addSpeculative(`w${(at / 1000) % 16}`, spec.slice(at, at + 1000), 50);
+  await new Promise((r) => setTimeout(r, 1100));
+  let swept = 0;
+  await measure("sweep of expired speculation", EXPIRING, async () => (swept = await drain()));
+  if (swept !== EXPIRING) throw new Error(`swept ${swept} of ${EXPIRING}`);
+  const stats = await index.stats();
+  await measure("clearWorker", stats.workers.w0.blocks, () => index.clearWorker("w0"));
+  const resync = randomKeys(RESYNC_KEYS);
+  await measure("replaceWorker (resync)", RESYNC_KEYS, () => index.replaceWorker("w1", resync));
+  await index.close();
+  if (backend.name === "memory") {
+    const bounded = new MemoryCacheIndex({ maxEntries: entries });
+    await fill(bounded, entries, 1);
+    const extra = batches(100_000, 1000, 1);
+    await measure("add past the bound (evicts as many)", 100_000, async () => {
+      for (const b of extra) await bounded.apply(b.worker, [{ op: "add", keys: b.keys }]);
+    });
+    await bounded.close();
+  }
+  return rows;
 }
 
 async function run(backend: Backend) {
-  const ingestRates: { batch: number; inFlight: number; eventsPerSec: number }[] = [];
+  const ingestRates: { batch: number; inFlight: number; eventsPerSec: number; longestScriptMs?: number }[] = [];
   for (const [batch, inFlight] of backend.name === "redis" ? [[100, 1], [1000, 1], [1000, 8]] : [[100, 1], [1000, 1]]) {
     const index = await backend.create();
-    ingestRates.push({ batch, inFlight, eventsPerSec: Math.round(await ingest(index, batch, inFlight)) });
+    await backend.longestCommandMs?.();
+    const eventsPerSec = Math.round(await ingest(index, batch, inFlight));
+    ingestRates.push({ batch, inFlight, eventsPerSec, longestScriptMs: await backend.longestCommandMs?.() });
     await index.close();
   }
   const lookups = [];
@@ -127,14 +205,18 @@ async function run(backend: Backend) {
       await index.close();
     }
   }
-  const memory = [await bytesPerEntry(backend, 1), await bytesPerEntry(backend, HOLDERS)];
-  return { backend: backend.name, ingest: ingestRates, lookup: lookups, memory };
+  const sizes = backend.name === "redis" && !process.env.BENCH_REDIS_ALL ? ENTRIES.slice(0, 1) : ENTRIES;
+  const memory = [];
+  for (const entries of sizes) memory.push(await bytesPerEntry(backend, entries, 1), await bytesPerEntry(backend, entries, HOLDERS));
+  const ops = await operations(backend, ENTRIES[0]);
+  return { backend: backend.name, ingest: ingestRates, lookup: lookups, memory, ops };
 }
 
 function heapUsed(): number {
   gc?.();
   gc?.();
-  return process.memoryUsage().heapUsed;
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
 }
 
 async function main() {
@@ -154,16 +236,25 @@ async function main() {
     },
     usedBytes: async () => Number(/used_memory:(\d+)/.exec(await admin.info("memory"))?.[1]),
     serverMicros: async () => Number(/cmdstat_evalsha:calls=\d+,usec=(\d+)/.exec(await admin.info("commandstats"))?.[1] ?? 0),
+    longestCommandMs: async () => {
+      const log = (await admin.call("SLOWLOG", "GET", "1024")) as [number, number, number, string[]][];
+      await admin.call("SLOWLOG", "RESET");
+      // The index's scripts only: the bench's own FLUSHALL between phases is slow too.
+      const scripts = log.filter((entry) => /^eval/i.test(String(entry[3]?.[0])));
+      return Math.round(scripts.reduce((max, entry) => Math.max(max, Number(entry[2])), 0) / 10) / 100;
+    },
   };
+  await admin.call("CONFIG", "SET", "slowlog-log-slower-than", "1000");
+  await admin.call("CONFIG", "SET", "slowlog-max-len", "1024");
   try {
     const results = [];
-    for (const backend of [memory, redis]) results.push(await run(backend));
+    for (const backend of [memory, redis].filter((b) => BACKENDS.includes(b.name))) results.push(await run(backend));
     const redisVersion = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1];
     const report = {
       date: new Date().toISOString(),
       command: "npx tsx --expose-gc src/state/cache-index.bench.ts",
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, redis: redisVersion, exposeGc: gc !== undefined },
-      params: { entries: ENTRIES, lookups: LOOKUPS, ingestEvents: INGEST_EVENTS, holders: HOLDERS },
+      params: { entries: ENTRIES, lookups: LOOKUPS, ingestEvents: INGEST_EVENTS, holders: HOLDERS, resyncKeys: RESYNC_KEYS, expiring: EXPIRING },
       results,
     };
     print(results);
@@ -181,14 +272,20 @@ async function main() {
 function print(results: Awaited<ReturnType<typeof run>>[]): void {
   const rows: Record<string, string | number>[] = [];
   for (const r of results) {
-    for (const i of r.ingest) rows.push({ backend: r.backend, metric: `ingest batch ${i.batch}, ${i.inFlight} in flight`, value: `${i.eventsPerSec.toLocaleString("en")} events/s` });
+    for (const i of r.ingest) {
+      const longest = i.longestScriptMs === undefined ? "" : `, longest Redis script ${i.longestScriptMs} ms`;
+      rows.push({ backend: r.backend, metric: `ingest batch ${i.batch}, ${i.inFlight} in flight`, value: `${i.eventsPerSec.toLocaleString("en")} events/s${longest}` });
+    }
     for (const l of r.lookup) {
-      const server = l.serverMeanMs === undefined ? "" : `, Redis CPU ${l.serverMeanMs} ms/lookup`;
+      const server = l.serverMeanMs === undefined ? "" : `, Redis CPU ${l.serverMeanMs} ms/lookup, longest Redis script ${l.longestScriptMs} ms`;
       rows.push({ backend: r.backend, metric: `lookup ${l.blocks} blocks × ${l.workers} workers`, value: `p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms${server}` });
     }
     for (const m of r.memory) {
       rows.push({ backend: r.backend, metric: `memory, ${m.holders} worker(s)/block, ${m.entries.toLocaleString("en")} entries`, value: `${m.bytesPerEntry} B/entry` });
-      rows.push({ backend: r.backend, metric: `clearWorker of ${m.clearWorkerKeys.toLocaleString("en")} keys (${m.holders}/block)`, value: `${m.clearWorkerMs} ms` });
+    }
+    for (const o of r.ops) {
+      const longest = o.longestScriptMs === undefined ? `longest event-loop stall ${o.stallMs} ms` : `longest Redis script ${o.longestScriptMs} ms`;
+      rows.push({ backend: r.backend, metric: `${o.op}, ${o.items.toLocaleString("en")} entries`, value: `${o.ms} ms, ${longest}` });
     }
   }
   console.table(rows);

@@ -49,18 +49,26 @@ export interface CacheIndex {
   /** Records that `worker` evicted `keys`, confirmed or speculative. Unknown keys are ignored. */
   remove(worker: WorkerId, keys: readonly BlockKey[]): Promise<void>;
 
-  /** Drops every entry of `worker` (engine restart, AllBlocksCleared, worker removed). */
+  /**
+   * Drops every entry of `worker` (engine restart, AllBlocksCleared, worker removed). Lookups stop
+   * seeing them at once; the entries are freed in slices before the promise resolves.
+   */
   clearWorker(worker: WorkerId): Promise<void>;
 
   /**
    * Applies a batch of ops for one worker, in order, atomically: a concurrent lookup sees all of
-   * the batch or none of it. Empty `ops` is a no-op.
+   * the batch or none of it — on Redis, up to SLICE_KEYS (512) keys; a larger batch is applied in
+   * order in slices of that size, so no script holds Redis long, and a lookup may see a prefix of
+   * it. A call that rejects may have applied part of the batch; every op is idempotent, so a retry
+   * of the same batch converges. Empty `ops` is a no-op.
    */
   apply(worker: WorkerId, ops: readonly IndexOp[]): Promise<void>;
 
   /**
    * Resync: afterwards `worker` holds exactly `keys` (confirmed), nothing else — its speculative
-   * entries are dropped too. Atomic like apply(). Empty `keys` leaves the worker with nothing.
+   * entries are dropped too. Atomic for lookups at any size: a large resync is built aside in
+   * slices that yield (memory: to the event loop; Redis: to other clients) and swapped in at once.
+   * Empty `keys` leaves the worker with nothing.
    */
   replaceWorker(worker: WorkerId, keys: readonly BlockKey[]): Promise<void>;
 

@@ -4,18 +4,41 @@ import { MemoryCacheIndex } from "./memory-cache-index";
 
 describeCacheIndexContract("memory", async () => new MemoryCacheIndex({ maxEntries: 1_000_000 }));
 
+const run = async (index: MemoryCacheIndex, chain: string[], worker = "w1") => (await index.lookup(chain, [worker])).get(worker);
+
 describe("MemoryCacheIndex specifics", () => {
-  it("bounds memory: keeps at most maxEntries keys, dropping the least recently stored", async () => {
+  it("bounds memory: keeps at most maxEntries blocks, evicting a chain from its tail", async () => {
     const index = new MemoryCacheIndex({ maxEntries: 100 });
     const chain = chainOf(150);
-    await index.add("w1", chain.slice(0, 100));
-    await index.add("w1", [chain[0]]); // refresh block 0 so it survives
-    await index.add("w1", chain.slice(100, 150));
+    await index.add("w1", chain); // 50 over the bound
     const stats = await index.stats();
     expect(stats.entries).toBe(100);
     expect(stats.workers.w1.blocks).toBe(100);
-    expect(Object.fromEntries(await index.lookup(chain.slice(0, 2), ["w1"]))).toEqual({ w1: 1 });
-    expect(Object.fromEntries(await index.lookup(chain.slice(100), ["w1"]))).toEqual({ w1: 50 });
+    // What survives is the chain's head: still a reachable leading run, no unreachable tail.
+    expect(await run(index, chain)).toBe(100);
+  });
+
+  it("a looked-up chain outlives one that was not, and its head outlives its tail", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 100 });
+    const [hot, cold, fresh] = [chainOf(40, "hot"), chainOf(40, "cold"), chainOf(40, "fresh")];
+    await index.add("w1", hot);
+    await index.add("w1", cold);
+    expect(await run(index, hot)).toBe(40); // refreshes hot, head newest
+    await index.add("w1", fresh); // 20 blocks over: taken from cold's tail
+    expect(await run(index, hot)).toBe(40);
+    expect(await run(index, cold)).toBe(20);
+    expect(await run(index, fresh)).toBe(40);
+  });
+
+  it("a store that refreshes a chain's head keeps it: blocks are evicted least recently used first", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 10 });
+    const chain = chainOf(10);
+    const other = chainOf(5, "other");
+    await index.add("w1", chain);
+    await index.add("w2", chain.slice(0, 5)); // the head is now the newest
+    await index.add("w1", other);
+    expect(await run(index, chain, "w1")).toBe(5);
+    expect(await run(index, chain, "w2")).toBe(5);
   });
 
   it("uses the injected clock for speculative expiry, and sweepExpired removes them", async () => {
@@ -25,12 +48,14 @@ describe("MemoryCacheIndex specifics", () => {
     await index.addSpeculative("w1", chain, 500);
     now = 1_499;
     expect(index.lookupNow(chain, ["w1"]).get("w1")).toBe(3);
+    expect(index.sweepExpired()).toBe(0);
     now = 1_500;
     expect(index.sweepExpired()).toBe(3);
     expect((await index.stats()).entries).toBe(0);
+    expect(index.sweepExpired()).toBe(0);
   });
 
-  it("extends a speculative entry's expiry when speculated again", async () => {
+  it("extends a speculative entry's expiry when speculated again; a sweep keeps the extended one", async () => {
     let now = 0;
     const index = new MemoryCacheIndex({ maxEntries: 10, now: () => now });
     const [a] = chainOf(1);
@@ -38,8 +63,65 @@ describe("MemoryCacheIndex specifics", () => {
     now = 90;
     await index.addSpeculative("w1", [a], 100);
     now = 150;
+    expect(index.sweepExpired()).toBe(0);
     expect(index.lookupNow([a], ["w1"]).get("w1")).toBe(1);
     now = 190;
+    expect(index.sweepExpired()).toBe(1);
     expect(index.lookupNow([a], ["w1"]).get("w1")).toBe(0);
+  });
+
+  it("a large resync is applied in slices that yield, atomically for lookups, and later calls wait for it", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 1_000_000 });
+    const before = chainOf(10, "before");
+    const after = chainOf(40_000, "after");
+    await index.add("w1", before);
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 0);
+    const replaced = index.replaceWorker("w1", after);
+    const added = index.add("w1", before.slice(0, 1)); // issued after: must apply after
+    const seen: number[] = [];
+    while (ticks < 2) {
+      seen.push((await index.lookup(before, ["w1"])).get("w1")!, (await index.lookup(after, ["w1"])).get("w1")!);
+      await new Promise((r) => setImmediate(r));
+    }
+    await replaced;
+    await added;
+    clearInterval(ticker);
+    expect(ticks).toBeGreaterThanOrEqual(2); // timers ran while the resync was in progress
+    expect(seen.slice(0, 2)).toEqual([10, 0]); // the old set until the swap, never half of the new
+    expect(await run(index, after)).toBe(40_000);
+    expect(await run(index, before)).toBe(1);
+    expect((await index.stats()).workers.w1).toEqual({ blocks: 40_001, speculative: 0 });
+  });
+
+  it("clearWorker hides the worker at once and frees a large worker in slices", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 1_000_000 });
+    const chain = chainOf(40_000, "big");
+    await index.add("w1", chain);
+    await index.add("w2", chain.slice(0, 5));
+    const cleared = index.clearWorker("w1");
+    expect(await run(index, chain)).toBe(0);
+    await index.add("w1", chain.slice(0, 3)); // a new life for w1 while the old one is freed
+    await cleared;
+    expect(await run(index, chain)).toBe(3);
+    expect(await index.stats()).toEqual({ entries: 5, workers: { w1: { blocks: 3, speculative: 0 }, w2: { blocks: 5, speculative: 0 } } });
+  });
+
+  it("many workers on one block: holder sets widen past 32 slots and fold back inline", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 1000 });
+    const chain = chainOf(4);
+    const workers = Array.from({ length: 70 }, (_, i) => `w${i}`);
+    for (const [i, w] of workers.entries()) await index.add(w, chain.slice(0, 1 + (i % 4)));
+    const runs = await index.lookup(chain, workers);
+    workers.forEach((w, i) => expect(runs.get(w)).toBe(1 + (i % 4)));
+    for (const w of workers.slice(1)) await index.clearWorker(w);
+    expect(Object.fromEntries(await index.lookup(chain, ["w0", "w1"]))).toEqual({ w0: 1, w1: 0 });
+    expect((await index.stats()).entries).toBe(1);
+  });
+
+  it("keys that are not 16 hex digits still work (hashed to 64 bits)", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 10 });
+    await index.add("w1", ["a", "bé", "0123456789ABCDEF"]);
+    expect(await run(index, ["a", "bé", "0123456789abcdef", "zz"])).toBe(3);
   });
 });

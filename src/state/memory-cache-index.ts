@@ -1,214 +1,414 @@
 /**
- * Embedded in-memory CacheIndex, the default for a single router.
+ * Embedded in-memory CacheIndex, the default for a single router. Everything lives in typed
+ * arrays indexed by a stable block id (memory/*.ts):
  *
- * Layout: one Map from block key to a small holder list (worker slot numbers plus, per holder,
- * 0 for confirmed or the expiry time of a speculative entry). Memory is bounded by `maxEntries`
- * distinct keys: the least recently stored keys go first (Map iteration order is insertion order,
- * and a store re-inserts its key). Measured cost per entry: see docs/cache-index.md.
- * Speculative entries expire lazily (on lookup) and in sweepExpired().
+ *   BlockTable    block key → id; keys kept as 64-bit values, open addressing    12 B/block
+ *   HolderSets    per block: one holder slot inline, or a pooled bitset            4 B/block
+ *   RecencyList   eviction order (doubly linked)                                   8 B/block
+ *   SlotLists     per holder slot, the ids it holds (clear in O(its entries))      4 B/entry
+ *   ExpiryQueue   speculative entries' expiry, bucketed by second                  ~50 B/speculative entry
  *
- * Parameters: maxEntries (default 4,000,000), now (injected clock, default Date.now).
+ * A worker maps to a holder slot. Clearing a worker detaches its slot (O(1): lookups stop seeing
+ * it at once) and frees the slot's entries in slices that yield to the event loop; a resync
+ * larger than one slice is built in a fresh, unmapped slot in slices and swapped in at the end,
+ * so it stays atomic to lookups. Later calls for that worker wait for it (call order holds).
+ *
+ * Eviction: the least recently used block goes first once more than `maxEntries` blocks are held.
+ * A store makes its keys the newest with the chain's first key newest of all, and a lookup does
+ * the same for the blocks its walk reached, so a chain ages from its tail: the head of a stored
+ * chain outlives its tail unless the tail alone was stored or looked up since (a chain extended by
+ * a later store, never looked up since, can lose its head first).
+ *
+ * Parameters: maxEntries (blocks, default 4,000,000 from config), now (injected clock, default
+ * Date.now). Measured cost per entry: docs/benchmark.md, "Cache index".
  */
 import type { BlockKey } from "../prefix/block-keys";
 import type { CacheIndex, IndexOp, IndexStats, WorkerId, WorkerIndexStats } from "./cache-index";
-
-interface Holders {
-  /** Worker slots holding this key. */
-  slots: number[];
-  /** Parallel to slots: 0 = confirmed, otherwise the speculative entry's expiry (ms). */
-  expiry: number[];
-}
+import { BlockTable } from "./memory/block-table";
+import { ExpiryQueue } from "./memory/expiry-queue";
+import { Held, HolderSets, MULTI, SLOT_BITS, SPEC } from "./memory/holder-sets";
+import { RecencyList } from "./memory/recency-list";
+import { SlotLists } from "./memory/slot-lists";
 
 export interface MemoryCacheIndexOptions {
   readonly maxEntries: number;
   readonly now?: () => number;
 }
 
+/** Keys applied (or entries cleared) between two yields to the event loop. */
+const SLICE = 16_384;
+/** Entry code = block id × SLOT_LIMIT + slot (below 2^53 for any id a typed array can index). */
+const SLOT_LIMIT = 65_536;
+const INITIAL_CAPACITY = 1024;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export class MemoryCacheIndex implements CacheIndex {
-  private readonly entries = new Map<BlockKey, Holders>();
+  private readonly table: BlockTable;
+  private readonly holders: HolderSets;
+  private readonly recency: RecencyList;
+  private readonly lists = new SlotLists();
+  private readonly spec = new ExpiryQueue();
   private readonly slotOf = new Map<WorkerId, number>();
-  private readonly workerOf: WorkerId[] = [];
+  private readonly workerOfSlot: (WorkerId | undefined)[] = [];
   private readonly confirmedCount: number[] = [];
   private readonly speculativeCount: number[] = [];
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  /** Workers with a sliced call in progress: later calls for them run after it. */
+  private readonly pending = new Map<WorkerId, Promise<void>>();
   private readonly maxEntries: number;
   private readonly now: () => number;
+  private active = new Uint32Array(1);
+  private reached = new Int32Array(256);
+  /** Slots whose speculation on the current block expired (dropped after the block). */
+  private readonly expired: number[] = [];
 
   constructor(options: MemoryCacheIndexOptions) {
     if (!(options.maxEntries > 0)) throw new RangeError(`maxEntries must be positive, got ${options.maxEntries}`);
     this.maxEntries = options.maxEntries;
     this.now = options.now ?? Date.now;
+    this.holders = new HolderSets(INITIAL_CAPACITY);
+    this.recency = new RecencyList(INITIAL_CAPACITY);
+    this.table = new BlockTable(INITIAL_CAPACITY, (capacity) => {
+      this.holders.grow(capacity);
+      this.recency.grow(capacity);
+    });
   }
 
-  async add(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
-    this.store(worker, keys, 0);
+  add(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
+    if (keys.length === 0) return Promise.resolve();
+    return this.serial(worker, () => this.store(this.attach(worker), keys, 0, keys.length, 0));
   }
 
-  async addSpeculative(worker: WorkerId, keys: readonly BlockKey[], ttlMs: number): Promise<void> {
-    if (ttlMs > 0) this.store(worker, keys, this.now() + ttlMs);
+  addSpeculative(worker: WorkerId, keys: readonly BlockKey[], ttlMs: number): Promise<void> {
+    if (keys.length === 0 || !(ttlMs > 0)) return Promise.resolve();
+    return this.serial(worker, () => this.store(this.attach(worker), keys, 0, keys.length, this.now() + ttlMs));
   }
 
-  async remove(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
-    this.removeNow(worker, keys);
+  remove(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
+    if (keys.length === 0) return Promise.resolve();
+    return this.serial(worker, () => this.removeNow(worker, keys));
+  }
+
+  clearWorker(worker: WorkerId): Promise<void> {
+    let cleaning: Promise<void> = Promise.resolve();
+    const done = this.serial(worker, () => {
+      cleaning = this.detach(worker);
+    });
+    return done.then(() => cleaning);
+  }
+
+  // Single-threaded: a synchronous body is atomic with respect to every other call.
+  apply(worker: WorkerId, ops: readonly IndexOp[]): Promise<void> {
+    const cleanings: Promise<void>[] = [];
+    const done = this.serial(worker, () => {
+      for (const op of ops) {
+        if (op.op === "add") this.store(this.attach(worker), op.keys, 0, op.keys.length, 0);
+        else if (op.op === "remove") this.removeNow(worker, op.keys);
+        else cleanings.push(this.detach(worker));
+      }
+    });
+    return done.then(() => Promise.all(cleanings)).then(() => undefined);
+  }
+
+  replaceWorker(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
+    let cleaning: Promise<void> = Promise.resolve();
+    const done = this.serial(worker, () => {
+      if (keys.length <= SLICE) {
+        cleaning = this.detach(worker);
+        if (keys.length > 0) this.store(this.attach(worker), keys, 0, keys.length, 0);
+        return undefined;
+      }
+      return this.replaceInSlices(worker, keys);
+    });
+    return done.then(() => cleaning);
+  }
+
+  lookup(keys: readonly BlockKey[], workers: readonly WorkerId[]): Promise<ReadonlyMap<WorkerId, number>> {
+    return Promise.resolve(this.lookupNow(keys, workers));
+  }
+
+  /**
+   * Synchronous lookup, for callers in the same process that cannot afford a microtask. The asked
+   * workers form a bitset over slots, ANDed with each block's holders along the chain; the blocks
+   * the walk reached become the newest, the chain's first block newest of all.
+   */
+  lookupNow(keys: readonly BlockKey[], workers: readonly WorkerId[]): Map<WorkerId, number> {
+    const runs = new Map<WorkerId, number>();
+    const words = this.holders.words;
+    if (this.active.length !== words) this.active = new Uint32Array(words);
+    const active = this.active.fill(0);
+    let asked = 0;
+    for (const w of workers) {
+      runs.set(w, 0);
+      const slot = this.slotOf.get(w);
+      if (slot !== undefined && (active[slot >>> 5] & (1 << (slot & 31))) === 0) {
+        active[slot >>> 5] |= 1 << (slot & 31);
+        asked++;
+      }
+    }
+    if (asked === 0 || keys.length === 0) return runs;
+    if (this.reached.length < keys.length) this.reached = new Int32Array(keys.length);
+    const reached = this.reached;
+    const holder = this.holders.holder;
+    let now = -1;
+    let i = 0;
+    for (; i < keys.length && asked > 0; i++) {
+      const id = this.table.find(keys[i]);
+      if (id < 0) break;
+      const v = holder[id];
+      if ((v & MULTI) === 0) {
+        // One holder: the walk goes on only for it, if it was asked and is live.
+        const slot = (v & SLOT_BITS) - 1;
+        const bit = 1 << (slot & 31);
+        let held = (active[slot >>> 5] & bit) !== 0;
+        if (held && v & SPEC) {
+          if (now < 0) now = this.now();
+          held = this.isLive(id, slot, now);
+          if (!held) this.drop(id, slot, Held.Speculative);
+        }
+        if (held && asked === 1) {
+          reached[i] = id;
+          continue;
+        }
+        if (held) active[slot >>> 5] &= ~bit;
+        asked = this.settleAll(active, runs, i);
+        if (held) {
+          active[slot >>> 5] = bit;
+          asked = 1;
+          reached[i] = id;
+        }
+        continue;
+      }
+      const base = (v & ~MULTI) * 2 * words;
+      const pool = this.holders.pool;
+      let expired = 0;
+      for (let w = 0; w < words; w++) {
+        const a = active[w];
+        if (a === 0) continue;
+        let keep = a & pool[base + w];
+        let spec = a & pool[base + words + w];
+        while (spec !== 0) {
+          const low = spec & -spec;
+          spec ^= low;
+          const slot = w * 32 + 31 - Math.clz32(low);
+          if (now < 0) now = this.now();
+          if (this.isLive(id, slot, now)) keep |= low;
+          else this.expired[expired++] = slot;
+        }
+        if (keep !== a) {
+          asked -= this.settle(a & ~keep, w, runs, i);
+          active[w] = keep;
+        }
+      }
+      // Dropped only now: a drop may fold the block's set back inline, under the loop above.
+      for (let e = 0; e < expired; e++) this.drop(id, this.expired[e], Held.Speculative);
+      if (asked > 0) reached[i] = id;
+    }
+    if (asked > 0) this.settleAll(active, runs, i);
+    // The blocks reached become the newest, the chain's first block last (newest of all).
+    const depth = asked > 0 ? i : i - 1;
+    for (let k = Math.min(depth, keys.length) - 1; k >= 0; k--) this.recency.touch(reached[k]);
+    return runs;
+  }
+
+  /** Removes every expired speculative entry; returns how many. O(entries that expired). */
+  sweepExpired(): number {
+    let removed = 0;
+    this.spec.sweep(this.now(), (code) => {
+      const id = Math.floor(code / SLOT_LIMIT);
+      this.drop(id, code - id * SLOT_LIMIT, Held.Speculative);
+      removed++;
+    });
+    return removed;
+  }
+
+  async stats(): Promise<IndexStats> {
+    const workers: Record<WorkerId, WorkerIndexStats> = {};
+    for (const [id, slot] of this.slotOf) workers[id] = { blocks: this.confirmedCount[slot], speculative: this.speculativeCount[slot] };
+    return { entries: this.table.size, workers };
+  }
+
+  async close(): Promise<void> {
+    this.spec.clear();
+  }
+
+  /** Runs `work` now, or after the worker's sliced call in progress; tracks it if it is sliced. */
+  private serial(worker: WorkerId, work: () => Promise<void> | void): Promise<void> {
+    const before = this.pending.get(worker);
+    if (!before) {
+      const sliced = work();
+      return sliced ? this.track(worker, sliced) : Promise.resolve();
+    }
+    return this.track(worker, before.then(work));
+  }
+
+  private track(worker: WorkerId, work: Promise<void>): Promise<void> {
+    const tracked: Promise<void> = work.finally(() => {
+      if (this.pending.get(worker) === tracked) this.pending.delete(worker);
+    });
+    this.pending.set(worker, tracked);
+    return tracked;
+  }
+
+  private async replaceInSlices(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
+    const shadow = this.allocateSlot(); // unmapped: invisible until the swap
+    for (let from = 0; from < keys.length; from += SLICE) {
+      this.store(shadow, keys, from, Math.min(keys.length, from + SLICE), 0);
+      await yieldToEventLoop();
+    }
+    const old = this.detach(worker);
+    this.slotOf.set(worker, shadow);
+    this.workerOfSlot[shadow] = worker;
+    await old;
+  }
+
+  private attach(worker: WorkerId): number {
+    let slot = this.slotOf.get(worker);
+    if (slot === undefined) {
+      slot = this.allocateSlot();
+      this.slotOf.set(worker, slot);
+      this.workerOfSlot[slot] = worker;
+    }
+    return slot;
+  }
+
+  private allocateSlot(): number {
+    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.nextSlot++;
+    if (slot >= SLOT_LIMIT) throw new RangeError(`more than ${SLOT_LIMIT} holder slots`);
+    this.holders.widen(slot + 1);
+    this.confirmedCount[slot] = 0;
+    this.speculativeCount[slot] = 0;
+    return slot;
+  }
+
+  /** Unmaps the worker's slot at once, then frees its entries in slices; resolves when done. */
+  private detach(worker: WorkerId): Promise<void> {
+    const slot = this.slotOf.get(worker);
+    if (slot === undefined) return Promise.resolve();
+    this.slotOf.delete(worker);
+    this.workerOfSlot[slot] = undefined;
+    const ids = this.lists.take(slot);
+    if (ids.length <= SLICE) {
+      this.freeSlot(slot, ids, 0, ids.length);
+      return Promise.resolve();
+    }
+    return (async () => {
+      for (let from = 0; from < ids.length; from += SLICE) {
+        if (from > 0) await yieldToEventLoop();
+        this.freeSlot(slot, ids, from, Math.min(ids.length, from + SLICE));
+      }
+    })();
+  }
+
+  /** Drops the slot's entries among ids[from, to); after the last slice, the slot is reusable. */
+  private freeSlot(slot: number, ids: Uint32Array, from: number, to: number): void {
+    for (let k = from; k < to; k++) {
+      const held = this.holders.state(ids[k], slot);
+      if (held !== Held.None) this.drop(ids[k], slot, held);
+    }
+    if (to === ids.length) this.freeSlots.push(slot);
+  }
+
+  private store(slot: number, keys: readonly BlockKey[], from: number, to: number, expiry: number): void {
+    // Last key first, so the chain's first key ends up the newest.
+    for (let k = to - 1; k >= from; k--) {
+      const id = this.table.findOrInsert(keys[k]);
+      if (this.table.inserted) this.recency.push(id);
+      else this.recency.touch(id);
+      const held = this.holders.state(id, slot);
+      if (held === Held.Confirmed) continue;
+      const code = id * SLOT_LIMIT + slot;
+      if (expiry === 0) {
+        this.holders.set(id, slot, Held.Confirmed);
+        this.confirmedCount[slot]++;
+        if (held === Held.Speculative) {
+          this.spec.delete(code);
+          this.speculativeCount[slot]--;
+        } else {
+          this.listEntry(slot, id);
+        }
+      } else if (held === Held.Speculative) {
+        if (expiry > this.spec.get(code)!) this.spec.set(code, expiry);
+      } else {
+        this.holders.set(id, slot, Held.Speculative);
+        this.speculativeCount[slot]++;
+        this.spec.set(code, expiry);
+        this.listEntry(slot, id);
+      }
+      if (this.table.size > this.maxEntries) this.evictOldest();
+    }
+  }
+
+  private listEntry(slot: number, id: number): void {
+    const live = this.confirmedCount[slot] + this.speculativeCount[slot];
+    this.lists.push(slot, id, live, (other) => this.holders.state(other, slot) !== Held.None);
   }
 
   private removeNow(worker: WorkerId, keys: readonly BlockKey[]): void {
     const slot = this.slotOf.get(worker);
     if (slot === undefined) return;
     for (const key of keys) {
-      const holders = this.entries.get(key);
-      if (holders) this.dropHolder(key, holders, holders.slots.indexOf(slot));
+      const id = this.table.find(key);
+      if (id < 0) continue;
+      const held = this.holders.state(id, slot);
+      if (held !== Held.None) this.drop(id, slot, held);
     }
   }
 
-  async clearWorker(worker: WorkerId): Promise<void> {
-    this.clearNow(worker);
+  private isLive(id: number, slot: number, now: number): boolean {
+    const expiry = this.spec.get(id * SLOT_LIMIT + slot);
+    return expiry !== undefined && expiry > now;
   }
 
-  // Single-threaded: a synchronous method body is atomic with respect to every other call.
-  async apply(worker: WorkerId, ops: readonly IndexOp[]): Promise<void> {
-    for (const op of ops) {
-      if (op.op === "add") this.store(worker, op.keys, 0);
-      else if (op.op === "remove") this.removeNow(worker, op.keys);
-      else this.clearNow(worker);
+  private drop(id: number, slot: number, held: Held): void {
+    this.holders.set(id, slot, Held.None);
+    if (held === Held.Speculative) {
+      this.speculativeCount[slot]--;
+      this.spec.delete(id * SLOT_LIMIT + slot);
+    } else {
+      this.confirmedCount[slot]--;
     }
+    if (this.holders.holder[id] === 0) this.freeBlock(id);
   }
 
-  async replaceWorker(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
-    this.clearNow(worker);
-    this.store(worker, keys, 0);
+  private freeBlock(id: number): void {
+    this.recency.unlink(id);
+    this.table.delete(id);
   }
 
-  private clearNow(worker: WorkerId): void {
-    const slot = this.slotOf.get(worker);
-    if (slot === undefined) return;
-    if (this.confirmedCount[slot] === 0 && this.speculativeCount[slot] === 0) return;
-    for (const [key, holders] of this.entries) this.dropHolder(key, holders, holders.slots.indexOf(slot));
-  }
-
-  async lookup(keys: readonly BlockKey[], workers: readonly WorkerId[]): Promise<ReadonlyMap<WorkerId, number>> {
-    return this.lookupNow(keys, workers);
-  }
-
-  /** Synchronous lookup, for callers in the same process that cannot afford a microtask. */
-  lookupNow(keys: readonly BlockKey[], workers: readonly WorkerId[]): Map<WorkerId, number> {
-    const runs = new Map<WorkerId, number>();
-    let active: number[] = [];
-    for (const w of workers) {
-      runs.set(w, 0);
-      const slot = this.slotOf.get(w);
-      if (slot !== undefined) active.push(slot);
-    }
-    const now = this.now();
-    for (let i = 0; i < keys.length && active.length > 0; i++) {
-      const holders = this.entries.get(keys[i]);
-      const still: number[] = [];
-      if (holders) {
-        for (const slot of active) {
-          const at = holders.slots.indexOf(slot);
-          if (at >= 0 && this.isLive(keys[i], holders, at, now)) still.push(slot);
-        }
-      }
-      if (still.length === active.length) continue;
-      for (const slot of active) if (!still.includes(slot)) runs.set(this.workerOf[slot], i);
-      active = still;
-    }
-    for (const slot of active) runs.set(this.workerOf[slot], keys.length);
-    return runs;
-  }
-
-  /** Removes every expired speculative entry; returns how many were removed. */
-  sweepExpired(): number {
-    const now = this.now();
-    let removed = 0;
-    for (const [key, holders] of this.entries) {
-      for (let at = holders.slots.length - 1; at >= 0; at--) {
-        const expiry = holders.expiry[at];
-        if (expiry !== 0 && expiry <= now) {
-          this.dropHolder(key, holders, at);
-          removed++;
-        }
-      }
-    }
-    return removed;
-  }
-
-  async stats(): Promise<IndexStats> {
-    const workers: Record<WorkerId, WorkerIndexStats> = {};
-    this.workerOf.forEach((id, slot) => {
-      workers[id] = { blocks: this.confirmedCount[slot], speculative: this.speculativeCount[slot] };
-    });
-    return { entries: this.entries.size, workers };
-  }
-
-  async close(): Promise<void> {
-    this.entries.clear();
-  }
-
-  private slotFor(worker: WorkerId): number {
-    let slot = this.slotOf.get(worker);
-    if (slot === undefined) {
-      slot = this.workerOf.length;
-      this.slotOf.set(worker, slot);
-      this.workerOf.push(worker);
-      this.confirmedCount.push(0);
-      this.speculativeCount.push(0);
-    }
-    return slot;
-  }
-
-  private store(worker: WorkerId, keys: readonly BlockKey[], expiry: number): void {
-    if (keys.length === 0) return;
-    const slot = this.slotFor(worker);
-    for (const key of keys) {
-      let holders = this.entries.get(key);
-      if (holders) {
-        this.entries.delete(key); // re-insert: most recently stored goes last
+  private evictOldest(): void {
+    const id = this.recency.oldest;
+    this.holders.forEach(id, (slot, held) => {
+      if (held === Held.Speculative) {
+        this.speculativeCount[slot]--;
+        this.spec.delete(id * SLOT_LIMIT + slot);
       } else {
-        holders = { slots: [], expiry: [] };
+        this.confirmedCount[slot]--;
       }
-      this.entries.set(key, holders);
-      const at = holders.slots.indexOf(slot);
-      if (at < 0) {
-        holders.slots.push(slot);
-        holders.expiry.push(expiry);
-        if (expiry === 0) this.confirmedCount[slot]++;
-        else this.speculativeCount[slot]++;
-      } else if (holders.expiry[at] !== 0) {
-        if (expiry === 0) {
-          this.speculativeCount[slot]--;
-          this.confirmedCount[slot]++;
-        }
-        holders.expiry[at] = expiry === 0 ? 0 : Math.max(expiry, holders.expiry[at]);
-      }
+    });
+    this.holders.clear(id);
+    this.freeBlock(id);
+  }
+
+  /** Every active worker ends its run at `run`; returns 0 (none left). */
+  private settleAll(active: Uint32Array, runs: Map<WorkerId, number>, run: number): number {
+    for (let w = 0; w < active.length; w++) {
+      if (active[w] !== 0) this.settle(active[w], w, runs, run);
+      active[w] = 0;
     }
-    this.evictOverflow();
+    return 0;
   }
 
-  private isLive(key: BlockKey, holders: Holders, at: number, now: number): boolean {
-    const expiry = holders.expiry[at];
-    if (expiry === 0 || expiry > now) return true;
-    this.dropHolder(key, holders, at);
-    return false;
-  }
-
-  private dropHolder(key: BlockKey, holders: Holders, at: number): void {
-    if (at < 0) return;
-    const slot = holders.slots[at];
-    if (holders.expiry[at] === 0) this.confirmedCount[slot]--;
-    else this.speculativeCount[slot]--;
-    const last = holders.slots.length - 1;
-    holders.slots[at] = holders.slots[last];
-    holders.expiry[at] = holders.expiry[last];
-    holders.slots.pop();
-    holders.expiry.pop();
-    if (holders.slots.length === 0) this.entries.delete(key);
-  }
-
-  private evictOverflow(): void {
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.entries().next().value as [BlockKey, Holders];
-      const [key, holders] = oldest;
-      while (holders.slots.length > 0) this.dropHolder(key, holders, holders.slots.length - 1);
+  /** Workers of the slots in `bits` (word w) end their run at `run`; returns how many. */
+  private settle(bits: number, w: number, runs: Map<WorkerId, number>, run: number): number {
+    let n = 0;
+    while (bits !== 0) {
+      const low = bits & -bits;
+      bits ^= low;
+      runs.set(this.workerOfSlot[w * 32 + 31 - Math.clz32(low)]!, run);
+      n++;
     }
+    return n;
   }
 }

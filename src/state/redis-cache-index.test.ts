@@ -195,6 +195,63 @@ describe("RedisCacheIndex specifics", () => {
     expect((await index.lookup([a], ["w1"])).get("w1")).toBe(0);
   });
 
+  it("a batch or resync far past what one script may hold applies within a short command timeout (issue 11)", async () => {
+    // Before: one script per call, ~5 µs of Redis per key: 300k keys held Redis for seconds, the
+    // call rejected at its timeout, and Redis applied it anyway.
+    const index = await open(fresh(), 1000); // the default commandTimeoutMs
+    const keys = chainOf(300_000, "huge");
+    await index.apply("w1", [{ op: "add", keys }]);
+    expect((await index.stats()).workers.w1).toEqual({ blocks: 300_000, speculative: 0 });
+    await index.replaceWorker("w2", keys);
+    expect((await index.stats()).workers.w2).toEqual({ blocks: 300_000, speculative: 0 });
+    await index.clearWorker("w1");
+    expect((await index.lookup(keys.slice(0, 3), ["w1", "w2"])).get("w2")).toBe(3);
+    expect((await index.stats()).entries).toBe(300_000);
+  }, 60_000);
+
+  it("a resync is swapped in whole: concurrent lookups see the old entries or all of the new", async () => {
+    const index = await open();
+    const [old, next] = [chainOf(40, "old"), chainOf(3000, "next")];
+    await index.add("w1", old);
+    await index.addSpeculative("w1", next.slice(0, 5), 60_000);
+    let done = false;
+    const resync = index.replaceWorker("w1", next).then(() => (done = true));
+    const seen = new Set<string>();
+    while (!done) {
+      const runs = await Promise.all([index.lookup(old, ["w1"]), index.lookup(next, ["w1"])]);
+      seen.add(`${runs[0].get("w1")}/${runs[1].get("w1")}`);
+    }
+    await resync;
+    for (const s of seen) expect(["40/5", "0/3000"]).toContain(s);
+    expect(Object.fromEntries(await index.lookup(next, ["w1"]))).toEqual({ w1: 3000 });
+    expect((await index.stats()).workers).toEqual({ w1: { blocks: 3000, speculative: 0 } });
+    await expectConsistentLayout(index.namespace, 3000);
+  });
+
+  it("a clear left half done (the router stopped) is finished by maintain(), and the slot is reused clean", async () => {
+    const index = await open();
+    const admin = new Redis(server.url);
+    try {
+      const chain = chainOf(2500, "orphan");
+      await index.add("a", chain);
+      await index.add("b", chain.slice(0, 2));
+      await index.addSpeculative("a", chainOf(3, "spec"), 60_000);
+      const scripts = index as unknown as { scripts: { prefixRouterApply: (...a: unknown[]) => Promise<unknown> } };
+      const tag = `{${index.namespace}}`;
+      await scripts.scripts.prefixRouterApply(`${tag}:stats`, `${tag}:spec`, [tag, "a", 16, "C"]); // detach, no drain
+      expect((await index.lookup(chain, ["a", "b"])).get("a")).toBe(0);
+      expect(await admin.hlen(`${tag}:drain`)).toBe(1);
+      await index.maintain();
+      expect(await admin.hlen(`${tag}:drain`)).toBe(0);
+      await index.add("c", chain.slice(0, 1)); // takes a's slot again
+      expect(Object.fromEntries(await index.lookup(chain, ["a", "b", "c"]))).toEqual({ a: 0, b: 2, c: 1 });
+      expect(await index.stats()).toEqual({ entries: 2, workers: { b: { blocks: 2, speculative: 0 }, c: { blocks: 1, speculative: 0 } } });
+      await expectConsistentLayout(index.namespace, 2);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
   it("rejects the namespace characters that would break the hash tag", () => {
     expect(() => new RedisCacheIndex({ url: server.url, namespace: "a}b" })).toThrow(RangeError);
   });
@@ -238,6 +295,8 @@ async function expectConsistentLayout(namespace: string, entries: number): Promi
       }
     }
     expect(await admin.zcard(`${tag}:spec`)).toBe(specBits);
+    expect(await admin.hlen(`${tag}:drain`)).toBe(0);
+    expect(await admin.keys(`${tag}:gone:*`)).toEqual([]);
   } finally {
     admin.disconnect();
   }

@@ -1,12 +1,14 @@
 /**
- * CacheIndex on Redis, shared by every router replica. Each method is one Lua script, so each
- * call is atomic and one round trip; the clock is Redis TIME, so all routers agree on when a
- * speculative entry expires. Layout, scripts and measured cost: docs/redis-layout.md.
+ * CacheIndex on Redis, shared by every router replica. Work is cut into Lua scripts of bounded
+ * size, so no call holds Redis for long (every script is atomic; a call of up to SLICE_KEYS keys is
+ * one script, one round trip); the clock is Redis TIME, so all routers agree on when a speculative
+ * entry expires. Layout, scripts and measured cost: docs/redis-layout.md.
  *
  *   {ns}:b:<block key>  STRING  2 bits per worker slot: confirmed, speculative (see prelude)
  *   {ns}:spec           ZSET    "<len>:<block key><worker>" → expiry ms of speculative entries
- *   {ns}:w:<worker>     SET     the worker's block keys (clearWorker is O(its keys))
+ *   {ns}:w:<worker>     SET     the worker's block keys
  *   {ns}:slot           HASH    worker → slot;  {ns}:free ZSET of released slots
+ *   {ns}:drain          SET     detached slots still holding bits; {ns}:gone:<slot> SET their keys
  *   {ns}:stats          HASH    entries, nextslot, c:|s:|t:<worker> (confirmed, speculative,
  *                               last own report in Redis ms)
  *
@@ -16,7 +18,19 @@
 import Redis, { type Cluster, type RedisOptions } from "ioredis";
 import type { BlockKey } from "../prefix/block-keys";
 import type { CacheIndex, IndexOp, IndexStats, WorkerId, WorkerIndexStats } from "./cache-index";
-import { APPLY_LUA, LOOKUP_LUA, PURGE_IDLE_LUA, SWEEP_LUA } from "./redis-scripts";
+import { APPLY_LUA, DRAIN_LUA, LOOKUP_LUA, PURGE_IDLE_LUA, SWAP_LUA, SWEEP_LUA } from "./redis-scripts";
+
+/**
+ * Keys per script: a store costs Redis ~5 µs of CPU per key, so 512 keys hold it ~3 ms. Larger
+ * batches are applied in order, one slice per script; a lookup may see part of such a batch.
+ */
+export const SLICE_KEYS = 512;
+/** Blocks walked per lookup script (~1 µs each); a longer chain continues for the workers still matching. */
+export const LOOKUP_SLICE = 2048;
+/** Expired speculative entries dropped per sweep script, and entries freed per drain script (~5 µs each). */
+const SWEEP_LIMIT = 500;
+/** The name a resync is built under until it is swapped in (never a configured worker id). */
+const shadowOf = (worker: WorkerId) => `${worker}\u0000resync`;
 
 export interface RedisCacheIndexOptions {
   /** A client the caller owns (close() leaves it open). Give `client` or `url`, not both. */
@@ -57,6 +71,8 @@ interface ScriptedClient {
   prefixRouterLookup: ScriptCall;
   prefixRouterSweep: ScriptCall;
   prefixRouterPurgeIdle: ScriptCall;
+  prefixRouterDrain: ScriptCall;
+  prefixRouterSwap: ScriptCall;
 }
 
 const SCRIPTS: Record<keyof ScriptedClient, string> = {
@@ -64,6 +80,8 @@ const SCRIPTS: Record<keyof ScriptedClient, string> = {
   prefixRouterLookup: LOOKUP_LUA,
   prefixRouterSweep: SWEEP_LUA,
   prefixRouterPurgeIdle: PURGE_IDLE_LUA,
+  prefixRouterDrain: DRAIN_LUA,
+  prefixRouterSwap: SWAP_LUA,
 };
 
 export class RedisCacheIndex implements CacheIndex {
@@ -134,9 +152,12 @@ export class RedisCacheIndex implements CacheIndex {
 
   async addSpeculative(worker: WorkerId, keys: readonly BlockKey[], ttlMs: number): Promise<void> {
     if (keys.length === 0 || !(ttlMs > 0)) return;
-    const packed = keys.join("");
-    const args = [this.tag, worker, keyWidth(keys, packed), "S", Math.ceil(ttlMs), packed];
-    await this.scripts.prefixRouterApply(this.statsKey, this.specKey, args);
+    for (let from = 0; from < keys.length; from += SLICE_KEYS) {
+      const slice = keys.slice(from, from + SLICE_KEYS);
+      const packed = slice.join("");
+      const args = [this.tag, worker, keyWidth(slice, packed), "S", Math.ceil(ttlMs), packed];
+      await this.scripts.prefixRouterApply(this.statsKey, this.specKey, args);
+    }
   }
 
   async remove(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
@@ -151,17 +172,35 @@ export class RedisCacheIndex implements CacheIndex {
     if (ops.length > 0) await this.applyArgs(worker, ops);
   }
 
+  /**
+   * Built under a shadow name in slices, then swapped in by one script: a lookup sees the old
+   * entries until the swap and all of the new ones after it. Calls for the same worker made while
+   * a resync runs (the ingest never makes any) are lost at the swap.
+   */
   async replaceWorker(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
-    await this.applyArgs(worker, [{ op: "clear" }, { op: "add", keys }]);
+    if (keys.length <= SLICE_KEYS) return this.applyArgs(worker, [{ op: "clear" }, { op: "add", keys }]);
+    const shadow = shadowOf(worker);
+    await this.applyArgs(shadow, [{ op: "clear" }, { op: "add", keys }]);
+    await this.scripts.prefixRouterSwap(this.statsKey, this.specKey, [this.tag, worker, shadow]);
+    await this.drain();
   }
 
+  /** One script per LOOKUP_SLICE blocks, each asking only the workers whose run reached it. */
   async lookup(keys: readonly BlockKey[], workers: readonly WorkerId[]): Promise<ReadonlyMap<WorkerId, number>> {
-    const asked = [...new Set(workers)]; // a duplicate would drop one expired entry twice
+    let asked = [...new Set(workers)]; // a duplicate would drop one expired entry twice
     const runs = new Map<WorkerId, number>();
-    if (asked.length === 0 || keys.length === 0) {
-      for (const w of asked) runs.set(w, 0);
-      return runs;
+    for (const w of asked) runs.set(w, 0);
+    for (let from = 0; from < keys.length && asked.length > 0; from += LOOKUP_SLICE) {
+      const slice = keys.slice(from, from + LOOKUP_SLICE);
+      const part = await this.lookupSlice(slice, asked);
+      for (const [w, run] of part) runs.set(w, from + run);
+      asked = asked.filter((w) => part.get(w) === slice.length);
     }
+    return runs;
+  }
+
+  private async lookupSlice(keys: readonly BlockKey[], asked: readonly WorkerId[]): Promise<ReadonlyMap<WorkerId, number>> {
+    const runs = new Map<WorkerId, number>();
     // Full key names, so the script only cuts the string (building names in Lua costs more).
     const prefix = `${this.tag}:b:`;
     let names = "";
@@ -184,11 +223,37 @@ export class RedisCacheIndex implements CacheIndex {
 
   /**
    * Liveness: clears every worker whose last own report (add, remove, clear, apply, replace — not
-   * speculation) is at least `idleMs` old by Redis TIME; returns the cleared workers. Atomic.
+   * speculation) is at least `idleMs` old by Redis TIME; returns the cleared workers. They vanish
+   * from lookups at once (one script); their entries are freed in bounded steps before it returns.
    */
   async purgeIdleWorkers(idleMs: number): Promise<WorkerId[]> {
     const reply = await this.scripts.prefixRouterPurgeIdle(this.statsKey, this.specKey, [this.tag, Math.max(0, idleMs)]);
+    await this.drain();
     return (reply as unknown[]).map(String);
+  }
+
+  /**
+   * Periodic upkeep, each step one bounded script: drops every expired speculative entry (sweeps
+   * again while a sweep comes back full, up to `maxSteps`) and frees entries of detached slots
+   * left by a router that stopped halfway. Returns the expired entries dropped.
+   */
+  async maintain(maxSteps = 1000): Promise<number> {
+    let dropped = 0;
+    for (let step = 0; step < maxSteps; step++) {
+      const n = await this.sweepExpired(SWEEP_LIMIT);
+      dropped += n;
+      if (n < SWEEP_LIMIT) break;
+    }
+    await this.drain(maxSteps);
+    return dropped;
+  }
+
+  /** Frees the entries of detached slots, one bounded script at a time, until none is left. */
+  private async drain(maxSteps = Number.POSITIVE_INFINITY): Promise<void> {
+    for (let step = 0; step < maxSteps; step++) {
+      const [, left] = (await this.scripts.prefixRouterDrain(this.statsKey, this.specKey, [this.tag, SWEEP_LIMIT])) as [number, number];
+      if (Number(left) === 0) return;
+    }
   }
 
   /**
@@ -201,6 +266,7 @@ export class RedisCacheIndex implements CacheIndex {
     const at = (w: WorkerId) => (workers[w] ??= { blocks: 0, speculative: 0 });
     for (const [field, value] of Object.entries(raw)) {
       const worker = field.slice(2);
+      if (worker.endsWith(shadowOf(""))) continue; // a resync in progress
       if (field.startsWith("c:")) workers[worker] = { ...at(worker), blocks: Number(value) };
       else if (field.startsWith("s:")) workers[worker] = { ...at(worker), speculative: Number(value) };
     }
@@ -214,23 +280,41 @@ export class RedisCacheIndex implements CacheIndex {
     else this.client.disconnect();
   }
 
+  /** Ops in order, cut into scripts of at most SLICE_KEYS keys; a clear is drained afterwards. */
   private async applyArgs(worker: WorkerId, ops: readonly IndexOp[]): Promise<void> {
-    const args: (string | number)[] = [this.tag, worker, 0];
+    let args: (string | number)[] = [];
     let width = 0;
+    let room = SLICE_KEYS;
+    let cleared = false;
+    // Checked whole before the first script, so a bad key never leaves a batch half applied.
+    for (const op of ops) {
+      if (op.op === "clear" || op.keys.length === 0) continue;
+      const w = keyWidth(op.keys, op.keys.join(""));
+      if (width !== 0 && w !== width) throw new RangeError(`block keys of ${w} and ${width} bytes in one batch`);
+      width = w;
+    }
+    const send = async () => {
+      if (args.length === 0) return;
+      await this.scripts.prefixRouterApply(this.statsKey, this.specKey, [this.tag, worker, width || 1, ...args]);
+      args = [];
+      room = SLICE_KEYS;
+    };
     for (const op of ops) {
       if (op.op === "clear") {
         args.push("C");
-      } else if (op.keys.length > 0) {
-        const packed = op.keys.join("");
-        const w = keyWidth(op.keys, packed);
-        if (width !== 0 && w !== width) throw new RangeError(`block keys of ${w} and ${width} bytes in one batch`);
-        width = w;
-        args.push(op.op === "add" ? "A" : "R", packed);
+        cleared = true;
+        continue;
+      }
+      for (let from = 0; from < op.keys.length; ) {
+        const slice = op.keys.slice(from, from + room);
+        args.push(op.op === "add" ? "A" : "R", slice.join(""));
+        from += slice.length;
+        room -= slice.length;
+        if (room === 0) await send();
       }
     }
-    if (args.length === 3) return;
-    args[2] = width || 1;
-    await this.scripts.prefixRouterApply(this.statsKey, this.specKey, args);
+    await send();
+    if (cleared) await this.drain();
   }
 }
 

@@ -168,20 +168,26 @@ local function speculate(worker, key, at, expiry)
   if not v then de = de + 1 end
 end
 
--- O(keys of the worker), through its set.
+-- Detach, O(1): the worker loses its slot at once (lookups stop seeing its bits), its set becomes
+-- {ns}:gone:<slot> and the slot joins {ns}:drain (slot → worker); drain() frees the bits in bounded steps and
+-- only then gives the slot back. Pending counter deltas of the old slot are dropped with it.
 local function clear(worker)
   sync(worker)
-  local wk = NS .. ':w:' .. worker
   local slot = slot_of(worker, false)
+  local wk = NS .. ':w:' .. worker
   if slot then
-    local at = locate(slot)
-    for _, key in ipairs(redis.call('SMEMBERS', wk)) do
-      local h, v, bk = held(key, at)
-      if h then forget(bk, key, worker, at, h == 's', false, v) end
+    if redis.call('EXISTS', wk) == 1 then
+      redis.call('RENAME', wk, NS .. ':gone:' .. slot)
+      redis.call('HSET', NS .. ':drain', slot, worker)
+    else
+      redis.call('ZADD', FREE, slot, slot)
     end
+    redis.call('HDEL', SLOTS, worker)
+    slots[worker] = nil
   end
   redis.call('DEL', wk)
-  touched[worker] = true
+  redis.call('HDEL', STATS, 'c:' .. worker, 's:' .. worker, 't:' .. worker)
+  dc[worker], ds[worker] = nil, nil
 end
 
 -- A worker left with no entries leaves the stats and frees its slot (its bits are all clear).

@@ -7,7 +7,7 @@ import { PRELUDE } from "./redis-lua-prelude";
 
 /**
  * ARGV: tag, worker, key width w, then ops: "A" keys (store) | "S" ttlMs keys (speculate) |
- * "R" keys (remove) | "C" (clear), where keys is one string of block keys w characters each (one
+ * "R" keys (remove) | "C" (clear: detach, O(1); drain frees the entries), where keys is one string of block keys w characters each (one
  * argument instead of one per key: ioredis spends ~0.6 µs per argument). The op list is checked
  * whole before anything is written, because Redis does not roll back a script that fails halfway.
  * Returns the number of ops applied.
@@ -213,8 +213,9 @@ return #due
 `;
 
 /**
- * ARGV: tag, idleMs. Clears every worker whose last own report (add/remove/clear, not
- * speculation) is at least idleMs old by Redis TIME. Returns the cleared worker ids.
+ * ARGV: tag, idleMs. Detaches (O(1) each, see clear) every worker whose last own report
+ * (add/remove/clear, not speculation) is at least idleMs old by Redis TIME. Returns the detached
+ * worker ids; their entries are freed by drain.
  */
 export const PURGE_IDLE_LUA = `${PRELUDE}
 local idle = tonumber(ARGV[2])
@@ -231,4 +232,73 @@ for j = 1, #all, 2 do
 end
 flush()
 return purged
+`;
+
+/**
+ * ARGV: tag, limit. Frees up to `limit` entries of detached slots ({ns}:drain, slot → worker):
+ * pops block keys from a slot's gone set and clears that slot's bits (deleting blocks left with
+ * none), and the spec ZSET member of a speculative one unless the worker, attached again, holds
+ * the same key speculatively under the same member. A slot whose set is empty goes back to
+ * {ns}:free. Returns { entries freed, detached slots left }: call again while slots are left.
+ */
+export const DRAIN_LUA = `${PRELUDE}
+local limit = tonumber(ARGV[2])
+local DRAIN = NS .. ':drain'
+local freed = 0
+while freed < limit do
+  local slot = redis.call('HRANDFIELD', DRAIN)
+  if not slot then break end
+  local worker = redis.call('HGET', DRAIN, slot)
+  local gone = NS .. ':gone:' .. slot
+  local keys = redis.call('SPOP', gone, limit - freed)
+  local at = locate(tonumber(slot))
+  local now_slot = slot_of(worker, false)
+  local now_at = now_slot and locate(now_slot)
+  for _, key in ipairs(keys) do
+    local bk = NS .. ':b:' .. key
+    local v = redis.call('GET', bk)
+    local c, sp = bits(v, at)
+    if c or sp then
+      if others(v, sp and at.byte + 1 or at.byte, at.mask) then
+        redis.call('SETBIT', bk, sp and at.off + 8 or at.off, 0)
+      else
+        redis.call('DEL', bk)
+        de = de - 1
+      end
+      if sp and not (now_at and select(2, bits(v, now_at))) then redis.call('ZREM', SPEC, member(key, worker)) end
+    end
+  end
+  freed = freed + #keys
+  if redis.call('EXISTS', gone) == 0 then
+    redis.call('HDEL', DRAIN, slot)
+    redis.call('ZADD', FREE, slot, slot)
+  end
+end
+flush()
+return { freed, redis.call('HLEN', DRAIN) }
+`;
+
+/**
+ * ARGV: tag, worker, shadow. The end of a resync built under the shadow name: detaches the
+ * worker's current slot (see clear) and hands it the shadow's slot, set and counters, in one step,
+ * so a lookup sees the old entries or the new ones, never a mix. Returns the worker's new count.
+ */
+export const SWAP_LUA = `${PRELUDE}
+local worker, shadow = ARGV[2], ARGV[3]
+clear(worker)
+local slot = slot_of(shadow, false)
+local count = 0
+if slot then
+  redis.call('HSET', SLOTS, worker, slot)
+  redis.call('HDEL', SLOTS, shadow)
+  slots[shadow] = nil
+  slots[worker] = slot
+  if redis.call('EXISTS', NS .. ':w:' .. shadow) == 1 then redis.call('RENAME', NS .. ':w:' .. shadow, NS .. ':w:' .. worker) end
+  count = tonumber(redis.call('HGET', STATS, 'c:' .. shadow) or '0')
+  redis.call('HSET', STATS, 'c:' .. worker, count, 't:' .. worker, string.format('%d', now_ms()))
+  redis.call('HDEL', STATS, 'c:' .. shadow, 's:' .. shadow, 't:' .. shadow)
+end
+touched[worker] = true
+flush()
+return count
 `;

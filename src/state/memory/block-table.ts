@@ -1,0 +1,172 @@
+/**
+ * Block table: block key → stable block id, over typed arrays. A key is kept as its 64-bit value
+ * (two uint32: the 16 hex digits of docs/prefix-keys.md, parsed; any other string is hashed to 64
+ * bits), and ids index every per-block array of the memory index. The id index is open addressing
+ * with linear probing and backward-shift deletion over an Int32Array, sized 1.4× the id capacity
+ * (load ≤ 0.71, short probe runs), mapped by multiply-shift so its size need not be a power of
+ * two. A key's home slot depends on its low word only, so moving a slot during a deletion reads one
+ * array, not two.
+ *
+ * Cost: 13.6 B per id (two key words, one index slot ×1.4) plus growth slack; ids double when
+ * full (one O(n) rehash per doubling, only while the index grows toward its maximum).
+ */
+
+const EMPTY = -1;
+const SLOTS_PER_ID = 1.4;
+const HEX = new Int8Array(128).fill(-1);
+for (let c = 0; c < 10; c++) HEX[48 + c] = c;
+for (let c = 0; c < 6; c++) HEX[97 + c] = HEX[65 + c] = 10 + c;
+
+/** uint32 of 8 hex digits at `from`, or -1 when one is not a hex digit. */
+function hexWord(key: string, from: number): number {
+  let v = 0;
+  for (let i = from; i < from + 8; i++) {
+    const c = key.charCodeAt(i);
+    const d = c < 128 ? HEX[c] : -1;
+    if (d < 0) return -1;
+    v = (v << 4) | d;
+  }
+  return v >>> 0;
+}
+
+/** FNV-1a over UTF-16 code units from a given basis: the fallback for keys that are not 16 hex digits. */
+function fnv(key: string, basis: number): number {
+  let h = basis;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** murmur3's 32-bit finalizer: keys from a worker are not trusted to be random. */
+function mix(lo: number): number {
+  let h = lo;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+export class BlockTable {
+  /** Ids allocated so far fit below this; per-block arrays elsewhere are this long. */
+  capacity: number;
+  keyHi: Uint32Array;
+  keyLo: Uint32Array;
+  /** Live ids. */
+  size = 0;
+  private slots: Int32Array;
+  private slotCount: number;
+  private nextId = 0;
+  private freeIds: number[] = [];
+  private hi = 0;
+  private lo = 0;
+
+  constructor(
+    initialCapacity: number,
+    private readonly onGrow: (capacity: number) => void,
+  ) {
+    this.capacity = initialCapacity;
+    this.keyHi = new Uint32Array(initialCapacity);
+    this.keyLo = new Uint32Array(initialCapacity);
+    this.slotCount = Math.ceil(initialCapacity * SLOTS_PER_ID);
+    this.slots = new Int32Array(this.slotCount).fill(EMPTY);
+  }
+
+  /** The key's id, or -1. */
+  find(key: string): number {
+    this.parse(key);
+    return this.findParsed();
+  }
+
+  /** The key's id, inserting it if absent (then `inserted` is true). */
+  findOrInsert(key: string): number {
+    this.parse(key);
+    const found = this.findParsed();
+    this.inserted = found < 0;
+    if (found >= 0) return found;
+    if (this.freeIds.length === 0 && this.nextId === this.capacity) this.grow();
+    const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.nextId++;
+    this.keyHi[id] = this.hi;
+    this.keyLo[id] = this.lo;
+    this.place(id);
+    this.size++;
+    return id;
+  }
+
+  inserted = false;
+
+  /** Frees a live id; its key is gone from the table. */
+  delete(id: number): void {
+    let at = this.home(this.keyLo[id]);
+    while (this.slots[at] !== id) at = at + 1 === this.slotCount ? 0 : at + 1;
+    // Backward-shift deletion: pull later members of the probe run into the hole.
+    let hole = at;
+    let j = at;
+    for (;;) {
+      j = j + 1 === this.slotCount ? 0 : j + 1;
+      const other = this.slots[j];
+      if (other === EMPTY) break;
+      const home = this.home(this.keyLo[other]);
+      // `other` may move into the hole only if its home is not cyclically within (hole, j].
+      const between = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+      if (!between) {
+        this.slots[hole] = other;
+        hole = j;
+      }
+    }
+    this.slots[hole] = EMPTY;
+    this.freeIds.push(id);
+    this.size--;
+  }
+
+  private parse(key: string): void {
+    const hi = key.length === 16 ? hexWord(key, 0) : -1;
+    const lo = hi >= 0 ? hexWord(key, 8) : -1;
+    if (lo >= 0) {
+      this.hi = hi;
+      this.lo = lo;
+    } else {
+      this.hi = fnv(key, 0x811c9dc5);
+      this.lo = fnv(key, 0x050c5d1f);
+    }
+  }
+
+  private home(lo: number): number {
+    return Math.floor((mix(lo) * this.slotCount) / 4294967296);
+  }
+
+  private findParsed(): number {
+    const { hi, lo, slots, keyHi, keyLo } = this;
+    let at = this.home(lo);
+    for (;;) {
+      const id = slots[at];
+      if (id === EMPTY) return -1;
+      if (keyLo[id] === lo && keyHi[id] === hi) return id;
+      at = at + 1 === this.slotCount ? 0 : at + 1;
+    }
+  }
+
+  private place(id: number): void {
+    let at = this.home(this.keyLo[id]);
+    while (this.slots[at] !== EMPTY) at = at + 1 === this.slotCount ? 0 : at + 1;
+    this.slots[at] = id;
+  }
+
+  private grow(): void {
+    const capacity = this.capacity * 2;
+    const keyHi = new Uint32Array(capacity);
+    const keyLo = new Uint32Array(capacity);
+    keyHi.set(this.keyHi);
+    keyLo.set(this.keyLo);
+    this.keyHi = keyHi;
+    this.keyLo = keyLo;
+    this.capacity = capacity;
+    this.slotCount = Math.ceil(capacity * SLOTS_PER_ID);
+    this.slots = new Int32Array(this.slotCount).fill(EMPTY);
+    // Every id below nextId that is not free is live.
+    const free = new Uint8Array(this.nextId);
+    for (const id of this.freeIds) free[id] = 1;
+    for (let id = 0; id < this.nextId; id++) if (free[id] === 0) this.place(id);
+    this.onGrow(capacity);
+  }
+}
