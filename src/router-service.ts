@@ -67,7 +67,7 @@ const idlePurgeMs = (config: RouterConfig) => Math.max(3_600_000, 10 * (config.i
  * sweep of the due expiry buckets; Redis: bounded sweep scripts until none is due, plus what a
  * stopped router left half cleared), and on Redis purges workers that stopped reporting.
  */
-function startStoreUpkeep(index: CacheIndex, config: RouterConfig, logger: Logger): NodeJS.Timeout[] {
+function startStoreUpkeep(index: CacheIndex, states: WorkerStateStore, config: RouterConfig, logger: Logger): NodeJS.Timeout[] {
   if (index instanceof MemoryCacheIndex) return [setInterval(() => index.sweepExpired(), SWEEP_INTERVAL_MS).unref()];
   if (!(index instanceof RedisCacheIndex)) return [];
   let busy = false;
@@ -79,7 +79,12 @@ function startStoreUpkeep(index: CacheIndex, config: RouterConfig, logger: Logge
       .finally(() => (busy = false));
   };
   const purge = async () => {
-    const purged = await index.purgeIdleWorkers(idlePurgeMs(config));
+    const idleMs = idlePurgeMs(config);
+    // Heartbeats (empty batches) reach the worker-state store, not the map: a worker that only sent
+    // heartbeats for an hour is idle, not gone, and keeps its entries.
+    const now = Date.now();
+    for (const [worker, record] of await states.all()) if (now - record.lastSeenMs < idleMs) await index.markReported(worker);
+    const purged = await index.purgeIdleWorkers(idleMs);
     if (purged.length) logger.info({ workers: purged }, "purged workers with no report of their own from the shared map");
   };
   return [
@@ -212,7 +217,7 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
   });
   metrics.observe({ config, index: rawIndex, inFlight: router.inFlight, tokenizers, events, loads: () => router.loads() });
   const scraper = config.routing.load.scrapeMetrics ? startScraper(config, router, metrics, logger) : null;
-  timers.push(...startStoreUpkeep(rawIndex, config, logger));
+  timers.push(...startStoreUpkeep(rawIndex, workerStates, config, logger));
 
   const admin = config.admin
     ? await startAdminServer(config.admin.listen, adminRoutes({ config, index: rawIndex, workerStates, router, ingest: events?.service ?? null, metrics: metrics.registry }))

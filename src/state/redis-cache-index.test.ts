@@ -139,6 +139,19 @@ describe("RedisCacheIndex specifics", () => {
     expect(await index.stats()).toEqual({ entries: 1, workers: { fresh: { blocks: 1, speculative: 0 } } });
   });
 
+  it("markReported restarts a worker's liveness clock without touching its entries", async () => {
+    const index = await open();
+    const chain = chainOf(3);
+    await index.add("heartbeats-only", chain);
+    await index.add("silent", chain);
+    await sleep(120);
+    await index.markReported("heartbeats-only");
+    await index.markReported("never-stored"); // no slot: nothing to keep, nothing created
+    expect(await index.purgeIdleWorkers(100)).toEqual(["silent"]);
+    expect(Object.fromEntries(await index.lookup(chain, ["heartbeats-only", "silent"]))).toEqual({ "heartbeats-only": 3, silent: 0 });
+    expect(await index.stats()).toEqual({ entries: 3, workers: { "heartbeats-only": { blocks: 3, speculative: 0 } } });
+  });
+
   it("matches the memory backend over random batches from 70 workers (bitmaps span 9 bytes)", async () => {
     const redis = await open();
     const memory = new MemoryCacheIndex({ maxEntries: 1_000_000 });

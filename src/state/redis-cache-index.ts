@@ -226,6 +226,11 @@ export class RedisCacheIndex implements CacheIndex {
    * speculation) is at least `idleMs` old by Redis TIME; returns the cleared workers. They vanish
    * from lookups at once (one script); their entries are freed in bounded steps before it returns.
    */
+  /** Restarts `worker`'s liveness clock without changing its entries (a report with nothing in it). */
+  async markReported(worker: WorkerId): Promise<void> {
+    await this.scripts.prefixRouterApply(this.statsKey, this.specKey, [this.tag, worker, 1, "R", ""]);
+  }
+
   async purgeIdleWorkers(idleMs: number): Promise<WorkerId[]> {
     const reply = await this.scripts.prefixRouterPurgeIdle(this.statsKey, this.specKey, [this.tag, Math.max(0, idleMs)]);
     await this.drain();
