@@ -104,6 +104,11 @@ export class ProcessStream {
   }
 
   private async onRequestHeaders(msg: ProcessingRequest): Promise<void> {
+    if (this.phase !== "headers") {
+      // A second request_headers on one stream (a proxy bug): the stream has its request already.
+      this.send({ request_headers: { response: strippingCommonResponse() } });
+      return;
+    }
     const headers = readHeaders(msg.request_headers?.headers);
     this.headers = headers;
     this.method = headers.get(":method") ?? null;
@@ -189,8 +194,13 @@ export class ProcessStream {
     return { method: this.method ?? "", path: this.path ?? "", subset: this.subset, headers: this.headers };
   }
 
-  /** Routes the request (once per stream) and remembers the result for release at stream end. */
+  /**
+   * Routes the request and remembers the result for release at stream end. Once per stream: a
+   * repeated message answers with the first result, never a second pick (whose count nobody would
+   * release).
+   */
   private async decide(body: Pick<RouteRequest, "body" | "bodyUnavailable">): Promise<RouteResult> {
+    if (this.result !== null) return this.result;
     const result = await this.deps.route({ ...this.requestBase(), ...body });
     this.result = result;
     this.phase = "routed";
