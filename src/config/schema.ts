@@ -208,7 +208,12 @@ export const limitsSchema = z
   .object({
     maxBodyBytes: z.number().int().positive().default(8 * MiB).describe("larger bodies are routed without tokenizing"),
     maxMessages: z.number().int().positive().default(10_000).describe("chats with more messages are routed without tokenizing"),
-    maxPromptChars: z.number().int().positive().default(2_000_000).describe("longer prompts are routed without tokenizing"),
+    maxPromptChars: z
+      .number()
+      .int()
+      .positive()
+      .default(2_000_000)
+      .describe("prompts whose rendered fields (messages, tools, documents, template kwargs; keys of tools and documents too) add up to more characters are routed by the fallback without rendering or tokenizing (reason prompt-too-long)"),
   })
   .strict();
 
