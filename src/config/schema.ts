@@ -14,6 +14,9 @@ const hostPort = z
 
 const MiB = 1024 * 1024;
 
+/** A duration Node's timers can hold (at most 2^31 − 1 ms, about 24.8 days). */
+const timerMs = z.number().int().positive().max(2 ** 31 - 1);
+
 export const extProcSchema = z
   .object({
     listen: hostPort.describe("address the ext_proc gRPC server listens on"),
@@ -33,6 +36,33 @@ export const extProcSchema = z
         "eligible workers listed after the pick in x-gateway-destination-endpoint (least-loaded first) for Envoy's override_host retries, e.g. 2; keep 0 with envoy-original-dst.yaml (ORIGINAL_DST reads one address)",
       ),
     reflection: z.boolean().default(false).describe("serve gRPC server reflection on the ext_proc and ingest ports (grpc.health.v1 is always served)"),
+    keepaliveTimeMs: timerMs
+      .default(30_000)
+      .describe("the router pings each Envoy connection this often (as the shipped configs' connection_keepalive does the other way); Envoy's own keepalive pings are always accepted"),
+    keepaliveTimeoutMs: timerMs
+      .default(10_000)
+      .describe("a connection whose ping is not answered in this time is closed: its streams end and release their workers' in-flight counts (a half-open connection cannot hold them)"),
+    maxConnectionAgeMs: timerMs
+      .default(3_600_000)
+      .describe("a connection this old (±10%) is asked to go away (HTTP/2 GOAWAY; Envoy opens a new one): spreads Envoys over router replicas added later"),
+    maxConnectionAgeGraceMs: timerMs
+      .default(1_800_000)
+      .describe("streams still open this long after the GOAWAY are cut (counts released); keep it ≥ maxStreamAgeMs so only the stream age ends long responses"),
+    maxStreamAgeMs: timerMs
+      .default(1_800_000)
+      .describe("the router ends a stream open this long (status OK: Envoy carries on without ext_proc) and releases its count; longer than the longest response, since Envoy holds the stream until the response's last byte"),
+    maxConcurrentStreams: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe("streams open at once over all connections; a stream beyond is refused at once with RESOURCE_EXHAUSTED and Envoy's failure_mode_allow decides (true in the shipped buffered configs: the request goes on unrouted)"),
+    maxBufferedBodyBytes: z
+      .number()
+      .int()
+      .min(MiB)
+      .default(256 * MiB)
+      .describe("request body bytes all streams may hold at once (full-duplex bodies until their end, buffered bodies while decided); a body that does not fit is routed by the fallback (reason body-buffer-full) and streamed through"),
   })
   .strict();
 
