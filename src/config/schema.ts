@@ -147,6 +147,12 @@ export const ingestSchema = z
     maxEventsPerBatch: z.number().int().positive().default(10_000),
     maxKeysPerBatch: z.number().int().positive().default(500_000),
     maxResyncKeys: z.number().int().positive().default(4_000_000),
+    maxConcurrentResyncs: z
+      .number()
+      .int()
+      .positive()
+      .default(4)
+      .describe("resync streams open at once (each may hold up to maxResyncKeys keys until applied); one beyond is refused with RESOURCE_EXHAUSTED and the worker retries it later"),
     maxMessageBytes: z.number().int().min(MiB).default(64 * MiB),
   })
   .strict();
@@ -309,11 +315,20 @@ export const configSchema = z
     });
     const ids = new Set<string>();
     const addresses = new Set<string>();
+    // A token names one worker: a shared one would let a worker push (or resync) as another.
+    const tokenOwners = new Map<string, string>();
+    const tokenEnvOwners = new Map<string, string>();
     cfg.workers.forEach((w, i) => {
       if (ids.has(w.id)) ctx.addIssue({ code: "custom", path: ["workers", i, "id"], message: `duplicate worker id ${JSON.stringify(w.id)}` });
       if (addresses.has(w.address)) ctx.addIssue({ code: "custom", path: ["workers", i, "address"], message: `duplicate worker address ${w.address}` });
       ids.add(w.id);
       addresses.add(w.address);
+      const tokenClash = w.ingestToken === undefined ? undefined : tokenOwners.get(w.ingestToken);
+      if (tokenClash) ctx.addIssue({ code: "custom", path: ["workers", i, "ingestToken"], message: `the same token as worker ${JSON.stringify(tokenClash)}: each worker needs its own` });
+      if (w.ingestToken) tokenOwners.set(w.ingestToken, w.id);
+      const envClash = w.ingestTokenEnv === undefined ? undefined : tokenEnvOwners.get(w.ingestTokenEnv);
+      if (envClash) ctx.addIssue({ code: "custom", path: ["workers", i, "ingestTokenEnv"], message: `the same variable as worker ${JSON.stringify(envClash)}: each worker needs its own token` });
+      if (w.ingestTokenEnv) tokenEnvOwners.set(w.ingestTokenEnv, w.id);
       if (w.ingestToken && w.ingestTokenEnv) ctx.addIssue({ code: "custom", path: ["workers", i, "ingestTokenEnv"], message: "set ingestToken or ingestTokenEnv, not both" });
       if (cfg.ingest?.requireAuth !== false && cfg.ingest && !w.ingestToken && !w.ingestTokenEnv && !w.kvEvents)
         ctx.addIssue({ code: "custom", path: ["workers", i], message: "ingest.requireAuth is on: give the worker an ingestToken or ingestTokenEnv (or use kvEvents)" });

@@ -201,7 +201,7 @@ export class RouterMetrics {
         stale_purges: c.stalePurges,
       }).map(([what, v]) => [{ what }, v]),
     );
-    mirroredCounter(this.registry, "prefix_router_ingest_rejections_total", "Ingest calls rejected (code: unauthenticated, permission-denied, invalid-argument)", ["code"], () =>
+    mirroredCounter(this.registry, "prefix_router_ingest_rejections_total", "Ingest calls rejected (code: unauthenticated, permission-denied, invalid-argument, resource-exhausted)", ["code"], () =>
       Object.entries(c.rejections).map(([code, v]) => [{ code }, v]),
     );
     new Gauge({
