@@ -5,6 +5,9 @@
  *   1.85 MB tools, defaults    just under the limit, the default 150 ms decision budget
  *   1.85 MB tools, 30 s budget just under the limit, tokenized to the end every time (the worst
  *                              case for the tokenizer threads' native memory); then 4 at once
+ *   10k messages beside        two 10,000-message chats in flight at all times (one-word messages:
+ *                              the template's cost, not the text's), 150 ms budget, while small
+ *                              warm chats are timed: do they keep their tokenizer threads?
  * For each: decision time (the router's x-prefix-router-decision-us), outcomes, and the process RSS
  * after every request (the Rust tokenizer's native memory is part of it; worker threads share the
  * process). Writes bench-results/huge-prompt.json.
@@ -59,6 +62,30 @@ async function scenario(name: string, chars: number, routing: Record<string, unk
   return result;
 }
 
+/** Small warm chats timed while two 10,000-message chats are in flight at all times. */
+async function manyMessagesBeside() {
+  const router = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 150 }, tokenizerCache: { threads: 2 }, ...THREADS }));
+  const fore = startClient();
+  const back = startClient();
+  const systems = { 1: realPrompts().slice(0, 8).join("\n\n") };
+  await fore.send({ op: "prompts", systems, hugeText: "" });
+  await back.send({ op: "prompts", systems, hugeText: "" });
+  const at = router.service.extProc.address;
+  const small = (total: number) => fore.send<ClientResult>({ op: "run", address: at, bodies: [{ kind: "warm-prefix", size: 1 }], total, concurrency: 1 });
+  await small(10);
+  const alone = await small(REQUESTS * 5);
+  await back.send({ op: "background", address: at, bodies: [{ kind: "many-messages", size: 10_000 }], concurrency: 2 });
+  const beside = await small(REQUESTS * 5);
+  const big = await back.send<ClientResult>({ op: "stop-background" });
+  await fore.close();
+  await back.close();
+  await router.stop();
+  const summary = (r: ClientResult) => ({ outcomes: r.outcomes, decisionMs: { p50: (r.decisionUs?.p50 ?? NaN) / 1000, p99: (r.decisionUs?.p99 ?? NaN) / 1000 } });
+  const result = { scenario: "small warm chats beside two 10k-message chats, 150 ms budget", alone: summary(alone), beside: summary(beside), manyMessages: summary(big) };
+  console.log(`${result.scenario}: alone ${JSON.stringify(result.alone)}; beside ${JSON.stringify(result.beside)}; the 10k-message chats ${JSON.stringify(result.manyMessages)}`);
+  return result;
+}
+
 async function main(): Promise<void> {
   const load = loadavg()[0];
   const scenarios: [string, number, Record<string, unknown>, number?][] = [
@@ -67,9 +94,10 @@ async function main(): Promise<void> {
     ["1.85 MB tools, 30 s budget", 1_850_000, { decisionTimeoutMs: 30_000 }],
     ["1.85 MB tools ×4 at once, 30 s budget", 1_850_000, { decisionTimeoutMs: 30_000 }, 4],
   ];
-  // BENCH_ONLY=text runs only the scenarios whose name contains it.
-  const results = [];
+  // BENCH_ONLY=text runs only the scenarios whose name contains it ("10k messages": the last one).
+  const results: Record<string, unknown>[] = [];
   for (const [name, chars, routing, concurrency] of scenarios) if (name.includes(process.env.BENCH_ONLY ?? "")) results.push(await scenario(name, chars, routing, concurrency));
+  if ("10k messages".includes(process.env.BENCH_ONLY ?? "")) results.push(await manyMessagesBeside());
   const outDir = join(REPO_ROOT, "bench-results");
   mkdirSync(outDir, { recursive: true });
   const out = { command: `npx tsx --expose-gc e2e/bench/huge-prompt.bench.ts ${REQUESTS}`, date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage1m: { start: load, end: loadavg()[0] }, results };
