@@ -1,7 +1,8 @@
 /**
  * What huge prompts cost the router, one request after another, each new (nothing cached):
  *   5 MB tools, defaults       a 5 MB tool description under the default limits (maxPromptChars
- *                              2M): routed by the fallback before any thread sees it
+ *                              2M; the test fixture's 10 s decision budget): routed by the
+ *                              fallback before any thread sees it
  *   1.85 MB tools, defaults    just under the limit, the default 150 ms decision budget
  *   1.85 MB tools, 30 s budget just under the limit, tokenized to the end every time (the worst
  *                              case for the tokenizer threads' native memory); then 4 at once
