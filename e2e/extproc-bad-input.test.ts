@@ -25,6 +25,11 @@ const cases: { name: string; path?: string; body: () => Buffer | string; reason:
     body: () => JSON.stringify({ model: "qwen3", messages: Array.from({ length: 200_000 }, (_, i) => ({ role: i % 2 ? "assistant" : "user", content: "hi" })) }),
     reason: "too-many-messages",
   },
+  {
+    name: "a 7 MB tool definition",
+    body: () => JSON.stringify({ model: "qwen3", messages: [{ role: "user", content: "hi" }], tools: [{ type: "function", function: { name: "f", description: "t".repeat(7_000_000) } }] }),
+    reason: "prompt-too-long",
+  },
   { name: "an unsupported path", path: "/v1/embeddings", body: () => JSON.stringify({ model: "qwen3", input: "hi" }), reason: "unsupported-path" },
 ];
 
@@ -52,6 +57,20 @@ describe("bad input still gets routed", () => {
       expect(ex.upstreamHeaders.get("x-prefix-router-decision")).toMatch(/^(hit|miss)$/);
       await ex.complete(200);
     });
+  });
+
+  it("routes a 7 MB tool definition by the fallback without rendering or tokenizing it", async () => {
+    const jobs = () => {
+      const s = r.service.tokenizers.stats();
+      return s.segmentHits + s.segmentMisses;
+    };
+    const before = jobs();
+    const tools = [{ type: "function", function: { name: "f", description: "u".repeat(7_000_000) } }];
+    const ex = await r.client.process({ path: "/v1/chat/completions", body: JSON.stringify({ model: "qwen3", messages: [{ role: "user", content: "hi" }], tools }) });
+    expect(ex.upstreamHeaders.get("x-prefix-router-reason")).toBe("prompt-too-long");
+    await ex.complete(200);
+    // A request that reached a tokenizer thread would have counted a segment hit or miss.
+    expect(jobs()).toBe(before);
   });
 
   it("falls back when tokenizing takes longer than routing.decisionTimeoutMs", async () => {

@@ -216,7 +216,58 @@ describe("liveness", () => {
   });
 });
 
+describe("concurrent resyncs", () => {
+  it("refuses a resync beyond ingest.maxConcurrentResyncs with RESOURCE_EXHAUSTED; one fits again once another is applied", async () => {
+    const r = await startTestRouter(ingestConfig({ maxConcurrentResyncs: 1 }));
+    const ingest = new IngestTestClient(r.service.ingest!.server.address);
+    try {
+      const first = ingest.openResync({ worker: "w1", seq: 1, keys: chainOf(3, "first") });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await grpcCode(ingest.resync({ worker: "w2", seq: 1, keys: chainOf(3, "second") }))).toBe(status.RESOURCE_EXHAUSTED);
+      expect(r.service.ingest!.service.counters.rejections["resource-exhausted"]).toBe(1);
+      expect((await first.finish()).keys).toBe("3");
+      expect((await ingest.resync({ worker: "w2", seq: 1, keys: chainOf(3, "second") })).keys).toBe("3");
+      // A resync the client gives up on (no last page) frees its place too.
+      expect(await grpcCode(ingest.resync({ worker: "w3", seq: 1, keys: chainOf(3, "third"), skipLast: true }))).toBe(status.INVALID_ARGUMENT);
+      expect((await ingest.resync({ worker: "w3", seq: 1, keys: chainOf(3, "third") })).keys).toBe("3");
+    } finally {
+      ingest.close();
+      await r.stop();
+    }
+  });
+});
+
 describe("ingest config", () => {
+  const base = {
+    extProc: { listen: "127.0.0.1:9002" },
+    ingest: { listen: "127.0.0.1:9003" },
+    models: [{ name: "qwen3", tokenizer: QWEN3_TOKENIZER }],
+  };
+  it.each([
+    ["ingestToken", { ingestToken: "shared-token-0123456789" }, { ingestToken: "shared-token-0123456789" }, /workers\.1\.ingestToken: the same token as worker "w1"/],
+    ["ingestTokenEnv", { ingestTokenEnv: "TOKEN_W" }, { ingestTokenEnv: "TOKEN_W" }, /workers\.1\.ingestTokenEnv: the same variable as worker "w1"/],
+  ])("refuses two workers with one %s", (_name, first, second, message) => {
+    const workers = [
+      { id: "w1", address: "127.0.0.1:8001", models: ["qwen3"], ...first },
+      { id: "w2", address: "127.0.0.1:8002", models: ["qwen3"], ...second },
+    ];
+    expect(() => parseConfig({ ...base, workers })).toThrow(message);
+  });
+
+  it("refuses at startup two workers whose token variables hold one token", async () => {
+    const workers = [
+      { id: "w1", address: "127.0.0.1:8001", models: ["qwen3"], ingestTokenEnv: "PR_TEST_TOKEN_A" },
+      { id: "w2", address: "127.0.0.1:8002", models: ["qwen3"], ingestTokenEnv: "PR_TEST_TOKEN_B" },
+    ];
+    process.env.PR_TEST_TOKEN_A = process.env.PR_TEST_TOKEN_B = "one-token-for-two-0123456789";
+    try {
+      await expect(startTestRouter(testConfig({ workers, ingest: { listen: "127.0.0.1:0" } }))).rejects.toThrow(/workers\[w2\]\.ingestTokenEnv \(PR_TEST_TOKEN_B\): the same token as worker w1/);
+    } finally {
+      delete process.env.PR_TEST_TOKEN_A;
+      delete process.env.PR_TEST_TOKEN_B;
+    }
+  });
+
   it("refuses an ingest port equal to the ext_proc port", () => {
     expect(() =>
       parseConfig({

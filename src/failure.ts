@@ -7,6 +7,7 @@ export const FAILURE_CODES = [
   "no-body", // the request carries no body (GET /v1/models, health checks)
   "unsupported-path", // a path we do not parse (embeddings, admin, …)
   "body-too-large", // over limits.maxBodyBytes
+  "body-buffer-full", // all ext_proc streams together hold extProc.maxBufferedBodyBytes of bodies
   "invalid-utf8", // body bytes are not valid UTF-8
   "invalid-json", // body is not JSON
   "invalid-request", // JSON, but not a valid OpenAI completions/chat request

@@ -6,7 +6,7 @@
 import { availableParallelism } from "node:os";
 import type { RunningServer } from "./common/grpc-server";
 import type { RouterConfig } from "./config/schema";
-import { startExtProcServer } from "./extproc/server";
+import { startExtProcServer, type ExtProcServer } from "./extproc/server";
 import { startEventPaths, type EventPaths } from "./ingest/event-paths";
 import type { IngestService } from "./ingest/ingest-service";
 import { MemoryWorkerStateStore, type WorkerStateStore } from "./ingest/worker-state-store";
@@ -29,7 +29,7 @@ import { MetricsScraper } from "./scrape/metrics-scraper";
 
 export interface RouterService {
   readonly config: RouterConfig;
-  readonly extProc: RunningServer;
+  readonly extProc: ExtProcServer;
   /** The gRPC ingest server, when `ingest:` is configured. */
   readonly ingest: { readonly server: RunningServer; readonly service: IngestService } | null;
   /** Every KV-event path (gRPC ingest, ZMQ subscribers), when any is configured. */
@@ -209,13 +209,14 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
     fallbackEndpoints: config.extProc.fallbackEndpoints,
     maxBodyBytes: config.limits.maxBodyBytes,
     reflection: config.extProc.reflection,
+    bounds: config.extProc,
     route,
     onStreamEnd: (outcome) => {
       metrics.recordStream(outcome);
       logStreamOutcome(logger, outcome);
     },
   });
-  metrics.observe({ config, index: rawIndex, inFlight: router.inFlight, tokenizers, events, loads: () => router.loads() });
+  metrics.observe({ config, index: rawIndex, inFlight: router.inFlight, tokenizers, events, loads: () => router.loads(), streams: extProc.gate });
   const scraper = config.routing.load.scrapeMetrics ? startScraper(config, router, metrics, logger) : null;
   timers.push(...startStoreUpkeep(rawIndex, workerStates, config, logger));
 

@@ -7,11 +7,11 @@ import { parentPort } from "node:worker_threads";
 import { summarize, type Summary } from "../../src/bench/metrics/stats";
 import { EnvoyExtProcClient } from "../support/envoy-ext-proc-client";
 
-export type BodyKind = "cold" | "warm-prefix" | "warm-identical" | "huge-tools";
+export type BodyKind = "cold" | "warm-prefix" | "warm-identical" | "huge-tools" | "many-messages";
 
 export interface BodySpec {
   readonly kind: BodyKind;
-  /** Key into the system prompts sent with "prompts" (ignored for huge-tools). */
+  /** Key into the system prompts sent with "prompts" (ignored for huge-tools; many-messages: the message count). */
   readonly size: number;
 }
 
@@ -54,6 +54,8 @@ function bodyOf(spec: BodySpec): string {
       return chat(system, HISTORY, `a new question number ${k}?`);
     case "warm-identical":
       return chat(system, HISTORY, "the same question");
+    case "many-messages":
+      return chat(`(${k})`, Array.from({ length: spec.size - 2 }, (_, i) => `w${i}`), "Which one?");
     case "huge-tools":
       return chat("You are a helpful assistant.", [], "Which tool fits?", [
         { type: "function", function: { name: "lookup", description: fresh(hugeText, k), parameters: { type: "object", properties: {} } } },

@@ -53,6 +53,16 @@ export interface Exchange extends ExchangeResult {
   cancel(): void;
 }
 
+export interface RawStream {
+  write(msg: ProcessingRequest): void;
+  next(): Promise<ProcessingResponse>;
+  /** Half-close, as Envoy does when the HTTP exchange completes. */
+  end(): void;
+  cancel(): void;
+  /** Resolves when the server ended the stream (or it failed). */
+  closed(): Promise<void>;
+}
+
 const FORBIDDEN = (key: string) => [":authority", "host", ":method", ":scheme"].includes(key) || key.startsWith("x-envoy-");
 
 /** proto-loader hands enums over as names; Envoy reads the number. */
@@ -84,6 +94,22 @@ export class EnvoyExtProcClient {
 
   close(): void {
     this.client.close();
+  }
+
+  /**
+   * A bare stream for message sequences Envoy should never send (a proxy bug): the caller writes
+   * what it likes and reads the answers one at a time.
+   */
+  raw(timeoutMs = 5000): RawStream {
+    const call = this.client.Process();
+    const inbox = new Inbox(call, timeoutMs);
+    return {
+      write: (msg) => void call.write(msg),
+      next: () => inbox.next(),
+      end: () => call.end(),
+      cancel: () => call.cancel(),
+      closed: () => inbox.closed(),
+    };
   }
 
   /** Runs the request half of the exchange and returns with the stream still open. */

@@ -52,6 +52,24 @@ export class IngestTestClient {
     return new Promise((resolve, reject) => this.raw.Push(req, metadata(a.token === undefined ? tokenFor(a.worker) : a.token), (err, r) => (err ? reject(err) : resolve(r!))));
   }
 
+  openResync(a: { worker: string; epoch?: string; seq: number; keys: string[] }): OpenResync {
+    let call!: { write(page: object): void; end(): void };
+    const answer = new Promise<{ keys: string; applied_seq: string }>((resolve, reject) => {
+      call = this.raw.Resync(metadata(tokenFor(a.worker)), (err, r) => (err ? reject(err) : resolve(r!)));
+    });
+    answer.catch(() => undefined); // read by whoever awaits it
+    const page = (keys: string[], last: boolean) => ({ worker_id: a.worker, model: "qwen3", epoch: a.epoch ?? "e1", seq: String(a.seq), block_size: 16, keys: encodeKeys(keys), last });
+    call.write(page(a.keys, false));
+    return {
+      answer,
+      finish: (keys = []) => {
+        call.write(page(keys, true));
+        call.end();
+        return answer;
+      },
+    };
+  }
+
   resync(a: { worker: string; epoch?: string; seq: number; keys: string[]; pageSize?: number; token?: string | null; skipLast?: boolean }): Promise<{ keys: string; applied_seq: string }> {
     return new Promise((resolve, reject) => {
       const call = this.raw.Resync(metadata(a.token === undefined ? tokenFor(a.worker) : a.token), (err, r) => (err ? reject(err) : resolve(r!)));
@@ -71,6 +89,13 @@ export class IngestTestClient {
       call.end();
     });
   }
+}
+
+/** A resync left open after its first page: finish() sends the last page and waits for the answer. */
+export interface OpenResync {
+  finish(keys?: string[]): Promise<{ keys: string; applied_seq: string }>;
+  /** The server's answer, should it come before finish() (e.g. a refusal). */
+  readonly answer: Promise<{ keys: string; applied_seq: string }>;
 }
 
 /** Tests give worker wN the token "token-for-wN-0123456789". */

@@ -1,7 +1,8 @@
 /**
  * Runs tasks that share a key one after another, tasks with different keys concurrently.
- * The router serializes lookup → decide → record per first block key, so a burst of requests
- * with one new prefix sees each other's speculative entries instead of all missing at once.
+ * Ingest applies each worker's batches and resyncs in arrival order with it (ingest-service.ts).
+ * Not for the routing path: a request must never wait behind another's lookup (the speculation
+ * overlay, routing/speculation-overlay.ts, gives a burst on a new prefix its own picks instead).
  */
 export class KeyedSerializer {
   private readonly tails = new Map<string, Promise<unknown>>();

@@ -14,6 +14,9 @@ const hostPort = z
 
 const MiB = 1024 * 1024;
 
+/** A duration Node's timers can hold (at most 2^31 − 1 ms, about 24.8 days). */
+const timerMs = z.number().int().positive().max(2 ** 31 - 1);
+
 export const extProcSchema = z
   .object({
     listen: hostPort.describe("address the ext_proc gRPC server listens on"),
@@ -33,6 +36,33 @@ export const extProcSchema = z
         "eligible workers listed after the pick in x-gateway-destination-endpoint (least-loaded first) for Envoy's override_host retries, e.g. 2; keep 0 with envoy-original-dst.yaml (ORIGINAL_DST reads one address)",
       ),
     reflection: z.boolean().default(false).describe("serve gRPC server reflection on the ext_proc and ingest ports (grpc.health.v1 is always served)"),
+    keepaliveTimeMs: timerMs
+      .default(30_000)
+      .describe("the router pings each Envoy connection this often (as the shipped configs' connection_keepalive does the other way); Envoy's own keepalive pings are always accepted"),
+    keepaliveTimeoutMs: timerMs
+      .default(10_000)
+      .describe("a connection whose ping is not answered in this time is closed: its streams end and release their workers' in-flight counts (a half-open connection cannot hold them)"),
+    maxConnectionAgeMs: timerMs
+      .default(3_600_000)
+      .describe("a connection this old (±10%) is asked to go away (HTTP/2 GOAWAY; Envoy opens a new one): spreads Envoys over router replicas added later"),
+    maxConnectionAgeGraceMs: timerMs
+      .default(1_800_000)
+      .describe("streams still open this long after the GOAWAY are cut (counts released); keep it ≥ maxStreamAgeMs so only the stream age ends long responses"),
+    maxStreamAgeMs: timerMs
+      .default(1_800_000)
+      .describe("the router ends a stream open this long (status OK: Envoy carries on without ext_proc) and releases its count; longer than the longest response, since Envoy holds the stream until the response's last byte"),
+    maxConcurrentStreams: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe("streams open at once over all connections; a stream beyond is refused at once with RESOURCE_EXHAUSTED and Envoy's failure_mode_allow decides (true in the shipped buffered configs: the request goes on unrouted)"),
+    maxBufferedBodyBytes: z
+      .number()
+      .int()
+      .min(MiB)
+      .default(256 * MiB)
+      .describe("request body bytes all streams may hold at once (full-duplex bodies until their end, buffered bodies while decided); a body that does not fit is routed by the fallback (reason body-buffer-full) and streamed through"),
   })
   .strict();
 
@@ -117,6 +147,12 @@ export const ingestSchema = z
     maxEventsPerBatch: z.number().int().positive().default(10_000),
     maxKeysPerBatch: z.number().int().positive().default(500_000),
     maxResyncKeys: z.number().int().positive().default(4_000_000),
+    maxConcurrentResyncs: z
+      .number()
+      .int()
+      .positive()
+      .default(4)
+      .describe("resync streams open at once (each may hold up to maxResyncKeys keys until applied); one beyond is refused with RESOURCE_EXHAUSTED and the worker retries it later"),
     maxMessageBytes: z.number().int().min(MiB).default(64 * MiB),
   })
   .strict();
@@ -208,7 +244,12 @@ export const limitsSchema = z
   .object({
     maxBodyBytes: z.number().int().positive().default(8 * MiB).describe("larger bodies are routed without tokenizing"),
     maxMessages: z.number().int().positive().default(10_000).describe("chats with more messages are routed without tokenizing"),
-    maxPromptChars: z.number().int().positive().default(2_000_000).describe("longer prompts are routed without tokenizing"),
+    maxPromptChars: z
+      .number()
+      .int()
+      .positive()
+      .default(2_000_000)
+      .describe("prompts whose rendered fields (messages, tools, documents, template kwargs; keys of tools and documents too) add up to more characters are routed by the fallback without rendering or tokenizing (reason prompt-too-long)"),
   })
   .strict();
 
@@ -274,11 +315,20 @@ export const configSchema = z
     });
     const ids = new Set<string>();
     const addresses = new Set<string>();
+    // A token names one worker: a shared one would let a worker push (or resync) as another.
+    const tokenOwners = new Map<string, string>();
+    const tokenEnvOwners = new Map<string, string>();
     cfg.workers.forEach((w, i) => {
       if (ids.has(w.id)) ctx.addIssue({ code: "custom", path: ["workers", i, "id"], message: `duplicate worker id ${JSON.stringify(w.id)}` });
       if (addresses.has(w.address)) ctx.addIssue({ code: "custom", path: ["workers", i, "address"], message: `duplicate worker address ${w.address}` });
       ids.add(w.id);
       addresses.add(w.address);
+      const tokenClash = w.ingestToken === undefined ? undefined : tokenOwners.get(w.ingestToken);
+      if (tokenClash) ctx.addIssue({ code: "custom", path: ["workers", i, "ingestToken"], message: `the same token as worker ${JSON.stringify(tokenClash)}: each worker needs its own` });
+      if (w.ingestToken) tokenOwners.set(w.ingestToken, w.id);
+      const envClash = w.ingestTokenEnv === undefined ? undefined : tokenEnvOwners.get(w.ingestTokenEnv);
+      if (envClash) ctx.addIssue({ code: "custom", path: ["workers", i, "ingestTokenEnv"], message: `the same variable as worker ${JSON.stringify(envClash)}: each worker needs its own token` });
+      if (w.ingestTokenEnv) tokenEnvOwners.set(w.ingestTokenEnv, w.id);
       if (w.ingestToken && w.ingestTokenEnv) ctx.addIssue({ code: "custom", path: ["workers", i, "ingestTokenEnv"], message: "set ingestToken or ingestTokenEnv, not both" });
       if (cfg.ingest?.requireAuth !== false && cfg.ingest && !w.ingestToken && !w.ingestTokenEnv && !w.kvEvents)
         ctx.addIssue({ code: "custom", path: ["workers", i], message: "ingest.requireAuth is on: give the worker an ingestToken or ingestTokenEnv (or use kvEvents)" });

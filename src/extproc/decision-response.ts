@@ -25,6 +25,9 @@ export const DEBUG_HEADERS = {
   estimate: "x-prefix-router-estimate-ms",
 } as const;
 
+/** A header value Envoy accepts as is: visible ASCII and spaces, bounded. */
+const HEADER_SAFE = /^[\x20-\x7e]{1,256}$/;
+
 /** Client-supplied copies of these are always removed, so nobody can steer or fake a decision. */
 const STRIPPED_HEADERS = [DESTINATION_HEADER, ...Object.values(DEBUG_HEADERS)];
 
@@ -52,7 +55,8 @@ export function routedHeaders(result: RoutedRequest, options: AnswerOptions): Ar
     [DEBUG_HEADERS.decisionMicros, String(result.decisionMicros)],
   );
   if (result.reason) headers.push([DEBUG_HEADERS.reason, result.reason]);
-  if (result.model) headers.push([DEBUG_HEADERS.model, result.model]);
+  // A configured name (never the client's string); one Envoy would reject is left out, not sent.
+  if (result.model && HEADER_SAFE.test(result.model)) headers.push([DEBUG_HEADERS.model, result.model]);
   if (result.decidedBy) headers.push([DEBUG_HEADERS.decidedBy, result.decidedBy]);
   if (result.estimateMs !== null) headers.push([DEBUG_HEADERS.estimate, result.estimateMs.toFixed(1)]);
   return headers;

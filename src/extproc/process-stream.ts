@@ -8,7 +8,10 @@
  * Other body modes (STREAMED, BUFFERED_PARTIAL): routed at once on headers (fallback, reason
  * body-mode-unsupported), later chunks pass through untouched.
  * Response-path messages get empty answers; the response headers say which replica served. The worker's in-flight count is released when the
- * stream ends, however it ends.
+ * stream ends, however it ends — at the latest after extProc.maxStreamAgeMs, when the router ends
+ * the stream itself (a half-open connection or a response that never ends cannot hold it longer).
+ * Body bytes held count against a budget shared by all streams (stream-gate.ts); a body that does
+ * not fit is routed without it (fallback, body-buffer-full).
  */
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { RouteRequest, RouteResult } from "../router/route-result";
@@ -16,6 +19,7 @@ import { destinationMetadata, destinationValue, rejection, routingCommonResponse
 import { readHeaders } from "./headers";
 import { classifyServed, readServedEndpoint } from "./served-endpoint";
 import type { BodySendMode, HttpBody, ProcessingRequest, ProcessingResponse } from "./messages";
+import type { BodyBudget } from "./stream-gate";
 import type { StreamOutcome } from "./stream-outcome";
 import { readSubsetHint } from "./subset-hint";
 
@@ -31,6 +35,10 @@ export interface StreamDeps {
   readonly fallbackEndpoints: number;
   /** In full-duplex mode, a body past this size is routed early (fallback) and streamed through. */
   readonly maxBodyBytes: number;
+  /** Body bytes all streams may hold together (extProc.maxBufferedBodyBytes). */
+  readonly bodyBudget: BodyBudget;
+  /** The router ends a stream open this long (extProc.maxStreamAgeMs). */
+  readonly maxStreamAgeMs: number;
   onEnd(outcome: StreamOutcome): void;
 }
 
@@ -53,11 +61,16 @@ export class ProcessStream {
   private servedBy: string | null = null;
   private queue: Promise<void> = Promise.resolve();
   private ended = false;
+  /** Bytes of `chunks` taken from the shared body budget. */
+  private heldBytes = 0;
+  private readonly ageTimer: NodeJS.Timeout;
 
   constructor(
     private readonly call: ServerDuplexStream<ProcessingRequest, ProcessingResponse>,
     private readonly deps: StreamDeps,
   ) {
+    this.ageTimer = setTimeout(() => this.expire(), deps.maxStreamAgeMs);
+    this.ageTimer.unref();
     call.on("data", (msg: ProcessingRequest) => {
       this.queue = this.queue.then(() => this.handle(msg)).catch((err: unknown) => this.abort(err));
     });
@@ -104,6 +117,11 @@ export class ProcessStream {
   }
 
   private async onRequestHeaders(msg: ProcessingRequest): Promise<void> {
+    if (this.phase !== "headers") {
+      // A second request_headers on one stream (a proxy bug): the stream has its request already.
+      this.send({ request_headers: { response: strippingCommonResponse() } });
+      return;
+    }
     const headers = readHeaders(msg.request_headers?.headers);
     this.headers = headers;
     this.method = headers.get(":method") ?? null;
@@ -141,10 +159,19 @@ export class ProcessStream {
       if (this.mode === "full-duplex-streamed") return this.echo([chunk], !!body.end_of_stream);
       return this.send({ request_body: {} });
     }
+    if (!this.deps.bodyBudget.take(chunk.length)) {
+      // All streams together hold extProc.maxBufferedBodyBytes already: route without this body.
+      const held = [...this.chunks.splice(0), chunk];
+      const result = await this.decide({ body: null, bodyUnavailable: "body-buffer-full" });
+      if (this.mode === "buffered") this.answer(result, (common) => ({ request_body: { response: common } }));
+      else if (this.answerHeaders(result)) this.echo(held, !!body.end_of_stream);
+      return;
+    }
+    this.heldBytes += chunk.length;
     this.chunks.push(chunk);
     if (this.mode === "buffered") {
       // BUFFERED sends the whole body in one message; its answer carries the routing mutation.
-      const result = await this.decide({ body: Buffer.concat(this.chunks) });
+      const result = await this.decide({ body: Buffer.concat(this.chunks.splice(0)) });
       this.answer(result, (common) => ({ request_body: { response: common } }));
       return;
     }
@@ -189,12 +216,33 @@ export class ProcessStream {
     return { method: this.method ?? "", path: this.path ?? "", subset: this.subset, headers: this.headers };
   }
 
-  /** Routes the request (once per stream) and remembers the result for release at stream end. */
+  /**
+   * Routes the request and remembers the result for release at stream end. Once per stream: a
+   * repeated message answers with the first result, never a second pick (whose count nobody would
+   * release).
+   */
   private async decide(body: Pick<RouteRequest, "body" | "bodyUnavailable">): Promise<RouteResult> {
-    const result = await this.deps.route({ ...this.requestBase(), ...body });
-    this.result = result;
-    this.phase = "routed";
-    return result;
+    try {
+      if (this.result !== null) return this.result;
+      const result = await this.deps.route({ ...this.requestBase(), ...body });
+      this.result = result;
+      this.phase = "routed";
+      return result;
+    } finally {
+      this.giveBackBody(); // decided: the body is echoed or dropped, no longer held
+    }
+  }
+
+  private giveBackBody(): void {
+    this.deps.bodyBudget.give(this.heldBytes);
+    this.heldBytes = 0;
+  }
+
+  /** Open longer than extProc.maxStreamAgeMs: end it (status OK — Envoy carries on without us). */
+  private expire(): void {
+    if (this.ended) return;
+    if (!this.call.writableEnded) this.call.end();
+    this.finish("expired", `stream open longer than extProc.maxStreamAgeMs (${this.deps.maxStreamAgeMs} ms)`);
   }
 
   /** The routing answer as a HeadersResponse; false when the request was rejected. */
@@ -230,6 +278,9 @@ export class ProcessStream {
   private finish(end: StreamOutcome["end"], error: string | null): void {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.ageTimer);
+    this.chunks.length = 0;
+    this.giveBackBody();
     if (this.result?.kind === "route") this.result.release();
     this.deps.onEnd({
       requestId: this.requestId,

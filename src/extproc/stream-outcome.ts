@@ -16,7 +16,7 @@ export interface StreamOutcome {
   readonly servedBy: string | null;
   /** servedBy compared with the pick; null when unknown or not routed. */
   readonly served: ServedBy | null;
-  /** How the stream ended. */
-  readonly end: "completed" | "cancelled" | "error";
+  /** How the stream ended; expired: the router ended it after extProc.maxStreamAgeMs. */
+  readonly end: "completed" | "cancelled" | "error" | "expired";
   readonly error: string | null;
 }

@@ -1,7 +1,8 @@
 /**
  * Per-worker bearer tokens for the ingest API (gRPC metadata `authorization: Bearer <token>`).
  * A missing or unknown token is UNAUTHENTICATED; a valid token pushing for another worker is
- * PERMISSION_DENIED. Tokens come from the config or from the environment variable it names.
+ * PERMISSION_DENIED. Tokens come from the config or from the environment variable it names, and
+ * must differ between workers (checked again here, once the variables are read).
  */
 import { timingSafeEqual } from "node:crypto";
 import type { WorkerConfig } from "../config/schema";
@@ -14,7 +15,10 @@ export type Caller = { readonly ok: true; readonly worker: string } | { readonly
 export class IngestAuth {
   private readonly tokens: ReadonlyArray<{ worker: string; token: Buffer }>;
 
-  /** Throws when a worker names a token environment variable that is not set (startup error). */
+  /**
+   * Throws when a worker names a token environment variable that is not set, or when two workers
+   * end up with one token (startup errors).
+   */
   constructor(
     workers: readonly WorkerConfig[],
     private readonly required: boolean,
@@ -25,6 +29,15 @@ export class IngestAuth {
       if (w.ingestTokenEnv && !token) throw new Error(`workers[${w.id}].ingestTokenEnv: environment variable ${w.ingestTokenEnv} is not set`);
       return token ? [{ worker: w.id, token: Buffer.from(token) }] : [];
     });
+    const owners = new Map<string, string>();
+    for (const t of this.tokens) {
+      const owner = owners.get(t.token.toString());
+      if (owner !== undefined) {
+        const env = workers.find((w) => w.id === t.worker)?.ingestTokenEnv;
+        throw new Error(`workers[${t.worker}].${env ? `ingestTokenEnv (${env})` : "ingestToken"}: the same token as worker ${owner}; each worker needs its own`);
+      }
+      owners.set(t.token.toString(), t.worker);
+    }
   }
 
   /** Step 1: who is calling (UNAUTHENTICATED when nobody we know). */

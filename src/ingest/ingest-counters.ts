@@ -1,7 +1,7 @@
 /** Plain counters of the ingest path; telemetry/ turns them into metrics. */
 import type { DomainBatch } from "./ingest-batch";
 
-export type RejectionCode = "unauthenticated" | "permission-denied" | "invalid-argument";
+export type RejectionCode = "unauthenticated" | "permission-denied" | "invalid-argument" | "resource-exhausted";
 
 export class IngestCounters {
   batches = 0;
@@ -14,7 +14,7 @@ export class IngestCounters {
   resyncKeys = 0;
   epochChanges = 0;
   stalePurges = 0;
-  readonly rejections: Record<RejectionCode, number> = { unauthenticated: 0, "permission-denied": 0, "invalid-argument": 0 };
+  readonly rejections: Record<RejectionCode, number> = { unauthenticated: 0, "permission-denied": 0, "invalid-argument": 0, "resource-exhausted": 0 };
   /** Worker clock → router clock lag of the last applied batch, ms (null when unknown). */
   lastLagMs: number | null = null;
 

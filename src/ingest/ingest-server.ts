@@ -48,6 +48,7 @@ export function createIngestServer(deps: IngestServerDeps): Server {
     service.counters.reject("permission-denied");
     return { code: status.PERMISSION_DENIED, details: verdict.message };
   };
+  let openResyncs = 0;
   const invalid = (message: string): GrpcError => {
     service.counters.reject("invalid-argument");
     return { code: status.INVALID_ARGUMENT, details: message };
@@ -73,9 +74,16 @@ export function createIngestServer(deps: IngestServerDeps): Server {
       const keys: BlockKey[] = [];
       let failed = false;
       let finished = false;
+      // An admitted resync counts until it is applied or given up (its keys are held till then).
+      let admitted = false;
+      const leave = () => {
+        if (admitted) openResyncs--;
+        admitted = false;
+      };
       const fail = (err: GrpcError) => {
         if (failed || finished) return;
         failed = true;
+        leave();
         callback(err);
         call.destroy();
       };
@@ -83,6 +91,16 @@ export function createIngestServer(deps: IngestServerDeps): Server {
         fail(caller);
         return;
       }
+      if (openResyncs >= deps.config.maxConcurrentResyncs) {
+        service.counters.reject("resource-exhausted");
+        fail({ code: status.RESOURCE_EXHAUSTED, details: `ingest.maxConcurrentResyncs (${deps.config.maxConcurrentResyncs}) resyncs are in progress; retry later` });
+        return;
+      }
+      openResyncs++;
+      admitted = true;
+      call.on("cancelled", () => {
+        if (!finished) fail({ code: status.CANCELLED, details: "the client cancelled the resync" });
+      });
       call.on("data", (page: WireResyncPage) => {
         if (failed || finished) return;
         const head = validator.header(page);
@@ -101,8 +119,8 @@ export function createIngestServer(deps: IngestServerDeps): Server {
         if (page.last) {
           finished = true;
           service.resync({ ...header, keys }).then(
-            (r) => callback(null, { keys: String(r.keys), applied_seq: String(r.appliedSeq) }),
-            (err: unknown) => callback({ code: status.UNAVAILABLE, details: `could not apply the resync: ${String(err)}` }),
+            (r) => (leave(), callback(null, { keys: String(r.keys), applied_seq: String(r.appliedSeq) })),
+            (err: unknown) => (leave(), callback({ code: status.UNAVAILABLE, details: `could not apply the resync: ${String(err)}` })),
           );
         }
       });

@@ -17,24 +17,27 @@
 import { fail, ok, type Outcome } from "../failure";
 import type { ConversationMessage } from "./prompt";
 import { parseContent } from "./chat-content";
+import { renderedChars } from "./rendered-chars";
 import { field, invalid, isNullish, isObject, pyTruthy, type Json, type JsonObject } from "./json-fields";
 
 type MutableMessage = { -readonly [K in keyof ConversationMessage]: ConversationMessage[K] };
 
 /**
- * Parses every message; fails with "prompt-too-long" as soon as content and reasoning together
- * exceed `maxPromptChars`. The caller checks the message count first.
+ * Parses every message; fails with "prompt-too-long" as soon as what the template can render of
+ * them (every field's value: role, content, reasoning once, tool calls, name, …) exceeds
+ * `charsLeft` (what the request's other rendered fields left of `maxPromptChars`). The caller
+ * checks the message count first.
  */
-export function parseConversation(messages: readonly Json[], maxPromptChars: number): Outcome<ConversationMessage[]> {
+export function parseConversation(messages: readonly Json[], charsLeft: number, maxPromptChars = charsLeft): Outcome<ConversationMessage[]> {
   const out: ConversationMessage[] = [];
-  let chars = 0;
+  let left = charsLeft;
   for (let i = 0; i < messages.length; i++) {
     const parsed = parseMessage(messages[i], `messages[${i}]`);
     if (!parsed.ok) return parsed;
     const message = parsed.value;
-    chars += message.content.length + (message.reasoning?.length ?? 0);
-    if (chars > maxPromptChars) {
-      return fail("prompt-too-long", `messages exceed ${maxPromptChars} characters at messages[${i}]`);
+    for (const [key, value] of Object.entries(message)) if (key !== "reasoning_content") left -= renderedChars(value, left);
+    if (left < 0) {
+      return fail("prompt-too-long", `the prompt exceeds ${maxPromptChars} characters at messages[${i}] (tools, documents, template kwargs and messages count together)`);
     }
     out.push(message);
   }

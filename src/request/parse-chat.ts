@@ -16,6 +16,7 @@
 import { fail, ok, type Outcome } from "../failure";
 import type { ChatPrompt } from "./prompt";
 import { parseConversation } from "./chat-messages";
+import { renderedChars } from "./rendered-chars";
 import { field, invalid, isNullish, isObject, optionalBool, type Json, type JsonObject } from "./json-fields";
 import { dumpTools } from "./vllm-tools";
 
@@ -47,6 +48,18 @@ export function parseChatRequest(body: JsonObject, model: string, limits: ChatLi
   if (typeof addSpecialTokens !== "boolean") return addSpecialTokens;
   if (!isNullish(field(body, "chat_template"))) return invalid("chat_template", "request chat templates are not supported");
 
+  // Every field the template renders counts against maxPromptChars, before anything is copied.
+  const rendered: [string, Json | undefined][] = [
+    ["tools", field(body, "tools")],
+    ["documents", field(body, "documents")],
+    ["chat_template_kwargs", field(body, "chat_template_kwargs")],
+  ];
+  let charsLeft = limits.maxPromptChars;
+  for (const [name, raw] of rendered) {
+    charsLeft -= renderedChars(raw, charsLeft);
+    if (charsLeft < 0) return fail("prompt-too-long", `${name} exceed ${limits.maxPromptChars} characters (tools, documents, template kwargs and messages count together)`);
+  }
+
   const tools = dumpTools(field(body, "tools"));
   if (!tools.ok) return tools;
   const kwargs = templateKwargs(body);
@@ -54,7 +67,7 @@ export function parseChatRequest(body: JsonObject, model: string, limits: ChatLi
   const documents = parseDocuments(field(body, "documents") ?? kwargs.value.documents);
   if (!documents.ok) return documents;
 
-  const conversation = parseConversation(messages, limits.maxPromptChars);
+  const conversation = parseConversation(messages, charsLeft, limits.maxPromptChars);
   if (!conversation.ok) return conversation;
   return ok({
     kind: "chat",

@@ -86,13 +86,40 @@ describe("parseOpenAiBody failures", () => {
     expect(performance.now() - started).toBeLessThan(500);
   });
 
-  it("counts content and reasoning characters against maxPromptChars", () => {
-    const limits = { ...LIMITS, maxPromptChars: 10 };
+  it("counts every rendered message field against maxPromptChars (role, content, reasoning once)", () => {
+    const limits = { ...LIMITS, maxPromptChars: 14 };
     expect(parse(CHAT, { model: "m", messages: [{ role: "user", content: "0123456789" }] }, limits).ok).toBe(true);
-    const long = parse(CHAT, { model: "m", messages: [{ role: "user", content: "01234" }, { role: "assistant", content: "5", reasoning: "6789x" }] }, limits);
+    const long = parse(CHAT, { model: "m", messages: [{ role: "user", content: "0" }, { role: "assistant", content: "5", reasoning: "6789" }] }, limits);
     expect(long.ok || long.failure.code).toBe("prompt-too-long");
-    const text = parse(COMPLETIONS, { model: "m", prompt: "01234567890" }, limits);
+    const text = parse(COMPLETIONS, { model: "m", prompt: "0123456789abcde" }, limits);
     expect(text.ok || text.failure.code).toBe("prompt-too-long");
+  });
+
+  const big = "x".repeat(2_000);
+  const tool = (description: string) => ({ type: "function", function: { name: "f", description, parameters: { type: "object" } } });
+  it.each<[string, Record<string, unknown>]>([
+    ["a tool description", { tools: [tool(big)] }],
+    ["many small tools", { tools: Array.from({ length: 200 }, () => tool("0123456789")) }],
+    ["a tool's parameter schema", { tools: [{ type: "function", function: { name: "f", parameters: { properties: { [big]: {} } } } }] }],
+    ["documents", { documents: [{ title: "t", text: big }] }],
+    ["chat_template_kwargs", { chat_template_kwargs: { extra: big } }],
+    ["documents inside chat_template_kwargs", { chat_template_kwargs: { documents: [{ text: big }] } }],
+    ["tool call arguments", { messages: [{ role: "assistant", content: "", tool_calls: [{ type: "function", function: { name: "f", arguments: { a: big } } }] }] }],
+    ["a message name", { messages: [{ role: "user", content: "hi", name: big }] }],
+    ["a developer message's tools", { messages: [{ role: "developer", content: "hi", tools: [tool(big)] }] }],
+  ])("counts %s against maxPromptChars", (_name, fields) => {
+    const limits = { ...LIMITS, maxBodyBytes: 1 << 22, maxPromptChars: 1_000 };
+    const body = { model: "m", messages: [{ role: "user", content: "hi" }], ...fields };
+    const out = parse(CHAT, body, limits);
+    expect(out.ok || out.failure.code).toBe("prompt-too-long");
+    // The same request within the limit is parsed.
+    expect(parse(CHAT, body, { ...limits, maxPromptChars: 1_000_000 }).ok).toBe(true);
+  });
+
+  it("counts a deeply nested value without overflowing the stack", () => {
+    const body = `{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[${"[".repeat(100_000)}${"]".repeat(100_000)}]}`;
+    const out = parse(CHAT, body, { ...LIMITS, maxPromptChars: 1_000 });
+    expect(out.ok || out.failure.code).toBe("prompt-too-long");
   });
 });
 

@@ -24,6 +24,8 @@ export interface MetricsSources {
   readonly events: EventPaths | null;
   /** Each worker's load as the policy sees it. */
   readonly loads: () => ReadonlyMap<string, WorkerLoad>;
+  /** The ext_proc server's stream bounds (extproc/stream-gate.ts). */
+  readonly streams?: { readonly openStreams: number; readonly refused: number; readonly bufferedBytes: number };
 }
 
 export class RouterMetrics {
@@ -158,7 +160,29 @@ export class RouterMetrics {
         this.set(sources.tokenizers.stats().cachedBytes);
       },
     });
+    if (sources.streams) this.observeStreams(sources.streams);
     if (sources.events) this.observeIngest(sources.events);
+  }
+
+  private observeStreams(streams: NonNullable<MetricsSources["streams"]>): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: "prefix_router_extproc_streams_open",
+      help: "Envoy ext_proc streams open now (bound: extProc.maxConcurrentStreams)",
+      registers,
+      collect() {
+        this.set(streams.openStreams);
+      },
+    });
+    new Gauge({
+      name: "prefix_router_extproc_buffered_body_bytes",
+      help: "Request body bytes the ext_proc streams hold now (bound: extProc.maxBufferedBodyBytes)",
+      registers,
+      collect() {
+        this.set(streams.bufferedBytes);
+      },
+    });
+    mirroredCounter(this.registry, "prefix_router_extproc_streams_refused_total", "ext_proc streams refused with RESOURCE_EXHAUSTED: extProc.maxConcurrentStreams were open", [], () => [[{}, streams.refused]]);
   }
 
   private observeIngest(events: EventPaths): void {
@@ -177,7 +201,7 @@ export class RouterMetrics {
         stale_purges: c.stalePurges,
       }).map(([what, v]) => [{ what }, v]),
     );
-    mirroredCounter(this.registry, "prefix_router_ingest_rejections_total", "Ingest calls rejected (code: unauthenticated, permission-denied, invalid-argument)", ["code"], () =>
+    mirroredCounter(this.registry, "prefix_router_ingest_rejections_total", "Ingest calls rejected (code: unauthenticated, permission-denied, invalid-argument, resource-exhausted)", ["code"], () =>
       Object.entries(c.rejections).map(([code, v]) => [{ code }, v]),
     );
     new Gauge({

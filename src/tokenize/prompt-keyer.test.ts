@@ -96,4 +96,26 @@ describe("PromptKeyer", () => {
     const keyed = await keyer.keys("qwen3", { kind: "completion-text", model: "qwen3", text: huge, addSpecialTokens: false }, { ...spec("qwen3"), budgetMs: 0 });
     expect(keyed.ok ? null : keyed.failure.code).toBe("decision-timeout");
   });
+
+  it("does not start a render its deadline cannot cover, once it has seen what rendering costs", async () => {
+    let renders = 0;
+    const counting = {
+      get: (model: string) => {
+        const t = registry.get(model);
+        return t && new Proxy(t, { get: (target, prop, receiver) => (prop === "render" ? (p: ChatPrompt) => (renders++, target.render(p)) : Reflect.get(target, prop, receiver)) });
+      },
+    };
+    const guarded = new PromptKeyer(counting, 1 << 20);
+    const many = chat(Array.from({ length: 1_000 }, (_, i) => ({ role: i % 2 ? "assistant" : "user", content: `w${i}` })));
+    expect((await guarded.keys("qwen3", many, spec("qwen3"))).ok).toBe(true);
+    expect(renders).toBe(1);
+    // 1,000 messages cannot render in 1 ms: refused without rendering.
+    const refused = await guarded.keys("qwen3", many, { ...spec("qwen3"), budgetMs: 1 });
+    expect(refused.ok ? null : refused.failure.code).toBe("decision-timeout");
+    expect(refused.ok ? null : refused.failure.detail).toMatch(/rendering 1000 messages would take about/);
+    expect(renders).toBe(1);
+    // Short chats are not held back by what was learned.
+    expect((await guarded.keys("qwen3", chat([{ role: "user", content: "hi" }]), { ...spec("qwen3"), budgetMs: 1_000 })).ok).toBe(true);
+    expect(renders).toBe(2);
+  });
 });

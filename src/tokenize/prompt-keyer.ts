@@ -19,6 +19,7 @@ import { blockKeyBytes, hashBlocksInto, KEY_BYTES, type BlockKeyBytes } from "..
 import { ChainStateCache, type ChainState, type RunPoint } from "../prefix/chain-state-cache";
 import type { Prompt } from "../request/prompt";
 import type { SegmentCacheStats } from "./segment-cache";
+import { RenderCost } from "./render-cost";
 import { DeadlineExceeded, type EncodePiece } from "./segmented-encoder";
 import type { ModelTokenizer, TokenizerRegistry } from "./tokenizer-registry";
 
@@ -70,6 +71,7 @@ const epochNow = () => performance.timeOrigin + performance.now();
 
 export class PromptKeyer implements PromptKeySource {
   private readonly chains: ChainStateCache;
+  private readonly renderCost = new RenderCost();
 
   constructor(
     private readonly tokenizers: Pick<TokenizerRegistry, "get">,
@@ -105,7 +107,13 @@ export class PromptKeyer implements PromptKeySource {
       const keys = blockKeyBytes(ids.value, spec.blockSize, spec.root);
       return ok({ tokens: ids.value.length, keys, text: null, stages: { template: null, tokenize: [started, checked], hash: [checked, epochNow()] } });
     }
+    if (prompt.kind === "chat") {
+      // A render cannot be interrupted: one that would overrun the deadline is not started.
+      const predicted = this.renderCost.predictMs(model, prompt.messages.length);
+      if (predicted > spec.budgetMs) return timedOut(spec, `rendering ${prompt.messages.length} messages would take about ${Math.round(predicted)} ms`);
+    }
     const rendered = prompt.kind === "chat" ? tokenizer.render(prompt) : ok(prompt.text);
+    if (prompt.kind === "chat") this.renderCost.observe(model, prompt.messages.length, epochNow() - started);
     if (!rendered.ok) return rendered;
     const text = tokenizer.checkText(rendered.value);
     if (!text.ok) return text;
@@ -199,6 +207,6 @@ function pointKeys(pieces: readonly EncodePiece[], spec: KeySpec): string[] {
   });
 }
 
-function timedOut(spec: KeySpec): Outcome<never> {
-  return fail("decision-timeout", `tokenizing took over the ${Math.round(spec.budgetMs)} ms left for the decision`);
+function timedOut(spec: KeySpec, what = "tokenizing took"): Outcome<never> {
+  return fail("decision-timeout", `${what} over the ${Math.round(spec.budgetMs)} ms left for the decision`);
 }
