@@ -197,7 +197,7 @@ suite.each([{ kind: "plugin" as const }, { kind: "zmq" as const }])("real vLLM b
         await until(`${w}'s epoch at the router`, async () => (await rig.router.service.workerStates.get(w))?.epoch === started![2]);
         expect((await rig.router.service.workerStates.get(w))?.source).toBe("push");
       }
-      expect(rig.router.service.ingest!.service.counters.rejections).toEqual({ unauthenticated: 0, "permission-denied": 0, "invalid-argument": 0 });
+      expect(rig.router.service.ingest!.service.counters.rejections).toSatisfy((r: Record<string, number>) => Object.values(r).every((n) => n === 0));
     }, 30_000);
   } else {
     it("the plugin stays off without PREFIX_ROUTER_INGEST, and the router follows both ZMQ streams", async () => {

@@ -10,6 +10,42 @@ export const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.
 /** vLLM's buckets for vllm:e2e_request_latency_seconds. */
 export const E2E_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
 
+
+/** vllm:cache_config_info labels of vLLM 0.32 that the simulator has no notion of, at their defaults. */
+const CACHE_CONFIG_DEFAULTS: Readonly<Record<string, string>> = {
+  _block_size_resolved: "True",
+  cache_dtype: "auto",
+  cache_hit_alignment_tokens: "None",
+  enable_mamba_shared_prefix_checkpoint: "False",
+  enable_prefix_caching: "True",
+  gpu_memory_utilization: "0.9",
+  is_attention_free: "False",
+  kv_cache_dtype_skip_layers: "[]",
+  kv_cache_layout: "None",
+  kv_cache_max_concurrency: "None",
+  kv_cache_memory_bytes: "None",
+  kv_offloading_backend: "None",
+  kv_offloading_size: "None",
+  kv_sharing_fast_prefill: "False",
+  mamba_block_size: "None",
+  mamba_cache_dtype: "auto",
+  mamba_cache_mode: "None",
+  mamba_page_size_padded: "None",
+  mamba_ssm_cache_dtype: "auto",
+  num_cpu_blocks: "None",
+  num_gpu_blocks_override: "None",
+  prefix_cache_retention_interval: "None",
+  prefix_caching_hash_algo: "sha256",
+  prefix_match_unit: "None",
+  replayssm_buffer_len: "None",
+  skip_page_size_padded: "False",
+  sliding_window: "None",
+  swa_bounded_replay: "False",
+  use_kda_recoverssm: "False",
+  use_replayssm: "False",
+  user_specified_block_size: "True",
+};
+
 export class Histogram {
   private readonly counts: number[];
   private sum = 0;
@@ -65,8 +101,19 @@ export class SimMetrics {
     metric("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.", one("vllm:generation_tokens_total", this.generationTokens));
     metric("vllm:request_success_total", "counter", "Count of successfully processed requests.", [`vllm:request_success_total{${labels},finished_reason="length"} ${this.succeeded}`]);
     if (config) {
-      const info = `block_size="${config.blockSize}",enable_prefix_caching="True",num_gpu_blocks="${config.totalBlocks}",kv_cache_size_tokens="${config.blockSize * config.totalBlocks}"`;
-      metric("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig", [`vllm:cache_config_info{${info},${labels}} 1.0`]);
+      // vLLM 0.32 labels this gauge with every CacheConfig field and the engine, not the model
+      // (checked by e2e/vllm-real.test.ts); the fields the simulator has no notion of get vLLM's
+      // defaults for a plain attention model.
+      const fields: Record<string, string | number> = {
+        ...CACHE_CONFIG_DEFAULTS,
+        block_size: config.blockSize,
+        hash_block_size: config.blockSize,
+        effective_attention_block_size: config.blockSize,
+        num_gpu_blocks: config.totalBlocks,
+        kv_cache_size_tokens: config.blockSize * config.totalBlocks,
+      };
+      const info = Object.entries(fields).map(([k, v]) => `${k}="${v}"`).join(",");
+      metric("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig", [`vllm:cache_config_info{${info},engine="0"} 1.0`]);
     }
     metric("vllm:time_to_first_token_seconds", "histogram", "Histogram of time to first token in seconds.", this.ttft.lines("vllm:time_to_first_token_seconds", labels));
     metric("vllm:e2e_request_latency_seconds", "histogram", "Histogram of e2e request latency in seconds.", this.e2e.lines("vllm:e2e_request_latency_seconds", labels));
