@@ -334,6 +334,8 @@ suite.each([{ kind: "plugin" as const }, { kind: "zmq" as const }])("real vLLM b
       const before = { resyncs: counters.resyncs, purges: counters.stalePurges };
       const epochs = await Promise.all(WORKERS.map(async (w) => (await rig.router.service.workerStates.get(w))!.epoch));
       await Promise.all([rig.servers.w1.stop("SIGTERM"), rig.servers.w2.stop("SIGKILL")]);
+      // The withdrawal may still be on its way (or being applied) when the process has exited.
+      await until("w1's withdrawal (an empty resync) applied", () => counters.resyncs > before.resyncs, 5_000);
       expect(counters.resyncs).toBe(before.resyncs + 1);
       expect(await blocksOf("w1")).toBe(0);
       await until("w2 to be purged as silent", () => rig.router.service.events!.service.staleWorkers().has("w2"), LIVENESS_MS + 5_000);
