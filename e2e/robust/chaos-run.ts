@@ -20,6 +20,7 @@ import { addCounts, cachedTokenShare, countBy, decisionCounts, followUpHitShare,
 import type { MapComparison } from "./support/map-truth";
 import { scrapeAdmin } from "./support/router-child";
 import { MODEL, startRobustStack, type RobustStack } from "./support/robust-stack";
+import type { SimHostStats } from "./support/sim-host";
 
 /** envoy/envoy.yaml, envoy-original-dst.yaml and the Istio filters: message_timeout 0.25s. */
 export const SHIPPED_MESSAGE_TIMEOUT_MS = 250;
@@ -44,7 +45,7 @@ export interface ChaosOptions {
 }
 
 export const SHORT_CHAOS: Omit<ChaosOptions, "log"> = {
-  seed: 11, concurrency: 16, replicas: 4, warmupMs: 3_000, observeMs: 5_000, minObserveMs: 1_500,
+  seed: 11, concurrency: 16, replicas: 4, warmupMs: 5_000, observeMs: 5_000, minObserveMs: 1_500,
   redisPauseMs: 5_000, redisDownMs: 1_000, routerDownMs: 500, workerDownMs: 1_000, batchFaultMs: 4_000, batchFaultRate: 0.08, mapTimeoutMs: 8_000,
 };
 
@@ -57,9 +58,8 @@ export interface MapCheck {
   readonly equal: boolean;
   /** From the moment the load stopped and every reporter was idle to the map equal to the caches. */
   readonly convergedMs: number | null;
-  /** From the end of the last resync any reporter completed to map equality (null: no resync). */
+  /** After that, every replica asked to resync: from the last resync's completion to map equality. */
   readonly afterResyncMs: number | null;
-  readonly resyncs: number;
   readonly last: MapComparison;
 }
 
@@ -92,8 +92,8 @@ export interface ChaosReport {
   readonly totals: { requests: number; answered: number; late: number; failed: number; failedOutsideRouterDown: number; latencyP99Ms: number | null; latencyMaxMs: number | null };
   /** prefix_router_decisions_total summed over the router's lives, "outcome/reason" → count. */
   readonly routerDecisions: Record<string, number>;
-  readonly proxy: { counts: Record<string, number>; extraReplies: Record<string, number> };
-  readonly reporters: Record<string, { batches: number; duplicates: number; resyncRequired: number; resyncs: number; failures: number }>;
+  readonly proxy: SimHostStats["proxies"][number];
+  readonly reporters: SimHostStats["reporters"];
 }
 
 export async function runChaos(o: ChaosOptions, command: string): Promise<ChaosReport> {
@@ -120,8 +120,8 @@ export async function runChaos(o: ChaosOptions, command: string): Promise<ChaosR
     phases.push(phaseFigures("warmup", records, 0, mark - o.warmupMs, mark, 0, null, null, null));
 
     const fault = async (name: string, inject: () => Promise<void>, opts: { checkMap: boolean }) => {
-      const before = records.filter((r) => r.atMs >= mark - 3_000 && r.atMs < traffic.now());
-      const baseline = followUpHitShare(before);
+      const before = records.filter((r) => r.atMs >= mark - 5_000);
+      const baseline = followUpHitShare(before) ?? followUpHitShare(records);
       const start = traffic.now();
       await inject();
       const end = traffic.now();
@@ -161,18 +161,19 @@ export async function runChaos(o: ChaosOptions, command: string): Promise<ChaosR
       await stack.routers[0].restart();
     }, { checkMap: true });
 
-    await fault("worker-restart", () => stack.restartReplica(0, o.workerDownMs), { checkMap: true });
+    await fault("worker-restart", () => stack.sims.restartReplica(0, o.workerDownMs), { checkMap: true });
 
     await fault("batch-faults", async () => {
       const p = o.batchFaultRate;
-      stack.proxies[0].setFaults({ lose: p, duplicate: p, reorder: p, replay: p });
+      await stack.sims.setFaults(0, { lose: p, duplicate: p, reorder: p, replay: p });
       await sleep(o.batchFaultMs);
-      stack.proxies[0].setFaults({});
+      await stack.sims.setFaults(0, {});
     }, { checkMap: true });
 
     await traffic.stop();
     addCounts(routerDecisions, decisionCounts(await scrapeAdmin(stack.routers[0].adminUrl)));
     const all = phaseFigures("all", records, 0, 0, traffic.now(), 0, null, null, null);
+    const sims = await stack.sims.stats();
     const outsideRouterDown = phases.filter((p) => p.name !== "router-restart").reduce((n, p) => n + p.failed, 0);
     return {
       command,
@@ -182,8 +183,8 @@ export async function runChaos(o: ChaosOptions, command: string): Promise<ChaosR
       phases,
       totals: { requests: all.requests, answered: all.answered, late: all.late, failed: all.failed, failedOutsideRouterDown: outsideRouterDown, latencyP99Ms: all.latencyP99Ms, latencyMaxMs: all.latencyMaxMs },
       routerDecisions,
-      proxy: { counts: { ...stack.proxies[0].counts }, extraReplies: { ...stack.proxies[0].extraReplies } },
-      reporters: Object.fromEntries(stack.replicas.map((r) => [r.server.id, pick(r.reporter!.stats)])),
+      proxy: sims.proxies[0],
+      reporters: sims.reporters,
     };
   } finally {
     await traffic.stop().catch(() => undefined);
@@ -193,32 +194,31 @@ export async function runChaos(o: ChaosOptions, command: string): Promise<ChaosR
   }
 }
 
-/** Stops the load, waits for the reporters to go idle, then polls the map until it equals the caches. */
+/**
+ * Stops the load and waits for the reporters to go idle; then (1) polls until the map equals the
+ * replicas' caches, and (2) has every replica resync and times the map's equality from the moment
+ * the last resync completed.
+ */
 async function checkMap(stack: RobustStack, traffic: ChatTraffic, o: ChaosOptions): Promise<MapCheck> {
   await traffic.stop();
-  const resyncsBefore = stack.replicas.map((r) => r.reporter!.stats.resyncs);
-  const lastResyncAt = stack.replicas.map(() => -1);
-  await stack.flushReporters(o.mapTimeoutMs);
-  const t0 = performance.now();
-  let last: MapComparison = { equal: false, workers: [] };
-  let seen = [...resyncsBefore];
-  while (performance.now() - t0 < o.mapTimeoutMs) {
-    stack.replicas.forEach((r, i) => {
-      if (r.reporter!.stats.resyncs !== seen[i]) lastResyncAt[i] = performance.now();
-    });
-    seen = stack.replicas.map((r) => r.reporter!.stats.resyncs);
-    last = await stack.map.compare(stack.truth());
-    if (last.equal) break;
-    await sleep(20);
-  }
-  const at = performance.now();
-  const latestResync = Math.max(...lastResyncAt);
+  await stack.sims.flush(o.mapTimeoutMs);
+  const untilEqual = async (since: number): Promise<{ last: MapComparison; ms: number | null }> => {
+    let last: MapComparison = { equal: false, workers: [] };
+    while (Date.now() - since < o.mapTimeoutMs) {
+      last = await stack.map.compare(await stack.sims.truth());
+      if (last.equal) return { last, ms: Date.now() - since };
+      await sleep(20);
+    }
+    return { last, ms: null };
+  };
+  const settled = await untilEqual(Date.now());
+  const resyncDone = await stack.sims.resync(o.mapTimeoutMs);
+  const afterResync = resyncDone === null ? { last: settled.last, ms: null } : await untilEqual(resyncDone);
   return {
-    equal: last.equal,
-    convergedMs: last.equal ? round(at - t0) : null,
-    afterResyncMs: last.equal && latestResync > 0 ? round(Math.max(0, at - latestResync)) : null,
-    resyncs: seen.reduce((n, s, i) => n + s - resyncsBefore[i], 0),
-    last,
+    equal: settled.ms !== null && afterResync.ms !== null,
+    convergedMs: settled.ms,
+    afterResyncMs: afterResync.ms,
+    last: settled.ms === null ? settled.last : afterResync.last,
   };
 }
 
@@ -248,7 +248,7 @@ function phaseFigures(name: string, all: readonly RequestRecord[], faultMs: numb
 }
 
 export function describe(p: PhaseFigures): string {
-  const map = p.map ? ` | map ${p.map.equal ? `equal after ${p.map.convergedMs} ms (${p.map.afterResyncMs ?? "-"} ms after the last of ${p.map.resyncs} resyncs)` : `NOT equal ${JSON.stringify(p.map.last.workers)}`}` : "";
+  const map = p.map ? ` | map ${p.map.equal ? `equal after ${p.map.convergedMs} ms once idle, ${p.map.afterResyncMs} ms after a resync)` : `NOT equal ${JSON.stringify(p.map.last.workers)}`}` : "";
   const fallbacks = Object.entries(p.fallbacks).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
   return (
     `${p.name.padEnd(15)} fault ${String(p.faultMs).padStart(5)} ms | ${p.requests} req: ${p.answered} answered, ${p.late} late, ${p.failed} failed | ` +
@@ -259,8 +259,4 @@ export function describe(p: PhaseFigures): string {
 function strip(o: ChaosOptions): Omit<ChaosOptions, "log"> {
   const { log: _log, ...rest } = o;
   return rest;
-}
-
-function pick(s: { batches: number; duplicates: number; resyncRequired: number; resyncs: number; failures: number }) {
-  return { batches: s.batches, duplicates: s.duplicates, resyncRequired: s.resyncRequired, resyncs: s.resyncs, failures: s.failures };
 }

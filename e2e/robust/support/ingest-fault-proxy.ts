@@ -12,7 +12,8 @@
  *              (or after 500 ms when none comes)
  *   replay     forward, then re-send a batch of the worker's from up to 8 batches back (a stale
  *              retry: it must not be applied again)
- * Resync streams always pass through.
+ * Resync streams always pass through. demandResync() answers each worker's next Push (a heartbeat
+ * when idle) with RESYNC_REQUIRED itself, so a test can time a resync it asked for.
  */
 import { credentials, Server, ServerCredentials, type Client, type Metadata, type sendUnaryData, type ServerReadableStream, type ServerUnaryCall, type ServiceError } from "@grpc/grpc-js";
 import { makeGenericClientConstructor, type ServiceDefinition } from "@grpc/grpc-js";
@@ -30,6 +31,8 @@ export interface IngestFaultProxy {
   /** Replies the router gave to the extra sends (duplicates, late reordered, replays), by status. */
   readonly extraReplies: Record<string, number>;
   setFaults(rates: FaultRates): void;
+  /** The next Push of each of these workers is answered RESYNC_REQUIRED by the proxy. */
+  demandResync(workers: readonly string[]): void;
   close(): Promise<void>;
 }
 
@@ -89,6 +92,8 @@ export async function startIngestFaultProxy(target: string, seed = 1): Promise<I
     return null;
   };
   const fakeApplied = Buffer.alloc(0); // PushReply{status: APPLIED (0), applied_seq: 0}: all defaults
+  const fakeResync = (typed.Push.responseSerialize as (r: object) => Buffer)({ status: "RESYNC_REQUIRED", applied_seq: "0", message: "asked by the test proxy" });
+  const resyncDemanded = new Set<string>();
 
   const server = new Server();
   server.addService(raw, {
@@ -101,6 +106,7 @@ export async function startIngestFaultProxy(target: string, seed = 1): Promise<I
         // not ours to judge: the router answers it
       }
       const worker = batch?.worker_id ?? "";
+      if (resyncDemanded.delete(worker)) return callback(null, fakeResync);
       const answer = async (fault: BatchFault | null) => {
         if (fault === "lose") return callback(null, fakeApplied);
         if (fault === "reorder") {
@@ -158,6 +164,9 @@ export async function startIngestFaultProxy(target: string, seed = 1): Promise<I
     extraReplies,
     setFaults: (r) => {
       rates = { ...r };
+    },
+    demandResync: (workers) => {
+      for (const w of workers) resyncDemanded.add(w);
     },
     close: async () => {
       for (const h of held.values()) clearTimeout(h.timer);

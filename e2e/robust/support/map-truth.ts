@@ -31,7 +31,8 @@ export class RedisMapReader {
     url: string,
     private readonly namespace: string,
   ) {
-    this.client = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true, retryStrategy: (n) => Math.min(50 * n, 500) });
+    this.client = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(50 * n, 500) });
+    this.client.on("error", () => undefined); // the runs kill Redis on purpose; reads happen once it is back
   }
 
   /** The keys the map confirms for `worker`. */
