@@ -52,6 +52,8 @@ export interface ChatTrafficOptions {
   readonly messageTimeoutMs: number;
   readonly maxTokens?: number;
   readonly workload?: Partial<Omit<WorkloadOptions, "seed">>;
+  /** Which client decides a request (default: request i of the run → client i mod n). */
+  readonly routerFor?: (conversation: number, turn: number, index: number, clients: number) => number;
   /** Stop after this many requests (default: until stop()). */
   readonly requests?: number;
   readonly onRecord?: (record: RequestRecord) => void;
@@ -124,7 +126,7 @@ export class ChatTraffic {
   private async send(conversation: number, turn: number, messages: readonly ChatTurn[], previous: string | null): Promise<{ record: RequestRecord; reply: string | null }> {
     const index = this.sent++;
     const clients = this.o.clients();
-    const router = index % clients.length;
+    const router = this.o.routerFor ? this.o.routerFor(conversation, turn, index, clients.length) : index % clients.length;
     const body = JSON.stringify({ model: this.o.model, messages, max_tokens: this.o.maxTokens ?? 8 });
     const atMs = this.now();
     const base = { atMs, conversation, turn, router, previousServedBy: previous };
