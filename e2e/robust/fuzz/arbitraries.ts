@@ -12,10 +12,10 @@ const MODELS = ["qwen3", "llama3", "unknown-model", "", "qwen3\r\nx-evil: 1", "\
 const ROLES = ["system", "user", "assistant", "tool", "developer", "", "moderator"];
 
 const text = fc.oneof(
-  { weight: 6, arbitrary: fc.string({ maxLength: 200 }) },
+  { weight: 12, arbitrary: fc.string({ maxLength: 200 }) },
   { weight: 2, arbitrary: fc.string({ unit: "grapheme", maxLength: 100 }) },
   { weight: 1, arbitrary: fc.constantFrom("<|im_start|>", "<|im_end|>", "<think>", "<|endoftext|>", "{{ raise_exception('x') }}", "{% for %}", "\u0000", "\ud800") },
-  { weight: 1, arbitrary: fc.nat({ max: 200_000 }).map((n) => "x".repeat(n)) },
+  { weight: 1, arbitrary: fc.nat({ max: 20_000 }).map((n) => "x".repeat(n)) },
 );
 
 const jsonLeaf: fc.Arbitrary<unknown> = fc.oneof(fc.constant(null), fc.boolean(), fc.double(), fc.integer(), text);
@@ -64,7 +64,7 @@ const completionBody = fc.record(
 );
 
 /** A JSON text that nests `depth` arrays or objects. */
-const deepNesting = fc.tuple(fc.integer({ min: 10, max: 100_000 }), fc.boolean()).map(([depth, arrays]) =>
+const deepNesting = fc.tuple(fc.integer({ min: 10, max: 20_000 }), fc.boolean()).map(([depth, arrays]) =>
   arrays ? `{"model":"qwen3","messages":${"[".repeat(depth)}${"]".repeat(depth)}}` : `{"model":"qwen3","messages":[{"role":"user","content":${'{"a":'.repeat(depth)}1${"}".repeat(depth)}}]}`,
 );
 
@@ -146,7 +146,7 @@ const otherMessage: fc.Arbitrary<ProcessingRequest> = fc.oneof(
 
 /** Headers then the body (one message, or chunks), as Envoy sends them, possibly followed by response messages. */
 const wellFormed: fc.Arbitrary<StreamCase> = fc
-  .record({ b: body, mode: fc.constantFrom<BodySendMode>("BUFFERED", "FULL_DUPLEX_STREAMED"), chunk: fc.integer({ min: 1, max: 70_000 }), tail: fc.array(otherMessage, { maxLength: 2 }), end: fc.constantFrom<"half-close" | "cancel">("half-close", "half-close", "cancel") })
+  .record({ b: body, mode: fc.constantFrom<BodySendMode>("BUFFERED", "FULL_DUPLEX_STREAMED"), chunk: fc.integer({ min: 512, max: 70_000 }), tail: fc.array(otherMessage, { maxLength: 2 }), end: fc.constantFrom<"half-close" | "cancel">("half-close", "half-close", "cancel") })
   .map(({ b, mode, chunk, tail, end }) => {
     const steps: StreamStep[] = [{ kind: "message", message: { request_headers: { headers: headerList(b.path, []), end_of_stream: false }, protocol_config: { request_body_mode: mode, response_body_mode: "NONE" } } }];
     const size = mode === "BUFFERED" ? Math.max(1, b.body.length) : chunk;

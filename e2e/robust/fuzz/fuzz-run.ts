@@ -1,5 +1,7 @@
 /**
- * The fuzz run: ext_proc sequences and bodies, then ingest batches, against
+ * The fuzz run: first the bulk, in process without gRPC (parser-fuzz.ts: the body parser and the
+ * ingest batch validator), then ext_proc sequences and bodies, and ingest batches, over real gRPC
+ * against
  *   (1) a router service in this process (real gRPC on loopback; the bulk of the cases: no process
  *       hop to pay for), and
  *   (2) a router process (`prefix-router serve`, run with --expose-gc): a sample of the same
@@ -12,10 +14,13 @@ import { QWEN3_TOKENIZER, startTestRouter, testConfig } from "../../support/rout
 import { machine } from "../support/figures";
 import { scrapeAdmin, startRouterChild } from "../support/router-child";
 import { fuzzIngest, type IngestFuzzFigures } from "./ingest-fuzz";
+import { fuzzParsers, type ParserFuzzFigures } from "./parser-fuzz";
 import { fuzzStreams, type StreamFuzzFigures } from "./stream-fuzz";
 
 export interface FuzzOptions {
   readonly seed: number;
+  readonly parserCases: number;
+  readonly validatorCases: number;
   readonly inProcessCases: number;
   readonly processCases: number;
   readonly ingestCases: number;
@@ -28,6 +33,7 @@ export interface FuzzReport {
   readonly machine: ReturnType<typeof machine>;
   readonly options: Omit<FuzzOptions, "log">;
   readonly totalCases: number;
+  readonly parsers: ParserFuzzFigures;
   readonly inProcess: { streams: StreamFuzzFigures; ingest: IngestFuzzFigures };
   readonly process: { streams: StreamFuzzFigures; ingest: IngestFuzzFigures; memory: { before: HeapFigures; after: HeapFigures } };
 }
@@ -35,6 +41,12 @@ export interface FuzzReport {
 export interface HeapFigures {
   readonly heapAfterGcMiB: number;
   readonly rssMiB: number;
+}
+
+/** Case counts for a total of about `total` cases, split as the make test run splits its 100k. */
+export function fuzzPlan(total: number): Omit<FuzzOptions, "seed" | "log"> {
+  const share = (x: number) => Math.max(1, Math.round((total * x) / 100_000));
+  return { parserCases: share(40_000), validatorCases: share(50_000), inProcessCases: share(8_000), ingestCases: share(1_600), processCases: share(1_000), batchSize: 32 };
 }
 
 const WORKERS = ["w1", "w2", "w3", "w4"];
@@ -52,6 +64,9 @@ export async function runFuzz(o: FuzzOptions, command: string): Promise<FuzzRepo
   const base = testConfig();
   const workers = base.workers.map((w) => ({ id: w.id, address: w.address, models: ["qwen3"], ingestToken: token(w.id) }));
 
+  o.log(`parsers: ${o.parserCases} bodies, ${o.validatorCases} ingest batches to the validator`);
+  const parsers = fuzzParsers(o.seed, o.parserCases, o.validatorCases);
+  o.log(`  ${JSON.stringify(parsers)}`);
   o.log(`in process: ${o.inProcessCases} ext_proc streams, ${o.ingestCases} ingest batches`);
   const local = await startTestRouter(testConfig({ routing, workers, ingest: { listen: "127.0.0.1:0", livenessTimeoutMs: 600_000 } }));
   let inProcess: FuzzReport["inProcess"];
@@ -110,7 +125,8 @@ export async function runFuzz(o: FuzzOptions, command: string): Promise<FuzzRepo
       command,
       machine: machine(),
       options,
-      totalCases: inProcess.streams.cases + inProcess.ingest.cases + streams.cases + ingest.cases,
+      parsers,
+      totalCases: parsers.bodies + parsers.batches + inProcess.streams.cases + inProcess.ingest.cases + streams.cases + ingest.cases,
       inProcess,
       process: { streams, ingest, memory: { before, after } },
     };

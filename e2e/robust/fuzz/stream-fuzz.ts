@@ -67,24 +67,30 @@ export function playCase(client: RawClient, c: StreamCase): Promise<{ routed: bo
       answers.push(r);
       if (isRouting(r)) routedResolve();
     });
-    const done = () => {
+    let ending = "the server ended the stream";
+    const done = (err?: Error) => {
+      if (err) ending = `the stream failed: ${err.message}`;
       if (closed) return;
       closed = true;
       routedResolve();
       clearTimeout(timer);
       const gotRouting = answers.some(isRouting);
-      if (c.wellFormed && !gotRouting) reject(new FuzzFailure(`a well-formed sequence got no routing answer (answers: ${JSON.stringify(answers.map((a) => Object.keys(a)))})`));
+      if (c.wellFormed && !gotRouting) reject(new FuzzFailure(`a well-formed sequence got no routing answer (${ending}; answers: ${JSON.stringify(answers.map((a) => Object.keys(a)))})`));
       else resolve({ routed: gotRouting, immediate: answers.some((a) => a.immediate_response !== undefined) });
     };
-    call.on("error", done); // a reset or a server-side close with a status
-    call.on("end", done);
+    call.on("error", (err: Error) => done(err)); // a reset or a server-side close with a status
+    call.on("end", () => done());
     call.on("status", () => undefined);
     void (async () => {
+      let flushed: Promise<unknown> = Promise.resolve();
       for (const step of c.steps) {
         if (closed) return;
         if (step.kind === "pause") await new Promise((r) => setImmediate(r));
-        else call.write(step.message);
+        else flushed = new Promise((r) => call.write(step.message, r));
       }
+      // A grpc-js client that cancels while writes are still queued sends no reset the server sees
+      // (its stream then stays open until the connection closes); Envoy's resets always arrive.
+      await flushed;
       // Envoy waits for the routing answer before the exchange ends.
       if (c.wellFormed) await routed;
       if (c.end === "cancel") call.cancel();
@@ -99,8 +105,14 @@ export function casesOf(seed: number, batch: number, size: number): StreamCase[]
   return fc.sample(streamCase, { seed: batchSeed(seed, batch), numRuns: size });
 }
 
-/** Runs `cases` cases in batches of `batchSize` streams at once. */
-export async function fuzzStreams(target: FuzzTarget, o: { seed: number; cases: number; batchSize: number; log?: (line: string) => void }): Promise<StreamFuzzFigures> {
+/**
+ * Runs `cases` cases in batches of `batchSize` streams at once, from batch `firstBatch` (default 0);
+ * `only` replays one case alone.
+ */
+export async function fuzzStreams(
+  target: FuzzTarget,
+  o: { seed: number; cases: number; batchSize: number; firstBatch?: number; only?: { batch: number; index: number }; log?: (line: string) => void },
+): Promise<StreamFuzzFigures> {
   const client = rawExtProcClient(target.extProc);
   const t0 = performance.now();
   let wellFormed = 0;
@@ -108,10 +120,12 @@ export async function fuzzStreams(target: FuzzTarget, o: { seed: number; cases: 
   let immediate = 0;
   let done = 0;
   try {
-    for (let batch = 0; done < o.cases; batch++) {
-      const cases = casesOf(o.seed, batch, Math.min(o.batchSize, o.cases - done));
+    for (let batch = o.only?.batch ?? o.firstBatch ?? 0; done < o.cases; batch++) {
+      let cases = casesOf(o.seed, batch, Math.min(o.batchSize, o.cases - done));
+      if (o.only) cases = [cases[o.only.index]];
       const results = await Promise.allSettled(cases.map((c) => playCase(client, c)));
       const bad = results.findIndex((r) => r.status === "rejected");
+      if (bad >= 0 && o.only) throw new FuzzFailure(`case ${o.seed}:${o.only.batch}:${o.only.index}: ${((results[bad] as PromiseRejectedResult).reason as Error).message}`);
       if (bad >= 0) {
         const reason = (results[bad] as PromiseRejectedResult).reason as Error;
         throw new FuzzFailure(`case ${o.seed}:${batch}:${bad}: ${reason.message}\n  reproduce: npm run fuzz -- --seed ${o.seed} --only ${batch}:${bad}\n  case: ${describeCase(cases[bad])}`);
@@ -125,7 +139,7 @@ export async function fuzzStreams(target: FuzzTarget, o: { seed: number; cases: 
         if (value.routed) answered++;
         if (value.immediate) immediate++;
       }
-      done += cases.length;
+      done += o.only ? o.cases : cases.length;
       if (o.log && batch % 50 === 49) o.log(`  ${done} streams, ${(done / ((performance.now() - t0) / 1000)).toFixed(0)}/s`);
     }
   } finally {
