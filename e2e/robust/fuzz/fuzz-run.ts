@@ -46,7 +46,7 @@ export interface HeapFigures {
 /** Case counts for a total of about `total` cases, split as the make test run splits its 100k. */
 export function fuzzPlan(total: number): Omit<FuzzOptions, "seed" | "log"> {
   const share = (x: number) => Math.max(1, Math.round((total * x) / 100_000));
-  return { parserCases: share(40_000), validatorCases: share(50_000), inProcessCases: share(8_000), ingestCases: share(1_600), processCases: share(1_000), batchSize: 32 };
+  return { parserCases: share(50_000), validatorCases: share(44_000), inProcessCases: share(3_000), ingestCases: share(1_600), processCases: share(1_000), batchSize: 32 };
 }
 
 const WORKERS = ["w1", "w2", "w3", "w4"];
