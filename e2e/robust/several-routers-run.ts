@@ -10,8 +10,7 @@
 import { EnvoyExtProcClient } from "../support/envoy-ext-proc-client";
 import { ChatTraffic, type RequestRecord } from "./support/chat-traffic";
 import { cachedTokenShare, countBy, followUpHitShare, machine, percentile, round } from "./support/figures";
-import { MODEL, startRobustStack } from "./support/robust-stack";
-import { SHIPPED_MESSAGE_TIMEOUT_MS } from "./chaos-run";
+import { startRobustStack } from "./support/robust-stack";
 
 export interface SeveralRoutersOptions {
   readonly routers: number;
@@ -61,10 +60,7 @@ export async function runSeveralRouters(o: SeveralRoutersOptions, command: strin
       clients: () => clients,
       replicas: stack.addresses,
       concurrency: o.concurrency,
-      turns: 4,
       seed: o.seed,
-      model: MODEL,
-      messageTimeoutMs: SHIPPED_MESSAGE_TIMEOUT_MS,
       requests: o.requests,
       routerFor: (conversation, turn, _i, n) => (conversation + turn) % n,
       onRecord: (r) => records.push(r),

@@ -12,7 +12,6 @@ import { QWEN3_TOKENIZER } from "../support/router-fixture";
 import { ChatTraffic } from "./support/chat-traffic";
 import { machine, percentile, round } from "./support/figures";
 import { scrapeAdmin, startRouterChild } from "./support/router-child";
-import { SHIPPED_MESSAGE_TIMEOUT_MS } from "./chaos-run";
 
 export interface SoakOptions {
   readonly requests: number;
@@ -107,10 +106,7 @@ export async function runSoak(o: SoakOptions, command: string): Promise<SoakRepo
       clients: () => [client],
       replicas: [],
       concurrency: o.concurrency,
-      turns: 4,
       seed: o.seed,
-      model: "qwen3",
-      messageTimeoutMs: SHIPPED_MESSAGE_TIMEOUT_MS,
       requests: o.requests,
       onRecord: (r) => {
         done++;

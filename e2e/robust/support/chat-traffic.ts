@@ -45,11 +45,13 @@ export interface ChatTrafficOptions {
   /** Replica addresses (host:port); empty = router-only. */
   readonly replicas: readonly string[];
   readonly concurrency: number;
-  readonly turns: number;
   readonly seed: number;
-  readonly model: string;
-  /** Envoy's ext_proc message_timeout (the shipped configs: 250 ms). */
-  readonly messageTimeoutMs: number;
+  /** Turns per conversation (default 4). */
+  readonly turns?: number;
+  /** Default "qwen3". */
+  readonly model?: string;
+  /** Envoy's ext_proc message_timeout (default: the shipped configs' 250 ms). */
+  readonly messageTimeoutMs?: number;
   readonly maxTokens?: number;
   readonly workload?: Partial<Omit<WorkloadOptions, "seed">>;
   /** Which client decides a request (default: request i of the run → client i mod n). */
@@ -58,6 +60,9 @@ export interface ChatTrafficOptions {
   readonly requests?: number;
   readonly onRecord?: (record: RequestRecord) => void;
 }
+
+/** envoy/envoy.yaml, envoy-original-dst.yaml and the Istio filters: message_timeout 0.25s. */
+export const SHIPPED_MESSAGE_TIMEOUT_MS = 250;
 
 const CANNED_REPLY = "Thank you, I have looked at the document and here is what I found.";
 
@@ -112,7 +117,7 @@ export class ChatTraffic {
       const conversation = this.conversations++;
       const history: ChatTurn[] = this.workload.startConversation();
       let previous: string | null = null;
-      for (let turn = 0; turn < this.o.turns && this.more(); turn++) {
+      for (let turn = 0; turn < (this.o.turns ?? 4) && this.more(); turn++) {
         history.push(this.workload.userTurn(turn));
         const { record, reply } = await this.send(conversation, turn, history, previous);
         this.o.onRecord?.(record);
@@ -127,7 +132,7 @@ export class ChatTraffic {
     const index = this.sent++;
     const clients = this.o.clients();
     const router = this.o.routerFor ? this.o.routerFor(conversation, turn, index, clients.length) : index % clients.length;
-    const body = JSON.stringify({ model: this.o.model, messages, max_tokens: this.o.maxTokens ?? 8 });
+    const body = JSON.stringify({ model: this.o.model ?? "qwen3", messages, max_tokens: this.o.maxTokens ?? 8 });
     const atMs = this.now();
     const base = { atMs, conversation, turn, router, previousServedBy: previous };
     let exchange: Awaited<ReturnType<EnvoyExtProcClient["process"]>> | null = null;
@@ -135,7 +140,7 @@ export class ChatTraffic {
     let error: string | null = null;
     this.inFlight++;
     try {
-      exchange = await clients[router].process({ path: "/v1/chat/completions", body, messageTimeoutMs: this.o.messageTimeoutMs });
+      exchange = await clients[router].process({ path: "/v1/chat/completions", body, messageTimeoutMs: this.o.messageTimeoutMs ?? SHIPPED_MESSAGE_TIMEOUT_MS });
     } catch (err) {
       error = (err as Error).message;
       outcome = /within \d+ ms/.test(error) ? "late" : "failed";
