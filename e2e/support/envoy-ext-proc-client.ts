@@ -88,12 +88,10 @@ export class EnvoyExtProcClient {
     this.client.close();
   }
 
-  /**
-   * Runs the request half of the exchange and returns with the stream still open. When a message
-   * gets no answer in time (or the stream fails), the stream is reset, as Envoy does, and it throws.
-   */
+  /** Runs the request half of the exchange and returns with the stream still open. */
   async process(req: EnvoyRequest): Promise<Exchange> {
     const call = this.client.Process();
+    // A message without an answer in time (or a failed stream): reset it, as Envoy does, and throw.
     try {
       return await this.exchange(call, req);
     } catch (err) {
