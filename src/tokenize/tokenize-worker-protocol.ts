@@ -28,7 +28,14 @@ export interface WorkerJob {
   readonly spec: KeySpec;
 }
 
+/** Heap in use after a full collection (the collection only when node runs with --expose-gc). */
+export interface WorkerHeapProbe {
+  readonly probe: "heap";
+  readonly id: number;
+}
+
 export type WorkerReply =
   | { readonly kind: "ready" }
   | { readonly kind: "failed"; readonly error: string }
-  | { readonly kind: "done"; readonly id: number; readonly result: Outcome<PromptKeys>; readonly stats: SegmentCacheStats };
+  | { readonly kind: "done"; readonly id: number; readonly result: Outcome<PromptKeys>; readonly stats: SegmentCacheStats }
+  | { readonly kind: "heap"; readonly id: number; readonly heapUsed: number };

@@ -9,7 +9,7 @@ import { parseOpenAiBody } from "../request/parse-openai-body";
 import type { Prompt } from "../request/prompt";
 import { PromptKeyer } from "./prompt-keyer";
 import { loadTokenizerRegistry } from "./tokenizer-registry";
-import type { WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
+import type { WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
 
 async function main(): Promise<void> {
   const port = parentPort!;
@@ -24,7 +24,14 @@ async function main(): Promise<void> {
   const keyer = new PromptKeyer(registry, init.chainCacheBytes);
   const promptOf = (job: WorkerJob): Outcome<Prompt> =>
     "kind" in job.prompt ? ok(job.prompt) : parseOpenAiBody(job.prompt.path, Buffer.from(job.prompt.body.buffer, job.prompt.body.byteOffset, job.prompt.body.byteLength), init.limits);
-  port.on("message", (job: WorkerJob) => {
+  port.on("message", (job: WorkerJob | WorkerHeapProbe) => {
+    if ("probe" in job) {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+      port.postMessage({ kind: "heap", id: job.id, heapUsed: process.memoryUsage().heapUsed } satisfies WorkerReply);
+      return;
+    }
     const prompt = promptOf(job);
     const keyed = prompt.ok ? keyer.keys(job.model, prompt.value, job.spec) : Promise.resolve(prompt);
     keyed.then(

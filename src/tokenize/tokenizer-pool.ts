@@ -21,7 +21,7 @@ import type { ModelTokenizerConfig } from "./model-files";
 import type { BodyLimits } from "../request/parse-openai-body";
 import type { KeySpec, PromptBody, PromptKeys, PromptKeySource } from "./prompt-keyer";
 import type { SegmentCacheStats } from "./segment-cache";
-import type { WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
+import type { WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
 
 export interface TokenizerPoolOptions {
   readonly models: readonly ModelTokenizerConfig[];
@@ -46,6 +46,7 @@ interface Pending {
 
 class PoolThread {
   readonly pending = new Map<number, Pending>();
+  readonly probes = new Map<number, (heapUsed: number) => void>();
   stats: SegmentCacheStats = { segmentHits: 0, segmentMisses: 0, cachedBytes: 0 };
   ready = false;
 
@@ -125,6 +126,24 @@ export class TokenizerPool implements PromptKeySource {
     return total;
   }
 
+  /**
+   * Each live thread's V8 heap in use, after a full collection when node runs with --expose-gc
+   * (memory tests: the segment and chain caches live in these heaps, not the main thread's).
+   */
+  heapUsed(): Promise<number[]> {
+    const ready = this.threads.filter((t): t is PoolThread => t !== null && t.ready);
+    return Promise.all(
+      ready.map(
+        (t) =>
+          new Promise<number>((resolve) => {
+            const id = this.nextId++;
+            t.probes.set(id, resolve);
+            t.worker.postMessage({ probe: "heap", id } satisfies WorkerHeapProbe);
+          }),
+      ),
+    );
+  }
+
   get size(): number {
     return this.threads.length;
   }
@@ -162,6 +181,10 @@ export class TokenizerPool implements PromptKeySource {
           case "failed":
             reject(new Error(reply.error));
             return;
+          case "heap":
+            thread.probes.get(reply.id)?.(reply.heapUsed);
+            thread.probes.delete(reply.id);
+            return;
           case "done": {
             thread.stats = reply.stats;
             const job = thread.pending.get(reply.id);
@@ -190,6 +213,8 @@ export class TokenizerPool implements PromptKeySource {
   private failAll(thread: PoolThread, detail: string): void {
     for (const job of thread.pending.values()) job.resolve(fail("tokenize-error", detail));
     thread.pending.clear();
+    for (const probe of thread.probes.values()) probe(0);
+    thread.probes.clear();
   }
 }
 
