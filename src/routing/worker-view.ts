@@ -1,5 +1,6 @@
 /** What the decision core sees of a worker: a frozen snapshot, no I/O handles. */
 import type { WorkerId } from "../state/cache-index";
+import { mix32 } from "../common/mix32";
 
 export interface WorkerView {
   readonly id: WorkerId;
@@ -40,17 +41,7 @@ export function fnv1a32(text: string, seed = 0x811c9dc5): number {
  * workers the same way, different seeds spread evenly.
  */
 export function rendezvousRank(seed: number, worker: WorkerView): number {
-  return fmix32((fnv1a32(worker.id) ^ Math.imul(seed >>> 0, 0x9e3779b1)) >>> 0);
-}
-
-/** MurmurHash3's finalizer: every input bit affects every output bit. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return mix32((fnv1a32(worker.id) ^ Math.imul(seed >>> 0, 0x9e3779b1)) >>> 0);
 }
 
 /**

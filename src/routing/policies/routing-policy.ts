@@ -10,6 +10,8 @@
 import type { BlockKey } from "../../prefix/block-keys";
 import type { PolicyDecision, PrefixMatch } from "../policy";
 import type { WorkerView } from "../worker-view";
+import { mix32 } from "../../common/mix32";
+export { mix32 };
 
 export const POLICY_KINDS = ["round-robin", "random", "least-loaded", "consistent-hash", "sticky-least-loaded", "min-ttft"] as const;
 export type PolicyKind = (typeof POLICY_KINDS)[number];
@@ -60,16 +62,6 @@ export function blindRoute(worker: WorkerView, input: RoutingInput, guardTripped
     candidates: input.workers.length,
     guardTripped,
   };
-}
-
-/** MurmurHash3's 32-bit finalizer: spreads sequence numbers and key prefixes evenly. */
-export function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** The first 32 bits of a block key (keys are SHA-256 prefixes: already uniform). */

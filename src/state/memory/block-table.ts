@@ -10,6 +10,7 @@
  * Cost: 13.6 B per id (two key words, one index slot ×1.4) plus growth slack; ids double when
  * full (one O(n) rehash per doubling, only while the index grows toward its maximum).
  */
+import { mix32 } from "../../common/mix32";
 
 const EMPTY = -1;
 const SLOTS_PER_ID = 1.4;
@@ -33,17 +34,6 @@ function hexWord(key: string, from: number): number {
 function fnv(key: string, basis: number): number {
   let h = basis;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-/** murmur3's 32-bit finalizer: keys from a worker are not trusted to be random. */
-function mix(lo: number): number {
-  let h = lo;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
   return h >>> 0;
 }
 
@@ -132,7 +122,8 @@ export class BlockTable {
   }
 
   private home(lo: number): number {
-    return Math.floor((mix(lo) * this.slotCount) / 4294967296);
+    // Mixed: keys from a worker are not trusted to be random.
+    return Math.floor((mix32(lo) * this.slotCount) / 4294967296);
   }
 
   private findParsed(): number {
