@@ -46,7 +46,7 @@ test-envoy: install venv
 	ENVOY_BIN=$(ENVOY_PINNED) npm run test:envoy
 	ENVOY_BIN=$(ENVOY_OLDEST) npm run test:envoy $(OLDEST_SKIPS)
 
-# Routing benchmark, discrete-event, all policies on chat + RAG (under 2 minutes on 2 cores).
+# Routing benchmark, discrete-event: the quick preset, all policies on 5 workloads (10–15 minutes on 2 busy cores).
 bench: install
 	npm run bench
 
