@@ -1,12 +1,15 @@
 /**
  * The ext_proc server's bounds (extProc.*): a stream that is routed and never ended gives its
  * worker's count back after maxStreamAgeMs, or when its connection is cut after
- * maxConnectionAgeMs + grace; streams beyond maxConcurrentStreams are refused with
- * RESOURCE_EXHAUSTED; bodies beyond maxBufferedBodyBytes are routed without being held.
+ * maxConnectionAgeMs + grace, or when the connection goes half-open (keepalive pings unanswered);
+ * streams beyond maxConcurrentStreams are refused with RESOURCE_EXHAUSTED; bodies beyond
+ * maxBufferedBodyBytes are routed without being held.
  */
 import { status } from "@grpc/grpc-js";
+import net from "node:net";
 import { describe, expect, it } from "vitest";
 import type { ProcessingRequest } from "../src/extproc/messages";
+import { EnvoyExtProcClient } from "./support/envoy-ext-proc-client";
 import { chatBody, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -31,7 +34,66 @@ async function withRouter(extProc: Record<string, unknown>, test: (r: RunningRou
   }
 }
 
+/**
+ * A TCP relay to the router that can go silent: after blackHole() it stops carrying bytes either way
+ * but keeps both sockets open — what a dead Envoy host or a dropped NAT entry looks like to the
+ * router (no FIN, no RST, nothing).
+ */
+async function blackHoleRelay(target: string): Promise<{ address: string; blackHole(): void; close(): void }> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
+  const pairs: [net.Socket, net.Socket][] = [];
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, host);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    pairs.push([client, upstream]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    blackHole: () => {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
+    close: () => {
+      for (const [client, upstream] of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      server.close();
+    },
+  };
+}
+
 describe("ext_proc stream bounds", () => {
+  // Control first: without keepalive (pings every 10 min) the same half-open connection holds its
+  // count, so the release below is the keepalive's doing.
+  it.each([
+    { keepaliveTimeMs: 300, keepaliveTimeoutMs: 300, released: true },
+    { keepaliveTimeMs: 600_000, keepaliveTimeoutMs: 300, released: false },
+  ])("a routed stream on a half-open connection releases its count: $released with keepaliveTimeMs $keepaliveTimeMs", async ({ keepaliveTimeMs, keepaliveTimeoutMs, released }) => {
+    await withRouter({ keepaliveTimeMs, keepaliveTimeoutMs }, async (r) => {
+      const relay = await blackHoleRelay(r.service.extProc.address);
+      // The client's own keepalive off: only the router's pings probe the connection.
+      const client = new EnvoyExtProcClient(relay.address, { "grpc.keepalive_time_ms": 3_600_000 });
+      try {
+        const ex = await client.process({ path: "/v1/chat/completions", body: chatBody("half-open", "hi") });
+        expect(ex.upstreamHeaders.get("x-prefix-router-decision")).toMatch(/^(hit|miss)$/);
+        expect(inFlight(r)).toBe(1);
+        relay.blackHole();
+        expect(await until(() => inFlight(r) === 0, 2500)).toBe(released);
+        expect(running(r)).toBe(released ? 0 : 1);
+      } finally {
+        client.close();
+        relay.close();
+      }
+    });
+  });
+
   it("a routed stream that never ends releases its count after extProc.maxStreamAgeMs", async () => {
     await withRouter({ maxStreamAgeMs: 400 }, async (r) => {
       const ex = await r.client.process({ path: "/v1/chat/completions", body: chatBody("never ends", "hi") });

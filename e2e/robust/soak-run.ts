@@ -35,6 +35,10 @@ export interface MemorySample {
   readonly atS: number;
   readonly heapAfterGcMiB: number;
   readonly rssMiB: number;
+  /** What the tokenizer caches say they hold (prefix_router_tokenizer_cache_bytes). */
+  readonly tokenizerCacheMiB: number;
+  /** Heap after GC less the tokenizer caches: what must stay flat while the caches still fill. */
+  readonly heapOutsideCachesMiB: number;
 }
 
 export interface CurveFit {
@@ -59,7 +63,11 @@ export interface SoakReport {
   readonly samples: readonly MemorySample[];
   readonly heapLastHalf: CurveFit;
   readonly rssLastHalf: CurveFit;
+  readonly outsideCachesLastHalf: CurveFit;
+  /** Heap after GC and RSS flat within maxGrowth over the last half. */
   readonly flat: boolean;
+  /** Heap outside the tokenizer caches flat within maxGrowth: no leak, even while the caches fill. */
+  readonly flatOutsideCaches: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -96,9 +104,18 @@ export async function runSoak(o: SoakOptions, command: string): Promise<SoakRepo
   let sampling: Promise<void> = Promise.resolve();
   const sample = async (requests: number) => {
     const heap = JSON.parse(await scrapeAdmin(router.adminUrl, "/debug/heap")) as HeapReply;
-    const s = { requests, atS: round((performance.now() - t0) / 1000)!, heapAfterGcMiB: round(heap.totalHeapUsedAfterGc / MiB, 2)!, rssMiB: round(heap.rss / MiB, 1)! };
+    const cacheBytes = metricValue(await scrapeAdmin(router.adminUrl, "/metrics"), "prefix_router_tokenizer_cache_bytes");
+    const s = {
+      requests,
+      atS: round((performance.now() - t0) / 1000)!,
+      heapAfterGcMiB: round(heap.totalHeapUsedAfterGc / MiB, 2)!,
+      rssMiB: round(heap.rss / MiB, 1)!,
+      tokenizerCacheMiB: round(cacheBytes / MiB, 2)!,
+      heapOutsideCachesMiB: round((heap.totalHeapUsedAfterGc - cacheBytes) / MiB, 2)!,
+    };
     samples.push(s);
-    o.log(`${String(s.requests).padStart(8)} requests  ${String(s.atS).padStart(7)} s   heap after GC ${String(s.heapAfterGcMiB).padStart(8)} MiB   RSS ${String(s.rssMiB).padStart(7)} MiB`);
+    const col = (x: number, width: number) => String(x).padStart(width);
+    o.log(`${col(s.requests, 8)} requests  ${col(s.atS, 7)} s   heap after GC ${col(s.heapAfterGcMiB, 8)} MiB   RSS ${col(s.rssMiB, 7)} MiB   tokenizer caches ${col(s.tokenizerCacheMiB, 7)} MiB   heap outside them ${col(s.heapOutsideCachesMiB, 7)} MiB`);
   };
   try {
     await sample(0);
@@ -124,6 +141,7 @@ export async function runSoak(o: SoakOptions, command: string): Promise<SoakRepo
     const half = samples.filter((s) => s.requests >= o.requests / 2);
     const heapLastHalf = fit(half, (s) => s.heapAfterGcMiB);
     const rssLastHalf = fit(half, (s) => s.rssMiB);
+    const outsideCachesLastHalf = fit(half, (s) => s.heapOutsideCachesMiB);
     return {
       command,
       machine: machine(),
@@ -137,12 +155,20 @@ export async function runSoak(o: SoakOptions, command: string): Promise<SoakRepo
       samples,
       heapLastHalf,
       rssLastHalf,
+      outsideCachesLastHalf,
       flat: Math.abs(heapLastHalf.growth) <= o.maxGrowth && Math.abs(rssLastHalf.growth) <= o.maxGrowth,
+      flatOutsideCaches: Math.abs(outsideCachesLastHalf.growth) <= o.maxGrowth,
     };
   } finally {
     client.close();
     await router.stop();
   }
+}
+
+/** The value of an unlabelled gauge in a Prometheus text exposition (0 if absent). */
+function metricValue(exposition: string, name: string): number {
+  const line = exposition.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.slice(name.length + 1));
 }
 
 /** Least-squares line of value over request count; its change across the range as a share of the mean. */
@@ -168,5 +194,6 @@ export function describeSoak(r: SoakReport): string {
   return [
     `${r.requests} requests in ${r.seconds} s (${r.late} late, ${r.failed} failed, p99 ${r.latencyP99Ms} ms); decisions ${JSON.stringify(r.decisions)}`,
     `last half: heap after GC ${r.heapLastHalf.firstMiB} → ${r.heapLastHalf.lastMiB} MiB (fitted change ${pct(r.heapLastHalf.growth)}), RSS ${r.rssLastHalf.firstMiB} → ${r.rssLastHalf.lastMiB} MiB (fitted change ${pct(r.rssLastHalf.growth)}): ${r.flat ? "flat" : "NOT flat"} within ${pct(r.options.maxGrowth)}`,
+    `last half, heap outside the tokenizer caches: ${r.outsideCachesLastHalf.firstMiB} → ${r.outsideCachesLastHalf.lastMiB} MiB (fitted change ${pct(r.outsideCachesLastHalf.growth)}): ${r.flatOutsideCaches ? "flat" : "NOT flat"} within ${pct(r.options.maxGrowth)}`,
   ].join("\n");
 }

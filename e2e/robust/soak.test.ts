@@ -14,4 +14,5 @@ it("the router's heap after GC and RSS stay flat over distinct conversations", {
   expect(r.samples.length).toBeGreaterThanOrEqual(10);
   expect(Math.abs(r.heapLastHalf.growth)).toBeLessThanOrEqual(0.1);
   expect(Math.abs(r.rssLastHalf.growth)).toBeLessThanOrEqual(0.1);
+  expect(Math.abs(r.outsideCachesLastHalf.growth)).toBeLessThanOrEqual(0.1);
 });
