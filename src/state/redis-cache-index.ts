@@ -104,6 +104,7 @@ export class RedisCacheIndex implements CacheIndex {
   private readonly tag: string;
   private readonly statsKey: string;
   private readonly specKey: string;
+  private readonly bucketPrefix: Buffer;
 
   constructor(options: RedisCacheIndexOptions) {
     const namespace = options.namespace ?? "pr";
@@ -117,6 +118,7 @@ export class RedisCacheIndex implements CacheIndex {
     this.tag = `{${namespace}}`;
     this.statsKey = `${this.tag}:stats`;
     this.specKey = `${this.tag}:spec`;
+    this.bucketPrefix = Buffer.from(`${this.tag}:h:`);
     this.owned = options.client === undefined;
     this.client =
       options.client ??
@@ -205,7 +207,18 @@ export class RedisCacheIndex implements CacheIndex {
 
   private async lookupSlice(keys: readonly BlockKey[], asked: readonly WorkerId[]): Promise<ReadonlyMap<WorkerId, number>> {
     const runs = new Map<WorkerId, number>();
-    const reply = (await this.scripts.prefixRouterLookup(this.statsKey, this.specKey, this.tag, packKeys(keys), asked)) as number[];
+    const packed = packKeys(keys);
+    // Bucket names built here ("{ns}:h:" + 2 key bytes each) and the 6-byte fields apart, so the
+    // script only cuts strings (building names in Lua costs more).
+    const width = this.bucketPrefix.length + 2;
+    const names = Buffer.allocUnsafe(width * keys.length);
+    const fields = Buffer.allocUnsafe((KEY_BYTES - 2) * keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      this.bucketPrefix.copy(names, width * i);
+      packed.copy(names, width * i + width - 2, KEY_BYTES * i, KEY_BYTES * i + 2);
+      packed.copy(fields, (KEY_BYTES - 2) * i, KEY_BYTES * i + 2, KEY_BYTES * (i + 1));
+    }
+    const reply = (await this.scripts.prefixRouterLookup(this.statsKey, this.specKey, this.tag, names, fields, asked)) as number[];
     asked.forEach((w, i) => runs.set(w, Number(reply[i])));
     return runs;
   }

@@ -80,22 +80,27 @@ return ops
 `;
 
 /**
- * ARGV: tag, the chain's 8-byte block keys in prefix order packed into one string, then the asked
- * workers. Returns each worker's leading-run length in the order asked. The asked workers form a
- * bit mask, ANDed byte by byte with each block's confirmed bits; the blocks' buckets are read by
- * MGET in chunks growing from 8 to 256, and the walk stops once the mask is empty. A block whose
- * value equals the previous one's changes nothing (Lua compares interned strings by pointer),
- * which skips the byte loop along runs of blocks held by the same workers. Speculative bits are
- * checked against their expiry; expired ones are dropped on the way.
+ * ARGV: tag, the chain's bucket names packed into one string (each "{ns}:h:" plus the key's 2
+ * bucket bytes, built by the client: one cut per block in Lua instead of a cut and a join), the
+ * chain's record fields (the other 6 key bytes each), then the asked workers. Returns each
+ * worker's leading-run length in the order asked. The asked workers form a bit mask, ANDed byte
+ * by byte with each block's confirmed bits; the buckets are read by MGET in chunks growing from 8
+ * to 256, and the walk stops once the mask is empty. A block whose value equals the previous
+ * one's changes nothing (Lua compares interned strings by pointer), which skips the byte loop
+ * along runs of blocks held by the same workers. Speculative bits are checked against their
+ * expiry; expired ones are dropped on the way.
  */
 export const LOOKUP_LUA = `${PRELUDE}
-local packed = ARGV[2]
-local nw = #ARGV - 2
-local nkeys = math.floor(#packed / KW)
+local sub, byte, sfind, band = string.sub, string.byte, string.find, bit.band
+local names, fields = ARGV[2], ARGV[3]
+local nw = #ARGV - 3
+local nkeys = math.floor(#fields / F)
+local width = #BUCKET + 2
 local runs, mask, who, live = {}, {}, {}, {}
 for j = 1, nw do runs[j] = 0 end
 if nkeys == 0 or nw == 0 then return runs end
-local found = redis.call('HMGET', SLOTS, unpack(ARGV, 3))
+if #names ~= nkeys * width then return redis.error_reply('ERR bucket names do not match the fields') end
+local found = redis.call('HMGET', SLOTS, unpack(ARGV, 4))
 for j = 1, nw do
   if found[j] then
     local s = tonumber(found[j])
@@ -112,58 +117,65 @@ end
 -- Workers whose bits are in gone (mask byte b) hold exactly run leading blocks.
 local function settle(b, gone, run)
   for pos = 0, 7 do
-    if bit.band(gone, bit.rshift(128, pos)) ~= 0 then runs[who[(b - 1) * 8 + pos]] = run end
+    if band(gone, bit.rshift(128, pos)) ~= 0 then runs[who[(b - 1) * 8 + pos]] = run end
   end
 end
 
-local now, prev = nil, nil
+local now, prev, changed = nil, nil, false
 local i, chunk = 0, 8
 while i < nkeys and #live > 0 do
   local last = math.min(nkeys, i + chunk)
-  local names = {}
-  for k = i + 1, last do names[k - i] = BUCKET .. string.sub(packed, (k - 1) * KW + 1, (k - 1) * KW + 2) end
-  local got = redis.call('MGET', unpack(names))
+  local chunkNames = {}
+  for k = i + 1, last do chunkNames[k - i] = sub(names, (k - 1) * width + 1, k * width) end
+  local got = redis.call('MGET', unpack(chunkNames))
   for k = 1, last - i do
-    local name, at = names[k], i + k - 1
-    local s = buckets[name] -- this walk may have changed the bucket already
-    if s == nil then
-      s = got[k] or false
-      buckets[name] = s
+    local at = i + k - 1
+    local s = got[k]
+    if changed then -- this walk dropped an expired entry: its bucket copy is the current one
+      local mine = buckets[chunkNames[k]]
+      if mine ~= nil then s = mine end
     end
-    local o = at * KW
-    local p = s and find(s, string.sub(packed, o + 3, o + KW))
+    local p, r
+    if s then
+      local field = sub(fields, at * F + 1, at * F + F)
+      r = F + byte(s, 1)
+      p = sfind(s, field, 2, true)
+      while p and (p - 2) % r ~= 0 do p = sfind(s, field, p + 1, true) end
+    end
     if not p then
       for _, b in ipairs(live) do settle(b, mask[b], at) end
       live = {}
       break
     end
-    local v = string.sub(s, p + F, p + F + string.byte(s, 1) - 1)
+    local v = sub(s, p + F, p + r - 1)
     if v ~= prev then
       local emptied, pure = false, true
       for _, b in ipairs(live) do
         local a = mask[b]
-        local keep = bit.band(a, string.byte(v, 2 * b - 1) or 0)
+        local keep = band(a, byte(v, 2 * b - 1) or 0)
         if keep ~= a then
-          local spec = bit.band(bit.band(a, bit.bnot(keep)), string.byte(v, 2 * b) or 0)
+          local spec = band(band(a, bit.bnot(keep)), byte(v, 2 * b) or 0)
           for pos = 0, 7 do
             local one = bit.rshift(128, pos)
-            if bit.band(spec, one) ~= 0 then
-              local key, slot = string.sub(packed, o + 1, o + KW), (b - 1) * 8 + pos
-              local worker = ARGV[2 + who[slot]]
+            if band(spec, one) ~= 0 then
+              local key, slot = sub(chunkNames[k], -2) .. sub(fields, at * F + 1, at * F + F), (b - 1) * 8 + pos
+              local worker = ARGV[3 + who[slot]]
               now = now or now_ms()
               local expiry = tonumber(redis.call('ZSCORE', SPEC, member(key, worker)))
               pure = false
               if expiry and expiry > now then
                 keep = bit.bor(keep, one)
               else
+                if buckets[chunkNames[k]] == nil then buckets[chunkNames[k]] = s end
                 forget(key, worker, locate(slot), true)
+                changed = true
                 v = value(key) or '' -- another expired bit of this block may follow
               end
             end
           end
         end
         if keep ~= a then
-          settle(b, bit.band(a, bit.bnot(keep)), at)
+          settle(b, band(a, bit.bnot(keep)), at)
           mask[b] = keep
           if keep == 0 then emptied = true end
         end
