@@ -265,6 +265,41 @@ describe("RedisCacheIndex specifics", () => {
     }
   });
 
+  it("the drain cursor frees a detached slot only after a full pass, in scripts of bounded size", async () => {
+    const index = await open();
+    const admin = new Redis(server.url);
+    try {
+      const tag = `{${index.namespace}}`;
+      const scripts = index as unknown as { scripts: Record<string, (...a: unknown[]) => Promise<unknown>> };
+      const call = (name: string, args: unknown[]) => scripts.scripts[name](`${tag}:stats`, `${tag}:spec`, [tag, ...args]);
+      const [ka, kb, kc] = [chainOf(3000, "pa"), chainOf(3000, "pb"), chainOf(50, "pc")];
+      await index.add("a", ka);
+      await index.add("b", kb);
+      await index.add("c", kc);
+      await index.addSpeculative("b", chainOf(20, "pspec"), 60_000);
+      await call("prefixRouterApply", ["a", "C"]); // detach a; nothing drained yet
+      const step = async () => (await call("prefixRouterDrain", [400, 64])) as [number, number];
+      const [records] = await step();
+      expect(records).toBeLessThanOrEqual(400 + 64 * 4); // the limit plus one window's records at most
+      await call("prefixRouterApply", ["b", "C"]); // detach b mid-pass: its own pass starts here
+      let steps = 1;
+      let left = 2;
+      while (left === 2) [, left] = (++steps, await step());
+      expect(left).toBe(1); // a's pass ended first
+      expect(await admin.hkeys(`${tag}:drain`)).toEqual(["1"]); // b's slot still draining
+      expect(Object.fromEntries(await index.lookup(kb, ["a", "b", "c"]))).toEqual({ a: 0, b: 0, c: 0 });
+      while (left > 0) [, left] = (++steps, await step());
+      expect(steps).toBeGreaterThan(10); // bounded steps, not one long script
+      await index.add("d", kc.slice(0, 5)); // takes slot 0 again, clean
+      expect(Object.fromEntries(await index.lookup(kc, ["a", "b", "c", "d"]))).toEqual({ a: 0, b: 0, c: 50, d: 5 });
+      expect(await index.stats()).toEqual({ entries: 50, workers: { c: { blocks: 50, speculative: 0 }, d: { blocks: 5, speculative: 0 } } });
+      expect(await admin.zcard(`${tag}:spec`)).toBe(0);
+      await expectConsistentLayout(index.namespace, 50);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
   it("rejects the namespace characters that would break the hash tag", () => {
     expect(() => new RedisCacheIndex({ url: server.url, namespace: "a}b" })).toThrow(RangeError);
   });
