@@ -73,7 +73,7 @@ describe("RedisCacheIndex specifics", () => {
       expect(Object.fromEntries(runs)).toEqual({ w1: 10, w2: 3, w3: 0 });
       expect(sent).toEqual(["evalsha"]);
       expect((after.evalsha ?? 0) - (before.evalsha ?? 0)).toBe(1);
-      // Blocks 0..10 are read in two MGET chunks (8, then 16 blocks); a full walk would take 12.
+      // Blocks 0..10 are read in two MGET chunks of buckets (8, then 16 blocks); a full walk would take 12.
       expect((after.mget ?? 0) - (before.mget ?? 0)).toBe(2);
     } finally {
       await index.close();
@@ -108,7 +108,7 @@ describe("RedisCacheIndex specifics", () => {
       await sleep(200);
       expect(Object.fromEntries(await index.lookup([a, b], ["w1", "w2", "w3"]))).toEqual({ w1: 0, w2: 0, w3: 0 });
       expect(Object.fromEntries(await index.lookup([b], ["w1", "w2", "w3", "w4"]))).toEqual({ w1: 0, w2: 0, w3: 0, w4: 1 });
-      expect(await admin.exists(`{${index.namespace}}:b:${a}`)).toBe(0); // its last bit went: deleted
+      expect((await readLayout(index.namespace)).blocks.has(a)).toBe(false); // its last bit went: deleted
       expect(await index.stats()).toEqual({ entries: 1, workers: { w4: { blocks: 1, speculative: 0 } } });
       expect(await admin.zcard(`{${index.namespace}}:spec`)).toBe(0);
     } finally {
@@ -202,7 +202,7 @@ describe("RedisCacheIndex specifics", () => {
     const [a] = chainOf(1);
     const scripts = index as unknown as { scripts: { prefixRouterApply: (...a: unknown[]) => Promise<unknown> } };
     const call = scripts.scripts.prefixRouterApply(`{${index.namespace}}:stats`, `{${index.namespace}}:spec`, [
-      `{${index.namespace}}`, "w1", 16, "A", a, "X",
+      `{${index.namespace}}`, "w1", "A", Buffer.from(a, "hex"), "X",
     ]);
     await expect(call).rejects.toThrow(/unknown op/);
     expect((await index.lookup([a], ["w1"])).get("w1")).toBe(0);
@@ -251,7 +251,7 @@ describe("RedisCacheIndex specifics", () => {
       await index.addSpeculative("a", chainOf(3, "spec"), 60_000);
       const scripts = index as unknown as { scripts: { prefixRouterApply: (...a: unknown[]) => Promise<unknown> } };
       const tag = `{${index.namespace}}`;
-      await scripts.scripts.prefixRouterApply(`${tag}:stats`, `${tag}:spec`, [tag, "a", 16, "C"]); // detach, no drain
+      await scripts.scripts.prefixRouterApply(`${tag}:stats`, `${tag}:spec`, [tag, "a", "C"]); // detach, no drain
       expect((await index.lookup(chain, ["a", "b"])).get("a")).toBe(0);
       expect(await admin.hlen(`${tag}:drain`)).toBe(1);
       await index.maintain();
@@ -260,6 +260,41 @@ describe("RedisCacheIndex specifics", () => {
       expect(Object.fromEntries(await index.lookup(chain, ["a", "b", "c"]))).toEqual({ a: 0, b: 2, c: 1 });
       expect(await index.stats()).toEqual({ entries: 2, workers: { b: { blocks: 2, speculative: 0 }, c: { blocks: 1, speculative: 0 } } });
       await expectConsistentLayout(index.namespace, 2);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it("the drain cursor frees a detached slot only after a full pass, in scripts of bounded size", async () => {
+    const index = await open();
+    const admin = new Redis(server.url);
+    try {
+      const tag = `{${index.namespace}}`;
+      const scripts = index as unknown as { scripts: Record<string, (...a: unknown[]) => Promise<unknown>> };
+      const call = (name: string, args: unknown[]) => scripts.scripts[name](`${tag}:stats`, `${tag}:spec`, [tag, ...args]);
+      const [ka, kb, kc] = [chainOf(3000, "pa"), chainOf(3000, "pb"), chainOf(50, "pc")];
+      await index.add("a", ka);
+      await index.add("b", kb);
+      await index.add("c", kc);
+      await index.addSpeculative("b", chainOf(20, "pspec"), 60_000);
+      await call("prefixRouterApply", ["a", "C"]); // detach a; nothing drained yet
+      const step = async () => (await call("prefixRouterDrain", [400, 64])) as [number, number];
+      const [records] = await step();
+      expect(records).toBeLessThanOrEqual(400 + 64 * 4); // the limit plus one window's records at most
+      await call("prefixRouterApply", ["b", "C"]); // detach b mid-pass: its own pass starts here
+      let steps = 1;
+      let left = 2;
+      while (left === 2) [, left] = (++steps, await step());
+      expect(left).toBe(1); // a's pass ended first
+      expect(await admin.hkeys(`${tag}:drain`)).toEqual(["1"]); // b's slot still draining
+      expect(Object.fromEntries(await index.lookup(kb, ["a", "b", "c"]))).toEqual({ a: 0, b: 0, c: 0 });
+      while (left > 0) [, left] = (++steps, await step());
+      expect(steps).toBeGreaterThan(10); // bounded steps, not one long script
+      await index.add("d", kc.slice(0, 5)); // takes slot 0 again, clean
+      expect(Object.fromEntries(await index.lookup(kc, ["a", "b", "c", "d"]))).toEqual({ a: 0, b: 0, c: 50, d: 5 });
+      expect(await index.stats()).toEqual({ entries: 50, workers: { c: { blocks: 50, speculative: 0 }, d: { blocks: 5, speculative: 0 } } });
+      expect(await admin.zcard(`${tag}:spec`)).toBe(0);
+      await expectConsistentLayout(index.namespace, 50);
     } finally {
       admin.disconnect();
     }
@@ -276,40 +311,80 @@ describe("RedisCacheIndex specifics", () => {
     expect((await index.lookup(chain, ["w1"])).get("w1")).toBe(3);
     await expect(index.add("w1", ["abc", "abcd"])).rejects.toThrow(RangeError);
     await expect(index.lookup(["é1", "ab"], ["w1"])).rejects.toThrow(RangeError);
+    await expect(index.add("w1", [chain[0].toUpperCase()])).rejects.toThrow(RangeError); // one key, one spelling
+    await expect(index.apply("w1", [{ op: "add", keys: chain }, { op: "remove", keys: ["zz"] }])).rejects.toThrow(RangeError);
+    expect((await index.stats()).workers.w1?.blocks).toBe(3); // checked before anything was sent
   });
 });
 
+/** The buckets read back: block key (hex) → value, and per bucket its bitmap bit. */
+async function readLayout(namespace: string): Promise<{ blocks: Map<string, Buffer>; unmarked: string[] }> {
+  const admin = new Redis(server.url);
+  try {
+    const tag = `{${namespace}}`;
+    const names = await admin.keysBuffer(`${tag}:h:*`);
+    const bitmap = (await admin.getBuffer(`${tag}:nb`)) ?? Buffer.alloc(0);
+    const blocks = new Map<string, Buffer>();
+    const unmarked: string[] = [];
+    for (const name of names) {
+      const prefix = name.subarray(name.length - 2);
+      const id = prefix.readUInt16BE(0);
+      if (id >> 3 >= bitmap.length || ((bitmap[id >> 3] >> (7 - (id & 7))) & 1) === 0) unmarked.push(prefix.toString("hex"));
+      const s = (await admin.getBuffer(name))!;
+      const width = s[0];
+      expect((s.length - 1) % (6 + width)).toBe(0);
+      for (let p = 1; p < s.length; p += 6 + width) {
+        const key = Buffer.concat([prefix, s.subarray(p, p + 6)]).toString("hex");
+        expect(blocks.has(key)).toBe(false);
+        blocks.set(key, s.subarray(p + 6, p + 6 + width));
+      }
+    }
+    return { blocks, unmarked };
+  } finally {
+    admin.disconnect();
+  }
+}
+
 /**
- * The layout's invariants, read back key by key: every block string has a set bit and there are
- * `entries` of them; each worker's set lists exactly the blocks where its slot has one bit set
- * (never both); spec ZSET members match speculative bits.
+ * The layout's invariants, read back bucket by bucket: every record has a set bit and there are
+ * `entries` of them, each bucket is marked in the bitmap; each attached worker's slot has one bit
+ * set (never both) in exactly as many records as its counters say, and no other slot has any;
+ * spec ZSET members match speculative bits; nothing is left to drain.
  */
 async function expectConsistentLayout(namespace: string, entries: number): Promise<void> {
   const admin = new Redis(server.url);
   try {
     const tag = `{${namespace}}`;
-    const blocks = await admin.keys(`${tag}:b:*`);
-    expect(blocks.length).toBe(entries);
-    const value = new Map<string, Buffer>();
-    for (const b of blocks) value.set(b.slice(tag.length + 3), (await admin.getBuffer(b))!);
-    for (const v of value.values()) expect(v.some((byte) => byte !== 0)).toBe(true);
-    const bit = (v: Buffer | undefined, offset: number) => (v && offset >> 3 < v.length ? (v[offset >> 3] >> (7 - (offset & 7))) & 1 : 0);
+    const { blocks, unmarked } = await readLayout(namespace);
+    expect(blocks.size).toBe(entries);
+    expect(unmarked).toEqual([]);
+    for (const v of blocks.values()) expect(v.some((byte) => byte !== 0)).toBe(true);
+    const bit = (v: Buffer, offset: number) => (offset >> 3 < v.length ? (v[offset >> 3] >> (7 - (offset & 7))) & 1 : 0);
     const slots = await admin.hgetall(`${tag}:slot`);
+    const stats = await admin.hgetall(`${tag}:stats`);
+    const owned = new Set(Object.values(slots).map(Number));
     let specBits = 0;
     for (const [worker, slotText] of Object.entries(slots)) {
       const slot = Number(slotText);
       const off = 16 * Math.floor(slot / 8) + (slot % 8);
-      const members = new Set(await admin.smembers(`${tag}:w:${worker}`));
-      for (const [key, v] of value) {
+      let [confirmed, speculative] = [0, 0];
+      for (const [key, v] of blocks) {
         const [c, sp] = [bit(v, off), bit(v, off + 8)];
         expect(c + sp).toBeLessThanOrEqual(1);
-        expect(members.has(key)).toBe(c + sp === 1);
-        specBits += sp;
+        confirmed += c;
+        speculative += sp;
+        if (sp) expect(await admin.zscore(`${tag}:spec`, Buffer.concat([Buffer.from(key, "hex"), Buffer.from(worker)]))).not.toBeNull();
+      }
+      expect([confirmed, speculative]).toEqual([Number(stats[`c:${worker}`] ?? 0), Number(stats[`s:${worker}`] ?? 0)]);
+      specBits += speculative;
+    }
+    for (const v of blocks.values()) {
+      for (let slot = 0; slot < 8 * (v.length >> 1); slot++) {
+        if (!owned.has(slot)) expect(bit(v, 16 * Math.floor(slot / 8) + (slot % 8)) + bit(v, 16 * Math.floor(slot / 8) + (slot % 8) + 8)).toBe(0);
       }
     }
     expect(await admin.zcard(`${tag}:spec`)).toBe(specBits);
     expect(await admin.hlen(`${tag}:drain`)).toBe(0);
-    expect(await admin.keys(`${tag}:gone:*`)).toEqual([]);
   } finally {
     admin.disconnect();
   }

@@ -6,16 +6,16 @@
 import { PRELUDE } from "./redis-lua-prelude";
 
 /**
- * ARGV: tag, worker, key width w, then ops: "A" keys (store) | "S" ttlMs keys (speculate) |
- * "R" keys (remove) | "C" (clear: detach, O(1); drain frees the entries), where keys is one string of block keys w characters each (one
- * argument instead of one per key: ioredis spends ~0.6 µs per argument). The op list is checked
- * whole before anything is written, because Redis does not roll back a script that fails halfway.
+ * ARGV: tag, worker, then ops: "A" keys (store) | "S" ttlMs keys (speculate) | "R" keys (remove)
+ * | "C" (clear: detach, O(1); drain frees the entries), where keys is one string of 8-byte binary
+ * block keys (one argument instead of one per key: ioredis spends ~0.6 µs per argument). The op
+ * list is checked whole before anything is written, because Redis does not roll back a script
+ * that fails halfway. The buckets of all keys are read by one MGET first and written back once.
  * Returns the number of ops applied.
  */
 export const APPLY_LUA = `${PRELUDE}
 local worker = ARGV[2]
-local w = tonumber(ARGV[3])
-local i, ops = 4, 0
+local i, ops, all = 3, 0, {}
 while i <= #ARGV do
   local op, packed = ARGV[i], nil
   if op == 'A' or op == 'R' then
@@ -31,28 +31,30 @@ while i <= #ARGV do
   else
     return redis.error_reply('ERR unknown op ' .. tostring(op))
   end
-  if not packed or not w or w < 1 or #packed % w ~= 0 then return redis.error_reply('ERR bad keys at ' .. i) end
+  if not packed or #packed % KW ~= 0 then return redis.error_reply('ERR bad keys at ' .. i) end
+  all[#all + 1] = packed
   ops = ops + 1
 end
+load_keys(table.concat(all))
 
 local now = now_ms()
 local reported = false
-i = 4
+i = 3
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'A' then
     local packed, at = ARGV[i + 1], locate(slot_of(worker, true))
-    for k = 1, #packed, w do confirm(worker, string.sub(packed, k, k + w - 1), at) end
+    for k = 1, #packed, KW do confirm(worker, string.sub(packed, k, k + KW - 1), at) end
     i = i + 2
     reported = true
   elseif op == 'R' then
     local packed, slot = ARGV[i + 1], slot_of(worker, false)
     if slot then
       local at = locate(slot)
-      for k = 1, #packed, w do
-        local key = string.sub(packed, k, k + w - 1)
-        local h, v, bk = held(key, at)
-        if h then forget(bk, key, worker, at, h == 's', true, v) end
+      for k = 1, #packed, KW do
+        local key = string.sub(packed, k, k + KW - 1)
+        local h = held(key, at)
+        if h then forget(key, worker, at, h == 's') end
       end
     end
     i = i + 2
@@ -60,7 +62,7 @@ while i <= #ARGV do
   elseif op == 'S' then
     local expiry = string.format('%d', now + tonumber(ARGV[i + 1]))
     local packed, at = ARGV[i + 2], locate(slot_of(worker, true))
-    for k = 1, #packed, w do speculate(worker, string.sub(packed, k, k + w - 1), at, expiry) end
+    for k = 1, #packed, KW do speculate(worker, string.sub(packed, k, k + KW - 1), at, expiry) end
     i = i + 3
   else
     clear(worker)
@@ -78,23 +80,26 @@ return ops
 `;
 
 /**
- * ARGV: tag, name width w, the chain's block key names ("{pr}:b:<key>") in prefix order packed
- * into one string, then the asked workers. Returns each worker's leading-run length in the order
- * asked. The asked workers form a bit mask, ANDed byte by byte with each block's confirmed bits;
- * blocks are read by MGET in chunks growing from 8 to 256, and the walk stops once the mask is
- * empty. A block whose string equals the previous one's changes nothing (Lua compares interned
- * strings by pointer), which skips the byte loop along runs of blocks held by the same workers.
- * Speculative bits are checked against their expiry; expired ones are dropped on the way.
+ * ARGV: tag, the chain's bucket names packed into one string (each "{ns}:h:" plus the key's 2
+ * bucket bytes, built by the client: one cut per block in Lua instead of a cut and a join), the
+ * chain's record fields (the other 6 key bytes each), then the asked workers. Returns each
+ * worker's leading-run length in the order asked. The asked workers form a bit mask, ANDed byte
+ * by byte with each block's confirmed bits; the buckets are read by MGET in chunks growing from 8
+ * to 256, and the walk stops once the mask is empty. A block whose value equals the previous
+ * one's changes nothing (Lua compares interned strings by pointer), which skips the byte loop
+ * along runs of blocks held by the same workers. Speculative bits are checked against their
+ * expiry; expired ones are dropped on the way.
  */
 export const LOOKUP_LUA = `${PRELUDE}
-local w = tonumber(ARGV[2])
-local packed = ARGV[3]
+local sub, byte, sfind, band = string.sub, string.byte, string.find, bit.band
+local names, fields = ARGV[2], ARGV[3]
 local nw = #ARGV - 3
-local nkeys = math.floor(#packed / w)
-local skip = #NS + 3 -- "{ns}:b:" before the block key
+local nkeys = math.floor(#fields / F)
+local width = #BUCKET + 2
 local runs, mask, who, live = {}, {}, {}, {}
 for j = 1, nw do runs[j] = 0 end
 if nkeys == 0 or nw == 0 then return runs end
+if #names ~= nkeys * width then return redis.error_reply('ERR bucket names do not match the fields') end
 local found = redis.call('HMGET', SLOTS, unpack(ARGV, 4))
 for j = 1, nw do
   if found[j] then
@@ -112,35 +117,48 @@ end
 -- Workers whose bits are in gone (mask byte b) hold exactly run leading blocks.
 local function settle(b, gone, run)
   for pos = 0, 7 do
-    if bit.band(gone, bit.rshift(128, pos)) ~= 0 then runs[who[(b - 1) * 8 + pos]] = run end
+    if band(gone, bit.rshift(128, pos)) ~= 0 then runs[who[(b - 1) * 8 + pos]] = run end
   end
 end
 
-local now, prev = nil, nil
+local now, prev, changed = nil, nil, false
 local i, chunk = 0, 8
 while i < nkeys and #live > 0 do
   local last = math.min(nkeys, i + chunk)
-  local names = {}
-  for k = i + 1, last do names[k - i] = string.sub(packed, (k - 1) * w + 1, k * w) end
-  local vals = redis.call('MGET', unpack(names))
+  local chunkNames = {}
+  for k = i + 1, last do chunkNames[k - i] = sub(names, (k - 1) * width + 1, k * width) end
+  local got = redis.call('MGET', unpack(chunkNames))
   for k = 1, last - i do
-    local v, at = vals[k], i + k - 1
-    if not v then
+    local at = i + k - 1
+    local s = got[k]
+    if changed then -- this walk dropped an expired entry: its bucket copy is the current one
+      local mine = buckets[chunkNames[k]]
+      if mine ~= nil then s = mine end
+    end
+    local p, r
+    if s then
+      local field = sub(fields, at * F + 1, at * F + F)
+      r = F + byte(s, 1)
+      p = sfind(s, field, 2, true)
+      while p and (p - 2) % r ~= 0 do p = sfind(s, field, p + 1, true) end
+    end
+    if not p then
       for _, b in ipairs(live) do settle(b, mask[b], at) end
       live = {}
       break
     end
+    local v = sub(s, p + F, p + r - 1)
     if v ~= prev then
       local emptied, pure = false, true
       for _, b in ipairs(live) do
         local a = mask[b]
-        local keep = bit.band(a, string.byte(v, 2 * b - 1) or 0)
+        local keep = band(a, byte(v, 2 * b - 1) or 0)
         if keep ~= a then
-          local spec = bit.band(bit.band(a, bit.bnot(keep)), string.byte(v, 2 * b) or 0)
+          local spec = band(band(a, bit.bnot(keep)), byte(v, 2 * b) or 0)
           for pos = 0, 7 do
             local one = bit.rshift(128, pos)
-            if bit.band(spec, one) ~= 0 then
-              local key, slot = string.sub(names[k], skip + 1), (b - 1) * 8 + pos
+            if band(spec, one) ~= 0 then
+              local key, slot = sub(chunkNames[k], -2) .. sub(fields, at * F + 1, at * F + F), (b - 1) * 8 + pos
               local worker = ARGV[3 + who[slot]]
               now = now or now_ms()
               local expiry = tonumber(redis.call('ZSCORE', SPEC, member(key, worker)))
@@ -148,20 +166,16 @@ while i < nkeys and #live > 0 do
               if expiry and expiry > now then
                 keep = bit.bor(keep, one)
               else
-                local at = locate(slot)
-                if forget(names[k], key, worker, at, true, true, v) then
-                  -- keep v current: another expired bit of this block may follow
-                  local idx = at.byte + 1
-                  v = string.sub(v, 1, idx - 1) .. string.char(bit.band(string.byte(v, idx), bit.bnot(at.mask))) .. string.sub(v, idx + 1)
-                else
-                  v = ''
-                end
+                if buckets[chunkNames[k]] == nil then buckets[chunkNames[k]] = s end
+                forget(key, worker, locate(slot), true)
+                changed = true
+                v = value(key) or '' -- another expired bit of this block may follow
               end
             end
           end
         end
         if keep ~= a then
-          settle(b, bit.band(a, bit.bnot(keep)), at)
+          settle(b, band(a, bit.bnot(keep)), at)
           mask[b] = keep
           if keep == 0 then emptied = true end
         end
@@ -193,17 +207,15 @@ export const SWEEP_LUA = `${PRELUDE}
 local limit = tonumber(ARGV[2])
 local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', SPEC, '-inf', now, 'LIMIT', 0, limit)
+local names = {}
+for j, m in ipairs(due) do names[j] = bucket_of(m) end
+load(names)
 for _, m in ipairs(due) do
-  local colon = string.find(m, ':', 1, true)
-  local len = tonumber(string.sub(m, 1, colon - 1))
-  local key = string.sub(m, colon + 1, colon + len)
-  local worker = string.sub(m, colon + len + 1)
+  local key, worker = string.sub(m, 1, KW), string.sub(m, KW + 1)
   local slot = slot_of(worker, false)
   local at = slot and locate(slot)
-  local h, v, bk = nil, nil, nil
-  if at then h, v, bk = held(key, at) end
-  if h == 's' then
-    forget(bk, key, worker, at, true, true, v)
+  if at and held(key, at) == 's' then
+    forget(key, worker, at, true)
   else
     redis.call('ZREM', SPEC, m)
   end
@@ -235,70 +247,147 @@ return purged
 `;
 
 /**
- * ARGV: tag, limit. Frees up to `limit` entries of detached slots ({ns}:drain, slot → worker):
- * pops block keys from a slot's gone set and clears that slot's bits (deleting blocks left with
- * none), and the spec ZSET member of a speculative one unless the worker, attached again, holds
- * the same key speculatively under the same member. A slot whose set is empty goes back to
- * {ns}:free. Returns { entries freed, detached slots left }: call again while slots are left.
+ * ARGV: tag, record limit, bucket limit. Moves the bucket cursor (stats field "cursor", a count of
+ * buckets passed that only grows; bucket = cursor mod 65,536) over the non-empty buckets (the
+ * {ns}:nb bitmap, searched with BITPOS), in windows of up to 64 buckets read by one MGET, and
+ * clears the bits of every detached slot ({ns}:drain, slot → "<end> <worker>") in the records it
+ * passes — deleting records left with none, and the spec ZSET member of a speculative one unless
+ * the worker, attached again, holds the same key speculatively under the same member. It stops
+ * after `record limit` records or `bucket limit` buckets, or once every detached slot's pass is
+ * complete. A slot whose end the cursor has reached has had every bucket visited since it was
+ * detached (no new bits appear for a detached slot), so it goes back to {ns}:free. Bitmap bits
+ * of buckets found empty are cleared. Returns { records passed, detached slots left }: call again
+ * while slots are left.
  */
 export const DRAIN_LUA = `${PRELUDE}
-local limit = tonumber(ARGV[2])
-local DRAIN = NS .. ':drain'
-local freed = 0
-while freed < limit do
-  local slot = redis.call('HRANDFIELD', DRAIN)
-  if not slot then break end
-  local worker = redis.call('HGET', DRAIN, slot)
-  local gone = NS .. ':gone:' .. slot
-  local keys = redis.call('SPOP', gone, limit - freed)
-  local at = locate(tonumber(slot))
-  local now_slot = slot_of(worker, false)
-  local now_at = now_slot and locate(now_slot)
-  for _, key in ipairs(keys) do
-    local bk = NS .. ':b:' .. key
-    local v = redis.call('GET', bk)
-    local c, sp = bits(v, at)
-    if c or sp then
-      if others(v, sp and at.byte + 1 or at.byte, at.mask) then
-        redis.call('SETBIT', bk, sp and at.off + 8 or at.off, 0)
-      else
-        redis.call('DEL', bk)
-        de = de - 1
+local limit, blimit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local list = redis.call('HGETALL', DRAIN)
+if #list == 0 then return { 0, 0 } end
+-- Per value byte: the detached slots' bits; per detached slot: its worker and where its pass ends.
+local dmask, gone, target = {}, {}, 0
+for j = 1, #list, 2 do
+  local slot = tonumber(list[j])
+  local space = string.find(list[j + 1], ' ', 1, true)
+  local stop, worker = tonumber(string.sub(list[j + 1], 1, space - 1)), string.sub(list[j + 1], space + 1)
+  local at = locate(slot)
+  dmask[at.byte] = bit.bor(dmask[at.byte] or 0, at.mask)
+  gone[#gone + 1] = { slot = slot, at = at, worker = worker, stop = stop, now = slot_of(worker, false) }
+  target = math.max(target, stop)
+end
+local bytes = {}
+for b in pairs(dmask) do bytes[#bytes + 1] = b end
+local pos = tonumber(redis.call('HGET', STATS, 'cursor') or '0')
+local records, visited, unmark = 0, 0, {}
+
+-- Bucket s with the detached slots' bits cleared (key prefix kp = the 2 bucket bytes); false when
+-- no record is left.
+local function scrub(s, kp)
+  local v = string.byte(s, 1)
+  local r = F + v
+  local parts, changed = { string.char(v) }, false
+  for p = 2, #s, r do
+    records = records + 1
+    local rec = string.sub(s, p, p + r - 1)
+    local hit = false
+    for _, b in ipairs(bytes) do
+      if b < v and bit.band(bit.bor(string.byte(rec, F + b), string.byte(rec, F + b + 1)), dmask[b]) ~= 0 then hit = true end
+    end
+    if hit then
+      changed = true
+      local val = string.sub(rec, F + 1)
+      for _, g in ipairs(gone) do
+        local c, sp = bits(val, g.at)
+        if sp then
+          local key = kp .. string.sub(rec, 1, F)
+          local again = g.now and select(2, bits(val, locate(g.now)))
+          if not again then redis.call('ZREM', SPEC, member(key, g.worker)) end
+        end
       end
-      if sp and not (now_at and select(2, bits(v, now_at))) then redis.call('ZREM', SPEC, member(key, worker)) end
+      local out = {}
+      for j = 1, v do
+        local m = dmask[j % 2 == 1 and j or j - 1] or 0 -- a slot's spec byte follows its confirmed one
+        out[j] = string.char(bit.band(string.byte(val, j), bit.bnot(m)))
+      end
+      val = table.concat(out)
+      if val ~= zeros(v) then parts[#parts + 1] = string.sub(rec, 1, F) .. val else de = de - 1 end
+    else
+      parts[#parts + 1] = rec
     end
   end
-  freed = freed + #keys
-  if redis.call('EXISTS', gone) == 0 then
-    redis.call('HDEL', DRAIN, slot)
-    redis.call('ZADD', FREE, slot, slot)
+  if not changed then return s end
+  if #parts == 1 then return false end
+  return table.concat(parts)
+end
+
+while pos < target and records < limit and visited < blimit do
+  local i = pos % NBUCKETS
+  local j = redis.call('BITPOS', NONEMPTY, 1, i, NBUCKETS - 1, 'BIT')
+  if j < 0 then
+    pos = pos + NBUCKETS - i
+  else
+    local e = math.min(j + 64, NBUCKETS)
+    local map = redis.call('GETRANGE', NONEMPTY, math.floor(j / 8), math.floor((e - 1) / 8))
+    local names, ids = {}, {}
+    for b = j, e - 1 do
+      local byte = string.byte(map, math.floor(b / 8) - math.floor(j / 8) + 1) or 0
+      if bit.band(byte, bit.rshift(128, b % 8)) ~= 0 then
+        ids[#ids + 1] = b
+        names[#names + 1] = BUCKET .. string.char(math.floor(b / 256), b % 256)
+      end
+    end
+    local got = redis.call('MGET', unpack(names))
+    for k, name in ipairs(names) do
+      local s = got[k] or false
+      local after = s and scrub(s, string.sub(name, -2))
+      if after ~= s then
+        buckets[name] = after
+        dirty[name] = true
+      end
+      if not after then
+        unmark[#unmark + 1] = 'SET'
+        unmark[#unmark + 1] = 'u1'
+        unmark[#unmark + 1] = ids[k]
+        unmark[#unmark + 1] = 0
+      end
+    end
+    visited = visited + #names
+    pos = pos + e - i
+  end
+end
+redis.call('HSET', STATS, 'cursor', string.format('%d', pos))
+if #unmark > 0 then redis.call('BITFIELD', NONEMPTY, unpack(unmark)) end
+local left = #gone
+for _, g in ipairs(gone) do
+  if g.stop <= pos then
+    redis.call('HDEL', DRAIN, g.slot)
+    redis.call('ZADD', FREE, g.slot, g.slot)
+    left = left - 1
   end
 end
 flush()
-return { freed, redis.call('HLEN', DRAIN) }
+return { records, left }
 `;
 
 /**
  * ARGV: tag, worker, shadow. The end of a resync built under the shadow name: detaches the
- * worker's current slot (see clear) and hands it the shadow's slot, set and counters, in one step,
- * so a lookup sees the old entries or the new ones, never a mix. Returns the worker's new count.
+ * worker's current slot (see clear) and hands it the shadow's slot and counters, in one step, so a
+ * lookup sees the old entries or the new ones, never a mix. Returns the worker's new count.
  */
 export const SWAP_LUA = `${PRELUDE}
 local worker, shadow = ARGV[2], ARGV[3]
 clear(worker)
 local slot = slot_of(shadow, false)
-local count = 0
+local n = 0
 if slot then
   redis.call('HSET', SLOTS, worker, slot)
   redis.call('HDEL', SLOTS, shadow)
   slots[shadow] = nil
   slots[worker] = slot
-  if redis.call('EXISTS', NS .. ':w:' .. shadow) == 1 then redis.call('RENAME', NS .. ':w:' .. shadow, NS .. ':w:' .. worker) end
-  count = tonumber(redis.call('HGET', STATS, 'c:' .. shadow) or '0')
-  redis.call('HSET', STATS, 'c:' .. worker, count, 't:' .. worker, string.format('%d', now_ms()))
+  n = tonumber(redis.call('HGET', STATS, 'c:' .. shadow) or '0')
+  redis.call('HSET', STATS, 'c:' .. worker, n, 't:' .. worker, string.format('%d', now_ms()))
   redis.call('HDEL', STATS, 'c:' .. shadow, 's:' .. shadow, 't:' .. shadow)
 end
 touched[worker] = true
 flush()
-return count
+return n
 `;
