@@ -3,8 +3,9 @@
  * replica's engine holds right now. Reads the documented layout (docs/redis-layout.md) directly,
  * so it sees confirmed entries only — speculative ones (the router's own guesses) are not a
  * disagreement with the workers:
- *   {ns}:slot HASH worker → slot;  {ns}:w:<worker> SET of its keys;  {ns}:b:<key> STRING, byte 2g
- *   = confirmed bits of slots 8g…8g+7, most significant bit first.
+ *   {ns}:slot HASH worker → slot;  {ns}:h:<b0 b1> STRING bucket = width byte V, then records of the
+ *   other 6 key bytes and a V-byte value whose byte 2g = confirmed bits of slots 8g…8g+7, most
+ *   significant bit first.
  */
 import Redis from "ioredis";
 import type { BlockKey } from "../../../src/prefix/block-keys";
@@ -35,30 +36,45 @@ export class RedisMapReader {
     this.client.on("error", () => undefined); // the runs kill Redis on purpose; reads happen once it is back
   }
 
-  /** The keys the map confirms for `worker`. */
-  async confirmedKeys(worker: string): Promise<Set<BlockKey>> {
+  /** Every block record of the namespace: 16-hex-digit key → value bytes (read bucket by bucket). */
+  private async records(): Promise<Map<BlockKey, Buffer>> {
     const tag = `{${this.namespace}}`;
-    const slot = await this.client.hget(`${tag}:slot`, worker);
-    if (slot === null) return new Set();
+    const out = new Map<BlockKey, Buffer>();
+    let cursor = "0";
+    do {
+      const [next, names] = await this.client.scanBuffer(cursor, "MATCH", `${tag}:h:*`, "COUNT", 1000);
+      cursor = String(next);
+      if (names.length === 0) continue;
+      const buckets = await this.client.mgetBuffer(...names);
+      buckets.forEach((bucket, i) => {
+        if (!bucket) return;
+        const prefix = names[i].subarray(names[i].length - 2);
+        const width = bucket[0];
+        for (let p = 1; p + 6 + width <= bucket.length; p += 6 + width) {
+          out.set(Buffer.concat([prefix, bucket.subarray(p, p + 6)]).toString("hex"), bucket.subarray(p + 6, p + 6 + width));
+        }
+      });
+    } while (cursor !== "0");
+    return out;
+  }
+
+  /** The keys the map confirms for `worker`, given every record. */
+  private async confirmedKeys(worker: string, records: ReadonlyMap<BlockKey, Buffer>): Promise<Set<BlockKey>> {
+    const slot = await this.client.hget(`{${this.namespace}}:slot`, worker);
+    const out = new Set<BlockKey>();
+    if (slot === null) return out;
     const s = Number(slot);
     const byte = 2 * Math.floor(s / 8);
     const mask = 128 >> s % 8;
-    const keys = await this.client.smembers(`${tag}:w:${worker}`);
-    const out = new Set<BlockKey>();
-    for (let i = 0; i < keys.length; i += 1000) {
-      const part = keys.slice(i, i + 1000);
-      const values = await this.client.mgetBuffer(...part.map((k) => `${tag}:b:${k}`));
-      values.forEach((v, j) => {
-        if (v && byte < v.length && (v[byte] & mask) !== 0) out.add(part[j]);
-      });
-    }
+    for (const [key, value] of records) if (byte < value.length && (value[byte] & mask) !== 0) out.add(key);
     return out;
   }
 
   async compare(truth: ReadonlyMap<string, readonly BlockKey[]>): Promise<MapComparison> {
+    const records = await this.records();
     const workers: WorkerDiff[] = [];
     for (const [worker, held] of truth) {
-      const map = await this.confirmedKeys(worker);
+      const map = await this.confirmedKeys(worker, records);
       const heldSet = new Set(held);
       let missing = 0;
       for (const k of heldSet) if (!map.has(k)) missing++;
