@@ -57,7 +57,7 @@ export interface CacheIndex {
 
   /**
    * Applies a batch of ops for one worker, in order, atomically: a concurrent lookup sees all of
-   * the batch or none of it — on Redis, up to SLICE_KEYS (512) keys; a larger batch is applied in
+   * the batch or none of it — on Redis, up to SLICE_KEYS (128) keys; a larger batch is applied in
    * order in slices of that size, so no script holds Redis long, and a lookup may see a prefix of
    * it. A call that rejects may have applied part of the batch; every op is idempotent, so a retry
    * of the same batch converges. Empty `ops` is a no-op.

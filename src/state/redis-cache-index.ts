@@ -21,18 +21,22 @@ import type { BlockKey } from "../prefix/block-keys";
 import type { CacheIndex, IndexOp, IndexStats, WorkerId, WorkerIndexStats } from "./cache-index";
 import { APPLY_LUA, DRAIN_LUA, LOOKUP_LUA, PURGE_IDLE_LUA, SWAP_LUA, SWEEP_LUA } from "./redis-scripts";
 
-/**
- * Keys per script: a store costs Redis ~5 µs of CPU per key, so 512 keys hold it ~3 ms. Larger
- * batches are applied in order, one slice per script; a lookup may see part of such a batch.
+/*
+ * Script sizes. Redis runs one script at a time, so each bound below is chosen to keep a script
+ * near ~5 ms of Redis CPU or less at the per-item costs measured on the bucket layout (2-core VM,
+ * quiet, `npm run bench:cache-index`): a stored key ~25 µs (its bucket is read, cut and written
+ * back), an expired speculative entry ~30 µs, a walked block ~1 µs, a drained record ~1.4 µs.
+ * Larger work is cut into several scripts, in order; a lookup may see part of a sliced batch.
  */
-export const SLICE_KEYS = 512;
-/** Blocks walked per lookup script (~1 µs each); a longer chain continues for the workers still matching. */
-export const LOOKUP_SLICE = 2048;
-/** Expired speculative entries dropped per sweep script (~5 µs each). */
-const SWEEP_LIMIT = 500;
-/** Records passed per drain script (~0.2 µs each when untouched), and buckets read per drain script. */
-const DRAIN_RECORDS = 8192;
-const DRAIN_BUCKETS = 1024;
+/** Keys stored or removed per script (~3 ms). */
+export const SLICE_KEYS = 128;
+/** Blocks walked per lookup script (~1–2 ms); a longer chain continues for the workers still matching. */
+export const LOOKUP_SLICE = 1024;
+/** Expired speculative entries dropped per sweep script (~4 ms). */
+const SWEEP_LIMIT = 128;
+/** Records passed per drain script, and buckets read per drain script (~3 ms). */
+const DRAIN_RECORDS = 2048;
+const DRAIN_BUCKETS = 256;
 /** The name a resync is built under until it is swapped in (never a configured worker id). */
 const shadowOf = (worker: WorkerId) => `${worker}\u0000resync`;
 
@@ -227,7 +231,7 @@ export class RedisCacheIndex implements CacheIndex {
    * Drops up to `limit` expired speculative entries (earliest expiry first; lookups also drop the
    * ones they meet). Bounded work per call: call again while it returns `limit`.
    */
-  async sweepExpired(limit = 1000): Promise<number> {
+  async sweepExpired(limit = SWEEP_LIMIT): Promise<number> {
     if (!(limit > 0)) return 0;
     return Number(await this.scripts.prefixRouterSweep(this.statsKey, this.specKey, [this.tag, Math.floor(limit)]));
   }
