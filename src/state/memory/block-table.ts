@@ -1,11 +1,16 @@
 /**
  * Block table: block key → stable block id, over typed arrays. A key is kept as its 64-bit value
  * (two uint32: the 16 hex digits of docs/prefix-keys.md, parsed; any other string is hashed to 64
- * bits), and ids index every per-block array of the memory index. The id index is open addressing
- * with linear probing and backward-shift deletion over an Int32Array, sized 1.4× the id capacity
- * (load ≤ 0.71, short probe runs), mapped by multiply-shift so its size need not be a power of
- * two. A key's home slot depends on its low word only, so moving a slot during a deletion reads one
- * array, not two.
+ * bits), side by side in one array so a match reads one cache line, and ids index every per-block
+ * array of the memory index. The id index is open addressing with linear probing and
+ * backward-shift deletion over an Int32Array, sized 1.4× the id capacity (load ≤ 0.71, short probe
+ * runs), mapped by multiply-shift so its size need not be a power of two. A key's home slot depends
+ * on its low word only, so moving a slot during a deletion reads one word per member.
+ *
+ * A slot holds the id in its low log2(capacity) bits and, in the bits an id does not use (31 −
+ * log2(capacity): 9 at 4M ids), a tag taken from the key's high word: a probe passes slots of
+ * other keys without reading their keys (a miss in a large table costs a memory read per probe
+ * otherwise). The tag narrows as the table grows and is recomputed at each doubling.
  *
  * Cost: 13.6 B per id (two key words, one index slot ×1.4) plus growth slack; ids double when
  * full (one O(n) rehash per doubling, only while the index grows toward its maximum).
@@ -40,8 +45,8 @@ function fnv(key: string, basis: number): number {
 export class BlockTable {
   /** Ids allocated so far fit below this; per-block arrays elsewhere are this long. */
   capacity: number;
-  keyHi: Uint32Array;
-  keyLo: Uint32Array;
+  /** Key words of id i: keys[2i] high, keys[2i + 1] low. */
+  private keys: Uint32Array;
   /** Live ids. */
   size = 0;
   private slots: Int32Array;
@@ -50,16 +55,21 @@ export class BlockTable {
   private freeIds: number[] = [];
   private hi = 0;
   private lo = 0;
+  /** Slot = id | tag << idBits; the id is slot & idMask. */
+  private idBits = 0;
+  private idMask = 0;
+  private tagMask = 0;
 
   constructor(
     initialCapacity: number,
     private readonly onGrow: (capacity: number) => void,
   ) {
+    if (initialCapacity & (initialCapacity - 1)) throw new RangeError("the initial capacity must be a power of two");
     this.capacity = initialCapacity;
-    this.keyHi = new Uint32Array(initialCapacity);
-    this.keyLo = new Uint32Array(initialCapacity);
+    this.keys = new Uint32Array(2 * initialCapacity);
     this.slotCount = Math.ceil(initialCapacity * SLOTS_PER_ID);
     this.slots = new Int32Array(this.slotCount).fill(EMPTY);
+    this.sizeTags();
   }
 
   /** The key's id, or -1. */
@@ -76,8 +86,8 @@ export class BlockTable {
     if (found >= 0) return found;
     if (this.freeIds.length === 0 && this.nextId === this.capacity) this.grow();
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.nextId++;
-    this.keyHi[id] = this.hi;
-    this.keyLo[id] = this.lo;
+    this.keys[2 * id] = this.hi;
+    this.keys[2 * id + 1] = this.lo;
     this.place(id);
     this.size++;
     return id;
@@ -87,8 +97,9 @@ export class BlockTable {
 
   /** Frees a live id; its key is gone from the table. */
   delete(id: number): void {
-    let at = this.home(this.keyLo[id]);
-    while (this.slots[at] !== id) at = at + 1 === this.slotCount ? 0 : at + 1;
+    const { idMask } = this;
+    let at = this.home(this.keys[2 * id + 1]);
+    while ((this.slots[at] & idMask) !== id) at = at + 1 === this.slotCount ? 0 : at + 1;
     // Backward-shift deletion: pull later members of the probe run into the hole.
     let hole = at;
     let j = at;
@@ -96,7 +107,7 @@ export class BlockTable {
       j = j + 1 === this.slotCount ? 0 : j + 1;
       const other = this.slots[j];
       if (other === EMPTY) break;
-      const home = this.home(this.keyLo[other]);
+      const home = this.home(this.keys[2 * (other & idMask) + 1]);
       // `other` may move into the hole only if its home is not cyclically within (hole, j].
       const between = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!between) {
@@ -127,31 +138,40 @@ export class BlockTable {
   }
 
   private findParsed(): number {
-    const { hi, lo, slots, keyHi, keyLo } = this;
+    const { hi, lo, slots, keys, idBits, idMask } = this;
+    const tag = hi & this.tagMask;
     let at = this.home(lo);
     for (;;) {
-      const id = slots[at];
-      if (id === EMPTY) return -1;
-      if (keyLo[id] === lo && keyHi[id] === hi) return id;
+      const v = slots[at];
+      if (v === EMPTY) return -1;
+      if (v >>> idBits === tag) {
+        const id = v & idMask;
+        if (keys[2 * id + 1] === lo && keys[2 * id] === hi) return id;
+      }
       at = at + 1 === this.slotCount ? 0 : at + 1;
     }
   }
 
   private place(id: number): void {
-    let at = this.home(this.keyLo[id]);
+    let at = this.home(this.keys[2 * id + 1]);
     while (this.slots[at] !== EMPTY) at = at + 1 === this.slotCount ? 0 : at + 1;
-    this.slots[at] = id;
+    this.slots[at] = id | ((this.keys[2 * id] & this.tagMask) << this.idBits);
+  }
+
+  /** Id bits for the capacity (a power of two), the rest of 31 bits for the tag. */
+  private sizeTags(): void {
+    this.idBits = 31 - Math.clz32(this.capacity);
+    this.idMask = this.capacity - 1;
+    this.tagMask = this.idBits >= 31 ? 0 : (1 << (31 - this.idBits)) - 1;
   }
 
   private grow(): void {
     const capacity = this.capacity * 2;
-    const keyHi = new Uint32Array(capacity);
-    const keyLo = new Uint32Array(capacity);
-    keyHi.set(this.keyHi);
-    keyLo.set(this.keyLo);
-    this.keyHi = keyHi;
-    this.keyLo = keyLo;
+    const keys = new Uint32Array(2 * capacity);
+    keys.set(this.keys);
+    this.keys = keys;
     this.capacity = capacity;
+    this.sizeTags();
     this.slotCount = Math.ceil(capacity * SLOTS_PER_ID);
     this.slots = new Int32Array(this.slotCount).fill(EMPTY);
     // Every id below nextId that is not free is live.

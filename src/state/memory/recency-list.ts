@@ -1,46 +1,44 @@
 /**
- * Recency order over block ids: a doubly linked list in two Int32Arrays (8 B per id), oldest
- * first. O(1) push, unlink and touch; eviction takes the oldest.
+ * Recency order over block ids: a doubly linked list in one Int32Array (8 B per id: links[2i] the
+ * older neighbour, links[2i + 1] the newer, side by side so an unlink reads one cache line per id),
+ * oldest first. O(1) push, unlink and touch; eviction takes the oldest.
  */
 const NONE = -1;
 
 export class RecencyList {
-  private prev: Int32Array;
-  private next: Int32Array;
+  private links: Int32Array;
   /** Oldest id, or -1 when empty. */
   oldest = NONE;
   private newest = NONE;
 
   constructor(capacity: number) {
-    this.prev = new Int32Array(capacity);
-    this.next = new Int32Array(capacity);
+    this.links = new Int32Array(2 * capacity);
   }
 
   grow(capacity: number): void {
-    const prev = new Int32Array(capacity);
-    const next = new Int32Array(capacity);
-    prev.set(this.prev);
-    next.set(this.next);
-    this.prev = prev;
-    this.next = next;
+    const links = new Int32Array(2 * capacity);
+    links.set(this.links);
+    this.links = links;
   }
 
   /** Links an unlinked id as the newest. */
   push(id: number): void {
-    this.prev[id] = this.newest;
-    this.next[id] = NONE;
+    const links = this.links;
+    links[2 * id] = this.newest;
+    links[2 * id + 1] = NONE;
     if (this.newest === NONE) this.oldest = id;
-    else this.next[this.newest] = id;
+    else links[2 * this.newest + 1] = id;
     this.newest = id;
   }
 
   unlink(id: number): void {
-    const p = this.prev[id];
-    const n = this.next[id];
+    const links = this.links;
+    const p = links[2 * id];
+    const n = links[2 * id + 1];
     if (p === NONE) this.oldest = n;
-    else this.next[p] = n;
+    else links[2 * p + 1] = n;
     if (n === NONE) this.newest = p;
-    else this.prev[n] = p;
+    else links[2 * n] = p;
   }
 
   /** Makes a linked id the newest. */
