@@ -4,7 +4,7 @@ import { startRedisServer, type RedisServer } from "../../e2e/support/redis-serv
 import { chainOf, describeCacheIndexContract } from "./cache-index.contract";
 import type { IndexOp } from "./cache-index";
 import { MemoryCacheIndex } from "./memory-cache-index";
-import { RedisCacheIndex } from "./redis-cache-index";
+import { indexKeyPrefix, RedisCacheIndex } from "./redis-cache-index";
 
 let server: RedisServer;
 let namespaces = 0;
@@ -110,7 +110,7 @@ describe("RedisCacheIndex specifics", () => {
       expect(Object.fromEntries(await index.lookup([b], ["w1", "w2", "w3", "w4"]))).toEqual({ w1: 0, w2: 0, w3: 0, w4: 1 });
       expect((await readLayout(index.namespace)).blocks.has(a)).toBe(false); // its last bit went: deleted
       expect(await index.stats()).toEqual({ entries: 1, workers: { w4: { blocks: 1, speculative: 0 } } });
-      expect(await admin.zcard(`{${index.namespace}}:spec`)).toBe(0);
+      expect(await admin.zcard(`${indexKeyPrefix(index.namespace)}:spec`)).toBe(0);
     } finally {
       admin.disconnect();
     }
@@ -201,8 +201,8 @@ describe("RedisCacheIndex specifics", () => {
     const index = await open();
     const [a] = chainOf(1);
     const scripts = index as unknown as { scripts: { prefixRouterApply: (...a: unknown[]) => Promise<unknown> } };
-    const call = scripts.scripts.prefixRouterApply(`{${index.namespace}}:stats`, `{${index.namespace}}:spec`, [
-      `{${index.namespace}}`, "w1", "A", Buffer.from(a, "hex"), "X",
+    const call = scripts.scripts.prefixRouterApply(`${indexKeyPrefix(index.namespace)}:stats`, `${indexKeyPrefix(index.namespace)}:spec`, [
+      indexKeyPrefix(index.namespace), "w1", "A", Buffer.from(a, "hex"), "X",
     ]);
     await expect(call).rejects.toThrow(/unknown op/);
     expect((await index.lookup([a], ["w1"])).get("w1")).toBe(0);
@@ -250,7 +250,7 @@ describe("RedisCacheIndex specifics", () => {
       await index.add("b", chain.slice(0, 2));
       await index.addSpeculative("a", chainOf(3, "spec"), 60_000);
       const scripts = index as unknown as { scripts: { prefixRouterApply: (...a: unknown[]) => Promise<unknown> } };
-      const tag = `{${index.namespace}}`;
+      const tag = indexKeyPrefix(index.namespace);
       await scripts.scripts.prefixRouterApply(`${tag}:stats`, `${tag}:spec`, [tag, "a", "C"]); // detach, no drain
       expect((await index.lookup(chain, ["a", "b"])).get("a")).toBe(0);
       expect(await admin.hlen(`${tag}:drain`)).toBe(1);
@@ -269,7 +269,7 @@ describe("RedisCacheIndex specifics", () => {
     const index = await open();
     const admin = new Redis(server.url);
     try {
-      const tag = `{${index.namespace}}`;
+      const tag = indexKeyPrefix(index.namespace);
       const scripts = index as unknown as { scripts: Record<string, (...a: unknown[]) => Promise<unknown>> };
       const call = (name: string, args: unknown[]) => scripts.scripts[name](`${tag}:stats`, `${tag}:spec`, [tag, ...args]);
       const [ka, kb, kc] = [chainOf(3000, "pa"), chainOf(3000, "pb"), chainOf(50, "pc")];
@@ -300,6 +300,34 @@ describe("RedisCacheIndex specifics", () => {
     }
   });
 
+  it("a namespace still holding the previous layout's keys (a rolling upgrade) neither disturbs nor is disturbed", async () => {
+    const namespace = fresh();
+    const admin = new Redis(server.url);
+    try {
+      // What a v1 router keeps in the same namespace: slots, counters, a block and its worker set.
+      const v1 = `{${namespace}}`;
+      await admin.hset(`${v1}:slot`, "w1", "5", "w2", "0");
+      await admin.hset(`${v1}:stats`, "entries", "7", "nextslot", "6", "c:w1", "7");
+      await admin.set(`${v1}:b:0123456789abcdef`, Buffer.from([0x80, 0]));
+      await admin.sadd(`${v1}:w:w2`, "0123456789abcdef");
+      const before = await admin.keys(`${v1}:*`);
+      const index = await open(namespace);
+      const chain = chainOf(4);
+      await index.add("w1", chain);
+      await index.addSpeculative("w2", chain.slice(0, 2), 60_000);
+      expect(Object.fromEntries(await index.lookup(chain, ["w1", "w2"]))).toEqual({ w1: 4, w2: 2 });
+      expect(await index.stats()).toEqual({ entries: 4, workers: { w1: { blocks: 4, speculative: 0 }, w2: { blocks: 0, speculative: 2 } } });
+      await index.clearWorker("w1");
+      expect(Object.fromEntries(await index.lookup(chain, ["w1", "w2"]))).toEqual({ w1: 0, w2: 2 });
+      // The v1 keys are exactly as they were.
+      expect((await admin.keys(`${v1}:*`)).filter((k) => !k.startsWith(indexKeyPrefix(namespace))).sort()).toEqual(before.sort());
+      expect(await admin.hgetall(`${v1}:slot`)).toEqual({ w1: "5", w2: "0" });
+      expect(await admin.hget(`${v1}:stats`, "entries")).toBe("7");
+    } finally {
+      admin.disconnect();
+    }
+  });
+
   it("rejects the namespace characters that would break the hash tag", () => {
     expect(() => new RedisCacheIndex({ url: server.url, namespace: "a}b" })).toThrow(RangeError);
   });
@@ -321,7 +349,7 @@ describe("RedisCacheIndex specifics", () => {
 async function readLayout(namespace: string): Promise<{ blocks: Map<string, Buffer>; unmarked: string[] }> {
   const admin = new Redis(server.url);
   try {
-    const tag = `{${namespace}}`;
+    const tag = indexKeyPrefix(namespace);
     const names = await admin.keysBuffer(`${tag}:h:*`);
     const bitmap = (await admin.getBuffer(`${tag}:nb`)) ?? Buffer.alloc(0);
     const blocks = new Map<string, Buffer>();
@@ -354,7 +382,7 @@ async function readLayout(namespace: string): Promise<{ blocks: Map<string, Buff
 async function expectConsistentLayout(namespace: string, entries: number): Promise<void> {
   const admin = new Redis(server.url);
   try {
-    const tag = `{${namespace}}`;
+    const tag = indexKeyPrefix(namespace);
     const { blocks, unmarked } = await readLayout(namespace);
     expect(blocks.size).toBe(entries);
     expect(unmarked).toEqual([]);

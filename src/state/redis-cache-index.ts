@@ -40,12 +40,20 @@ const DRAIN_BUCKETS = 256;
 /** The name a resync is built under until it is swapped in (never a configured worker id). */
 const shadowOf = (worker: WorkerId) => `${worker}\u0000resync`;
 
+/**
+ * Where a namespace's keys live: its hash tag (one Redis Cluster slot) and the layout version. The
+ * version is in every key name so that routers of another layout on the same Redis and namespace
+ * (a rolling upgrade) keep maps of their own instead of misreading each other's keys; v1, the
+ * per-block layout, used "{ns}:" alone.
+ */
+export const indexKeyPrefix = (namespace: string) => `{${namespace}}:v2`;
+
 export interface RedisCacheIndexOptions {
   /** A client the caller owns (close() leaves it open). Give `client` or `url`, not both. */
   readonly client?: Redis | Cluster;
   /** redis://[user:pass@]host:port[/db]; the index creates and owns a fail-fast client. */
   readonly url?: string;
-  /** Key namespace, wrapped in a hash tag: "pr" → keys "{pr}:…". Default "pr". */
+  /** Key namespace, wrapped in a hash tag: "pr" → keys "{pr}:v2:…" (indexKeyPrefix). Default "pr". */
   readonly namespace?: string;
   /** Owned client only: a command without a reply in this time rejects. Default 1000. */
   readonly commandTimeoutMs?: number;
@@ -119,7 +127,7 @@ export class RedisCacheIndex implements CacheIndex {
       throw new RangeError("give exactly one of client or url");
     }
     this.namespace = namespace;
-    this.tag = `{${namespace}}`;
+    this.tag = indexKeyPrefix(namespace);
     this.statsKey = `${this.tag}:stats`;
     this.specKey = `${this.tag}:spec`;
     this.bucketPrefix = Buffer.from(`${this.tag}:h:`);

@@ -4,10 +4,10 @@
  * docs/redis-layout.md.
  *
  * KEYS = [stats, spec] of the namespace (both carry its hash tag, so Redis Cluster routes every
- * call to the one slot that holds the namespace); ARGV[1] = the tag ("{pr}"), from which the
+ * call to the one slot that holds the namespace); ARGV[1] = the key prefix ("{pr}:v2", indexKeyPrefix), from which the
  * scripts build the other key names. Block keys arrive as 8 binary bytes (the 16 hex digits of
  * docs/prefix-keys.md, decoded by the client). Blocks live in 65,536 bucket STRINGs
- * `{ns}:h:<first 2 key bytes>`: one header byte V (value width), then fixed-width records of the
+ * `{ns}:v2:h:<first 2 key bytes>`: one header byte V (value width), then fixed-width records of the
  * other 6 key bytes followed by V value bytes. The value holds two bits per worker slot,
  * interleaved by byte (byte 2g: confirmed bits of slots 8g…8g+7, byte 2g+1: their speculative
  * bits); a record whose bits all clear is removed, an empty bucket deleted. A speculative bit's

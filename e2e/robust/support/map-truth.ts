@@ -3,12 +3,13 @@
  * replica's engine holds right now. Reads the documented layout (docs/redis-layout.md) directly,
  * so it sees confirmed entries only — speculative ones (the router's own guesses) are not a
  * disagreement with the workers:
- *   {ns}:slot HASH worker → slot;  {ns}:h:<b0 b1> STRING bucket = width byte V, then records of the
+ *   (keys under indexKeyPrefix = "{ns}:v2") :slot HASH worker → slot;  :h:<b0 b1> STRING bucket = width byte V, then records of the
  *   other 6 key bytes and a V-byte value whose byte 2g = confirmed bits of slots 8g…8g+7, most
  *   significant bit first.
  */
 import Redis from "ioredis";
 import type { BlockKey } from "../../../src/prefix/block-keys";
+import { indexKeyPrefix } from "../../../src/state/redis-cache-index";
 
 export interface WorkerDiff {
   readonly worker: string;
@@ -38,7 +39,7 @@ export class RedisMapReader {
 
   /** Every block record of the namespace: 16-hex-digit key → value bytes (read bucket by bucket). */
   private async records(): Promise<Map<BlockKey, Buffer>> {
-    const tag = `{${this.namespace}}`;
+    const tag = indexKeyPrefix(this.namespace);
     const out = new Map<BlockKey, Buffer>();
     let cursor = "0";
     do {
@@ -60,7 +61,7 @@ export class RedisMapReader {
 
   /** The keys the map confirms for `worker`, given every record. */
   private async confirmedKeys(worker: string, records: ReadonlyMap<BlockKey, Buffer>): Promise<Set<BlockKey>> {
-    const slot = await this.client.hget(`{${this.namespace}}:slot`, worker);
+    const slot = await this.client.hget(`${indexKeyPrefix(this.namespace)}:slot`, worker);
     const out = new Set<BlockKey>();
     if (slot === null) return out;
     const s = Number(slot);
