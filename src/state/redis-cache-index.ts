@@ -2,15 +2,16 @@
  * CacheIndex on Redis, shared by every router replica. Work is cut into Lua scripts of bounded
  * size, so no call holds Redis for long (every script is atomic; a call of up to SLICE_KEYS keys is
  * one script, one round trip); the clock is Redis TIME, so all routers agree on when a speculative
- * entry expires. Layout, scripts and measured cost: docs/redis-layout.md.
+ * entry expires. Layout, scripts and measured cost: docs/redis-layout.md. Every key starts with
+ * indexKeyPrefix(ns) = "{ns}:v2" (hash tag, then layout version), written P below:
  *
- *   {ns}:h:<2 key bytes> STRING  bucket: value width, then records (6 key bytes, value: 2 bits
+ *   P:h:<2 key bytes> STRING  bucket: value width, then records (6 key bytes, value: 2 bits
  *                                per worker slot, confirmed and speculative; see prelude)
- *   {ns}:nb              STRING  bitmap of the buckets that may be non-empty (for the drain cursor)
- *   {ns}:spec            ZSET    "<8-byte block key><worker>" → expiry ms of speculative entries
- *   {ns}:slot            HASH    worker → slot;  {ns}:free ZSET of released slots
- *   {ns}:drain           HASH    detached slot → "<cursor end> <worker>": bits not yet cleared
- *   {ns}:stats           HASH    entries, nextslot, cursor, c:|s:|t:<worker> (confirmed,
+ *   P:nb              STRING  bitmap of the buckets that may be non-empty (for the drain cursor)
+ *   P:spec            ZSET    "<8-byte block key><worker>" → expiry ms of speculative entries
+ *   P:slot            HASH    worker → slot;  P:free ZSET of released slots
+ *   P:drain           HASH    detached slot → "<cursor end> <worker>": bits not yet cleared
+ *   P:stats           HASH    entries, nextslot, cursor, c:|s:|t:<worker> (confirmed,
  *                                speculative, last own report in Redis ms)
  *
  * Parameters: namespace (default "pr"; one per index, e.g. one per model), and for a client this

@@ -238,7 +238,7 @@ local function count(worker)
 end
 
 -- Detach, O(1): the worker loses its slot at once (lookups stop seeing its bits) and the slot
--- joins {ns}:drain as "<cursor position that ends its pass> <worker>"; drain clears its bits in
+-- joins {ns}:v2:drain as "<cursor position that ends its pass> <worker>"; drain clears its bits in
 -- one pass of the bucket cursor and only then gives the slot back. A slot with no entries is
 -- freed at once. Pending counter deltas of the old slot are dropped with it.
 local function clear(worker)
