@@ -90,6 +90,23 @@ describe("KeyPopularity", () => {
     expect([pop.requestsWith(key(1)), pop.requestsWith(key(2)), pop.requestsWith(key(4)), pop.requests]).toEqual([1, 0, 1, 2]);
   });
 
+  it("agrees with a plain count over a sliding window while keys come and go (ids are reused)", () => {
+    const pop = new KeyPopularity({ window: 7, maxDepth: 40 });
+    const ring: string[][] = [];
+    let seed = 12345;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    for (let r = 0; r < 400; r++) {
+      // A shared head of 0–5 keys from a small pool, then keys of this request only (and repeats).
+      const keys = [...Array.from({ length: rand(6) }, (_, i) => key(i)), ...Array.from({ length: rand(60) }, () => key(1000 + rand(3000)))];
+      pop.observe(keys);
+      ring.push(keys.slice(0, 40));
+      if (ring.length > 7) ring.shift();
+      const expected = new Map<string, number>();
+      for (const k of ring.flat()) expected.set(k, (expected.get(k) ?? 0) + 1);
+      for (const k of [...keys, key(0), key(5), key(999)]) expect(pop.requestsWith(k)).toBe(expected.get(k) ?? 0);
+    }
+  });
+
   it("counts only the first maxDepth keys", () => {
     const pop = new KeyPopularity({ maxDepth: 1 });
     pop.observe(chain(1, 2));
