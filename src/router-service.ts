@@ -25,6 +25,7 @@ import { createDecisionTracing } from "./telemetry/tracing";
 import type { RouteRequest } from "./router/route-result";
 import type { SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { TokenizerPool } from "./tokenize/tokenizer-pool";
+import { ModelCatalog } from "./router/model-catalog";
 import { MetricsScraper } from "./scrape/metrics-scraper";
 
 export interface RouterService {
@@ -169,6 +170,7 @@ function startTokenizerPool(config: RouterConfig): Promise<TokenizerPool> {
   const { maxBytes, threads } = config.tokenizerCache;
   return TokenizerPool.start({
     models: config.models,
+    catalog: new ModelCatalog(config.models, config.workers, config.hashSeed).keyRoots(),
     limits: config.limits,
     threads: threads ?? Math.min(availableParallelism(), 4),
     segmentCacheBytes: maxBytes - Math.floor(maxBytes / 8),

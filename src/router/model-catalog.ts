@@ -31,4 +31,11 @@ export class ModelCatalog {
   resolve(model: string): CatalogModel | undefined {
     return this.byName.get(model);
   }
+
+  /** Every name a request may give → canonical model and chain root (what a tokenizer thread needs to key a body it parses). */
+  keyRoots(): Record<string, { readonly model: string; readonly root: Uint8Array }> {
+    const out: Record<string, { model: string; root: Uint8Array }> = {};
+    for (const [name, entry] of this.byName) out[name] = { model: entry.name, root: new Uint8Array(entry.root) };
+    return out;
+  }
 }

@@ -7,6 +7,7 @@
  *
  * One deadline per request (routing.decisionTimeoutMs) starts when route() is called and covers
  * parsing, rendering, tokenizing and the lookup (the lookup also has its own routing.lookupTimeoutMs).
+ * A large body (the pool's parsesBodiesOver, 1 MiB) is parsed in a tokenizer thread, not here.
  * No decision waits for another: concurrent requests on a new prefix see each other's routes
  * through the speculation overlay (routing/speculation-overlay.ts), merged synchronously.
  */
@@ -101,7 +102,9 @@ function pathOnly(path: string): string {
 
 interface DecidedPlan {
   readonly kind: "decide";
-  readonly prompt: Prompt;
+  /** Null when the body was parsed in a tokenizer thread. */
+  readonly prompt: Prompt | null;
+  readonly stream: boolean;
   readonly model: CatalogModel;
   readonly input: DecisionInput;
   readonly views: readonly WorkerView[];
@@ -112,10 +115,14 @@ interface DecidedPlan {
   readonly result?: RouteResult;
 }
 
-type Plan =
-  | { readonly kind: "reject"; readonly detail: string; readonly model: string | null }
-  | { readonly kind: "fallback"; readonly prompt: Prompt | null; readonly eligible: readonly WorkerConfig[]; readonly failure: Failure; readonly model: string | null; readonly keys: readonly string[]; readonly text: string | null }
-  | DecidedPlan;
+type RejectPlan = { readonly kind: "reject"; readonly detail: string; readonly model: string | null };
+type FallbackPlan = { readonly kind: "fallback"; readonly prompt: Prompt | null; readonly eligible: readonly WorkerConfig[]; readonly failure: Failure; readonly model: string | null; readonly keys: readonly string[]; readonly text: string | null };
+type Plan = RejectPlan | FallbackPlan | DecidedPlan;
+
+/** Before the keys: no eligible worker (reject), or the eligible ones and how to fall back among them. */
+type Front =
+  | RejectPlan
+  | { readonly kind: "front"; readonly eligible: readonly WorkerConfig[]; fallback(failure: Failure, keys?: readonly string[], text?: string | null): FallbackPlan };
 
 export class RequestRouter {
   readonly inFlight: InFlightTracker;
@@ -201,30 +208,90 @@ export class RequestRouter {
     loads?: ReadonlyMap<string, WorkerLoad>,
     commit?: (plan: DecidedPlan) => RouteResult,
   ): Promise<Plan> {
+    // A large body is parsed in a tokenizer thread, not here (explain keeps the parsed prompt).
+    const threadBody = commit !== undefined ? this.bodyForThread(request) : null;
+    if (threadBody !== null) return this.planFromBody(request, threadBody, stages, deadline, commit!);
     const prompt = stages.run("parse", () => this.understand(request));
     const model = prompt.ok ? this.catalog.resolve(prompt.value.model) : undefined;
-    const modelName = prompt.ok ? (model?.name ?? null) : null;
+    const front = this.front(model, request, prompt.ok ? prompt.value : null);
+    if (front.kind === "reject") return front;
+    if (!prompt.ok) return front.fallback(prompt.failure);
+    if (!model) return front.fallback({ code: "unknown-model", detail: "the requested model is not configured" });
+
+    const tokenized = await withDeadline(this.keysFor(model, prompt.value, stages, deadline, commit === undefined), Math.max(0, deadline - this.now()));
+    if (!tokenized.done) return front.fallback(tokenized.error ? { code: "tokenize-error", detail: String(tokenized.error) } : this.timeout());
+    if (!tokenized.value.ok) return front.fallback(tokenized.value.failure);
+    const { tokens, chain, text } = tokenized.value.value;
+    return this.decideOn(model, front, { prompt: prompt.value, stream: prompt.value.stream === true }, tokens, chain, text, stages, deadline, loads, commit);
+  }
+
+  /**
+   * The body's bytes go to a tokenizer thread, which parses them, resolves the model they name and
+   * keys the prompt; the event loop never decodes or parses them. The workers eligible for that
+   * model are known only from the answer.
+   */
+  private async planFromBody(request: RouteRequest, body: Buffer, stages: DecisionStages, deadline: number, commit: (plan: DecidedPlan) => RouteResult): Promise<Plan> {
+    const spec = { blockSize: this.deps.config.blockSize, withText: false, budgetMs: Math.max(0, deadline - this.now()) };
+    const keyed = await withDeadline(this.deps.tokenizers.keysOfBody!(pathOnly(request.path), body, spec), Math.max(0, deadline - this.now()));
+    const parsed = keyed.done ? keyed.value.parsed : null;
+    const model = parsed ? this.catalog.resolve(parsed.model) : undefined;
+    const front = this.front(model, request, null);
+    if (front.kind === "reject") return front;
+    if (!keyed.done) return front.fallback(keyed.error ? { code: "tokenize-error", detail: String(keyed.error) } : this.timeout());
+    const result = keyed.value.result;
+    if (!result.ok) return front.fallback(result.failure);
+    if (!model || !parsed) return front.fallback({ code: "unknown-model", detail: "the requested model is not configured" });
+    recordStages(stages, result.value.stages);
+    const chain = hexKeys(result.value.keys);
+    return this.decideOn(model, front, { prompt: null, stream: parsed.stream }, result.value.tokens, chain, null, stages, deadline, undefined, commit);
+  }
+
+  /** A body to parse in a tokenizer thread: a large one, on a parsed path, within the size limit. */
+  private bodyForThread(request: RouteRequest): Buffer | null {
+    const { body } = request;
+    const over = this.deps.tokenizers.parsesBodiesOver;
+    if (body === null || request.bodyUnavailable || over === undefined || !this.deps.tokenizers.keysOfBody) return null;
+    if (body.length < over || body.length > this.limits.maxBodyBytes || !PARSED_PATHS.has(pathOnly(request.path))) return null;
+    return body;
+  }
+
+  /** The eligible workers for the model (all of them when it is unknown), or the reject when none is. */
+  private front(model: CatalogModel | undefined, request: RouteRequest, prompt: Prompt | null): Front {
+    const modelName = model?.name ?? null;
     const eligible = this.eligibleWorkers(model, request.subset);
     if (eligible.length === 0) {
       return { kind: "reject", model: modelName, detail: request.subset ? "no worker of the subset hint serves this request" : "no worker serves the requested model" };
     }
-    const fallback = (failure: Failure, keys: readonly string[] = [], text: string | null = null): Plan => ({
-      kind: "fallback", prompt: prompt.ok ? prompt.value : null, eligible, failure, model: modelName, keys, text,
-    });
-    if (!prompt.ok) return fallback(prompt.failure);
-    if (!model) return fallback({ code: "unknown-model", detail: "the requested model is not configured" });
+    return {
+      kind: "front",
+      eligible,
+      fallback: (failure, keys = [], text = null) => ({ kind: "fallback", prompt, eligible, failure, model: modelName, keys, text }),
+    };
+  }
 
-    const timeout = (): Failure => ({ code: "decision-timeout", detail: `the decision took over ${this.deps.config.routing.decisionTimeoutMs} ms` });
-    const tokenized = await withDeadline(this.keysFor(model, prompt.value, request, stages, deadline, commit === undefined), Math.max(0, deadline - this.now()));
-    if (!tokenized.done) return fallback(tokenized.error ? { code: "tokenize-error", detail: String(tokenized.error) } : timeout());
-    if (!tokenized.value.ok) return fallback(tokenized.value.failure);
-    const { tokens, chain, text } = tokenized.value.value;
+  private timeout(): Failure {
+    return { code: "decision-timeout", detail: `the decision took over ${this.deps.config.routing.decisionTimeoutMs} ms` };
+  }
 
+  /** Lookup, overlay and pick: the part of a decision that no longer depends on where the keys came from. */
+  private async decideOn(
+    model: CatalogModel,
+    front: Extract<Front, { kind: "front" }>,
+    request: { readonly prompt: Prompt | null; readonly stream: boolean },
+    tokens: number,
+    chain: BlockKey[],
+    text: string | null,
+    stages: DecisionStages,
+    deadline: number,
+    loads: ReadonlyMap<string, WorkerLoad> | undefined,
+    commit: ((plan: DecidedPlan) => RouteResult) | undefined,
+  ): Promise<Plan> {
+    const { eligible, fallback } = front;
     let runs: ReadonlyMap<string, number> = NO_RUNS;
     const lookupStartedAt = this.now();
     if (this.core.policy.usesMatch) {
       const budget = Math.min(this.deps.config.routing.lookupTimeoutMs, deadline - this.now());
-      if (budget <= 0) return fallback(timeout(), chain, text);
+      if (budget <= 0) return fallback(this.timeout(), chain, text);
       const lookup = await stages.run("lookup", () => withDeadline(this.deps.index.lookup(chain, eligible.map((w) => w.id)), budget));
       if (!lookup.done) {
         const detail = lookup.error ? `cache lookup failed: ${String(lookup.error)}` : "cache lookup timed out";
@@ -239,7 +306,7 @@ export class RequestRouter {
     const input: DecisionInput = { workers: eligible, keys: chain, promptTokens: tokens, match, nowMs };
     const views = loads ? eligible.map((w) => ({ id: w.id, address: w.address, inFlight: 0, load: loads.get(w.id) })) : this.core.snapshot(eligible, nowMs);
     const decision = stages.run("pick", () => this.core.decide(input, views));
-    const decided: DecidedPlan = { kind: "decide", prompt: prompt.value, model, input, views, runs, decision, text };
+    const decided: DecidedPlan = { kind: "decide", prompt: request.prompt, stream: request.stream, model, input, views, runs, decision, text };
     return commit ? { ...decided, result: commit(decided) } : decided;
   }
 
@@ -248,7 +315,7 @@ export class RequestRouter {
     if (decision.kind === "reject") {
       return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: "no candidates", model: model.name, decisionMicros: micros() };
     }
-    const { release, estimate } = this.core.commit(decision, input, plan.prompt.stream === true);
+    const { release, estimate } = this.core.commit(decision, input, plan.stream);
     if (this.core.policy.usesMatch) this.recordSpeculatively(decision.worker.id, input.keys);
     const sticky = this.deps.config.routing.policy === "sticky-least-loaded";
     const reason: RouteReason | null = sticky && decision.guardTripped ? "load-guard" : decision.gainDeclined ? "min-gain" : null;
@@ -298,14 +365,12 @@ export class RequestRouter {
   private async keysFor(
     model: CatalogModel,
     prompt: Prompt,
-    request: RouteRequest,
     stages: DecisionStages,
     deadline: number,
     withText: boolean,
   ): Promise<Result<{ tokens: number; chain: BlockKey[]; text: string | null }>> {
     const spec = { blockSize: this.deps.config.blockSize, root: model.root, withText, budgetMs: Math.max(0, deadline - this.now()) };
-    const from = request.body ? { path: request.path, body: request.body } : undefined;
-    const keyed = await this.deps.tokenizers.keys(model.name, prompt, spec, from);
+    const keyed = await this.deps.tokenizers.keys(model.name, prompt, spec);
     if (!keyed.ok) return keyed;
     recordStages(stages, keyed.value.stages);
     return { ok: true, value: { tokens: keyed.value.tokens, chain: hexKeys(keyed.value.keys), text: keyed.value.text } };

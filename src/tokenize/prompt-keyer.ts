@@ -50,15 +50,20 @@ export interface PromptKeys {
   readonly stages: StageTimes;
 }
 
-/** The request a prompt was parsed from (a tokenizer pool moves these bytes rather than the prompt). */
-export interface PromptBody {
-  readonly path: string;
-  readonly body: Buffer;
+/** What the thread read from a body it parsed itself (keysOfBody). */
+export interface BodyKeys {
+  readonly result: Outcome<PromptKeys>;
+  /** The model the body names and its stream flag; null when the body did not parse. */
+  readonly parsed: { readonly model: string; readonly stream: boolean } | null;
 }
 
 /** Where a request's keys come from: a tokenizer pool (worker threads) or a PromptKeyer in process. */
 export interface PromptKeySource {
-  keys(model: string, prompt: Prompt, spec: KeySpec, from?: PromptBody): Promise<Outcome<PromptKeys>>;
+  keys(model: string, prompt: Prompt, spec: KeySpec): Promise<Outcome<PromptKeys>>;
+  /** Bodies of at least this many bytes may go to keysOfBody() unparsed (a pool only). */
+  readonly parsesBodiesOver?: number;
+  /** Parses the body off the event loop, resolves the model it names and keys its prompt. */
+  keysOfBody?(path: string, body: Buffer, spec: Omit<KeySpec, "root">): Promise<BodyKeys>;
 }
 
 /** Blocks hashed between two turns of the thread's event loop (~1 ms). */

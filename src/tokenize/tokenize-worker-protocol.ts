@@ -9,24 +9,35 @@ import type { SegmentCacheStats } from "./segment-cache";
 
 export interface WorkerInit {
   readonly models: readonly ModelTokenizerConfig[];
-  /** The limits the router parsed the body with (the thread parses it again, see WorkerJob). */
+  /** Every name a request may give (models and aliases) → its canonical model and chain root. */
+  readonly catalog: Readonly<Record<string, CatalogEntry>>;
+  /** The limits bodies are parsed with (the thread parses the bodies of body jobs, see WorkerJob). */
   readonly limits: BodyLimits;
   readonly segmentCacheBytes: number;
   readonly chainCacheBytes: number;
   readonly bulkGate: BulkGateShare;
 }
 
-/**
- * A job carries the parsed prompt (a structured clone), or for a large body the bytes it was parsed
- * from, which the thread parses again: a copy of the bytes costs the event loop far less than
- * cloning megabytes of parsed strings.
- */
-export interface WorkerJob {
-  readonly id: number;
+export interface CatalogEntry {
   readonly model: string;
-  readonly prompt: Prompt | { readonly path: string; readonly body: Uint8Array };
-  readonly spec: KeySpec;
+  readonly root: Uint8Array;
 }
+
+/** What the thread read from a body it parsed: the model the client named and the stream flag. */
+export interface ParsedRequest {
+  readonly model: string;
+  readonly stream: boolean;
+}
+
+/**
+ * A job carries the parsed prompt (a structured clone) with its model and spec; or a body's bytes,
+ * which the thread parses itself (a copy of the bytes costs the event loop far less than parsing or
+ * cloning megabytes), resolving the model it names through WorkerInit.catalog (`model` null, and
+ * the spec's root comes from the catalog).
+ */
+export type WorkerJob =
+  | { readonly id: number; readonly model: string; readonly prompt: Prompt; readonly spec: KeySpec }
+  | { readonly id: number; readonly model: null; readonly prompt: { readonly path: string; readonly body: Uint8Array }; readonly spec: Omit<KeySpec, "root"> };
 
 /** Heap in use after a full collection (the collection only when node runs with --expose-gc). */
 export interface WorkerHeapProbe {
@@ -37,5 +48,5 @@ export interface WorkerHeapProbe {
 export type WorkerReply =
   | { readonly kind: "ready" }
   | { readonly kind: "failed"; readonly error: string }
-  | { readonly kind: "done"; readonly id: number; readonly result: Outcome<PromptKeys>; readonly stats: SegmentCacheStats }
+  | { readonly kind: "done"; readonly id: number; readonly result: Outcome<PromptKeys>; readonly parsed: ParsedRequest | null; readonly stats: SegmentCacheStats }
   | { readonly kind: "heap"; readonly id: number; readonly heapUsed: number };

@@ -1,15 +1,15 @@
 /**
  * A tokenizer worker thread (started by tokenizer-pool.ts): loads every model's tokenizer and
- * answers "keys for this prompt" jobs with a PromptKeyer. Jobs run concurrently — while one waits
- * for the Rust encoder on the libuv pool, the next renders.
+ * answers "keys for this prompt" jobs with a PromptKeyer — or "keys for this body": it parses the
+ * body itself and resolves the model it names. Jobs run concurrently — while one waits for the Rust
+ * encoder on the libuv pool, the next renders.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { ok, type Outcome } from "../failure";
+import { fail, type Outcome } from "../failure";
 import { parseOpenAiBody } from "../request/parse-openai-body";
-import type { Prompt } from "../request/prompt";
-import { PromptKeyer } from "./prompt-keyer";
+import { PromptKeyer, type PromptKeys } from "./prompt-keyer";
 import { loadTokenizerRegistry } from "./tokenizer-registry";
-import type { WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
+import type { ParsedRequest, WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
 
 async function main(): Promise<void> {
   const port = parentPort!;
@@ -22,8 +22,8 @@ async function main(): Promise<void> {
     return;
   }
   const keyer = new PromptKeyer(registry, init.chainCacheBytes);
-  const promptOf = (job: WorkerJob): Outcome<Prompt> =>
-    "kind" in job.prompt ? ok(job.prompt) : parseOpenAiBody(job.prompt.path, Buffer.from(job.prompt.body.buffer, job.prompt.body.byteOffset, job.prompt.body.byteLength), init.limits);
+  const done = (id: number, result: Outcome<PromptKeys>, parsed: ParsedRequest | null) =>
+    port.postMessage({ kind: "done", id, result, parsed, stats: keyer.stats(registry.stats()) } satisfies WorkerReply);
   port.on("message", (job: WorkerJob | WorkerHeapProbe) => {
     if ("probe" in job) {
       const gc = (globalThis as { gc?: () => void }).gc;
@@ -32,16 +32,23 @@ async function main(): Promise<void> {
       port.postMessage({ kind: "heap", id: job.id, heapUsed: process.memoryUsage().heapUsed } satisfies WorkerReply);
       return;
     }
-    const prompt = promptOf(job);
-    const keyed = prompt.ok ? keyer.keys(job.model, prompt.value, job.spec) : Promise.resolve(prompt);
-    keyed.then(
-      (result) => port.postMessage({ kind: "done", id: job.id, result, stats: keyer.stats(registry.stats()) } satisfies WorkerReply),
-      (err: unknown) => {
-        const detail = err instanceof Error ? err.message : String(err);
-        port.postMessage({ kind: "done", id: job.id, result: { ok: false, failure: { code: "tokenize-error", detail } }, stats: keyer.stats(registry.stats()) } satisfies WorkerReply);
-      },
+    keysOf(job).then(
+      ({ result, parsed }) => done(job.id, result, parsed),
+      (err: unknown) => done(job.id, fail("tokenize-error", err instanceof Error ? err.message : String(err)), null),
     );
   });
+
+  /** A prompt job as it came; a body job parsed here, its model resolved through the catalog. */
+  async function keysOf(job: WorkerJob): Promise<{ result: Outcome<PromptKeys>; parsed: ParsedRequest | null }> {
+    if (job.model !== null) return { result: await keyer.keys(job.model, job.prompt, job.spec), parsed: null };
+    const { path, body } = job.prompt;
+    const prompt = parseOpenAiBody(path, Buffer.from(body.buffer, body.byteOffset, body.byteLength), init.limits);
+    if (!prompt.ok) return { result: prompt, parsed: null };
+    const parsed = { model: prompt.value.model, stream: prompt.value.stream === true };
+    const entry = Object.hasOwn(init.catalog, parsed.model) ? init.catalog[parsed.model] : undefined;
+    if (entry === undefined) return { result: fail("unknown-model", "the requested model is not configured"), parsed };
+    return { result: await keyer.keys(entry.model, prompt.value, { ...job.spec, root: entry.root }), parsed };
+  }
   port.postMessage({ kind: "ready" } satisfies WorkerReply);
 }
 

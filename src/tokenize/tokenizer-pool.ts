@@ -4,9 +4,13 @@
  * keeps its own caches (segment ids and chain states), the configured budgets split between them.
  *
  * Which thread: prompts that start alike go to the same thread (a hash of the model and the first
- * 256 characters of the first message or text), where their shared prefix is cached — unless that
- * thread has two more jobs waiting than the least busy one, which then takes the job (and caches
- * the prefix too). A thread that dies fails its jobs (the requests fall back) and is replaced.
+ * 256 characters of the first message or text; for a body the thread parses, of the 256 bytes after
+ * its first "content" key), where their shared prefix is cached — unless that thread has two more
+ * jobs waiting than the least busy one, which then takes the job (and caches the prefix too). A
+ * thread that dies fails its jobs (the requests fall back) and is replaced.
+ *
+ * Bodies of `bodyBytesOver` (1 MiB) or more are not parsed on the event loop at all: keysOfBody()
+ * hands their bytes to a thread, which parses them and answers with the model they name.
  *
  * Threads are unref'd while no job waits, so an idle pool never keeps the process alive. Bulk
  * encoding is bounded across all threads (bulk-gate.ts), so small jobs never queue behind it.
@@ -19,12 +23,14 @@ import type { Prompt } from "../request/prompt";
 import { BulkGate } from "./bulk-gate";
 import type { ModelTokenizerConfig } from "./model-files";
 import type { BodyLimits } from "../request/parse-openai-body";
-import type { KeySpec, PromptBody, PromptKeys, PromptKeySource } from "./prompt-keyer";
+import type { BodyKeys, KeySpec, PromptKeys, PromptKeySource } from "./prompt-keyer";
 import type { SegmentCacheStats } from "./segment-cache";
-import type { WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
+import type { CatalogEntry, WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
 
 export interface TokenizerPoolOptions {
   readonly models: readonly ModelTokenizerConfig[];
+  /** Every name a request may give → canonical model and chain root (for bodies parsed in a thread). */
+  readonly catalog: Readonly<Record<string, CatalogEntry>>;
   /** The limits request bodies are parsed with. */
   readonly limits: BodyLimits;
   readonly threads: number;
@@ -32,7 +38,7 @@ export interface TokenizerPoolOptions {
   readonly segmentCacheBytes: number;
   /** Chain-state cache budget of the whole pool (split between threads). */
   readonly chainCacheBytes: number;
-  /** Bodies this large go to a thread as bytes, parsed there again (default 1 MiB; see keys()). */
+  /** Bodies this large are parsed in a thread, not on the event loop (default 1 MiB; keysOfBody()). */
   readonly bodyBytesOver?: number;
 }
 
@@ -41,7 +47,7 @@ const SPILL_AFTER = 2;
 const AFFINITY_CHARS = 256;
 
 interface Pending {
-  readonly resolve: (result: Outcome<PromptKeys>) => void;
+  readonly resolve: (keyed: BodyKeys) => void;
 }
 
 class PoolThread {
@@ -71,7 +77,7 @@ export class TokenizerPool implements PromptKeySource {
   private constructor(
     private readonly init: WorkerInit,
     size: number,
-    private readonly bodyBytesOver: number,
+    readonly parsesBodiesOver: number,
   ) {
     this.threads = new Array(size).fill(null);
   }
@@ -81,6 +87,7 @@ export class TokenizerPool implements PromptKeySource {
     const size = Math.max(1, Math.floor(options.threads));
     const init: WorkerInit = {
       models: options.models,
+      catalog: options.catalog,
       limits: options.limits,
       segmentCacheBytes: Math.floor(options.segmentCacheBytes / size),
       chainCacheBytes: Math.floor(options.chainCacheBytes / size),
@@ -96,21 +103,25 @@ export class TokenizerPool implements PromptKeySource {
     return pool;
   }
 
-  /**
-   * The prompt travels as a structured clone; a body of `bodyBytesOver` or more as its bytes (a
-   * copy, transferred) that the thread parses again — cloning megabytes of parsed strings would
-   * hold the event loop for milliseconds, cloning costs less than parsing twice below that.
-   */
-  keys(model: string, prompt: Prompt, spec: KeySpec, from?: PromptBody): Promise<Outcome<PromptKeys>> {
-    const thread = this.pick(model, prompt);
-    if (thread === null) return Promise.resolve(fail("tokenize-error", this.closed ? "the tokenizer pool is closed" : "no tokenizer thread is ready"));
+  /** The prompt travels as a structured clone. */
+  async keys(model: string, prompt: Prompt, spec: KeySpec): Promise<Outcome<PromptKeys>> {
+    return (await this.run(affinity(model, prompt), (id) => ({ id, model, prompt, spec }))).result;
+  }
+
+  /** A body's bytes (a copy, transferred) to a thread that parses them; its answer names the model. */
+  keysOfBody(path: string, body: Buffer, spec: Omit<KeySpec, "root">): Promise<BodyKeys> {
+    const bytes = new Uint8Array(body);
+    return this.run(bodyAffinity(bytes), (id) => ({ id, model: null, prompt: { path, body: bytes }, spec }), [bytes.buffer]);
+  }
+
+  private run(preference: number, job: (id: number) => WorkerJob, transfer: ArrayBuffer[] = []): Promise<BodyKeys> {
+    const thread = this.pick(preference);
+    if (thread === null) return Promise.resolve({ result: fail("tokenize-error", this.closed ? "the tokenizer pool is closed" : "no tokenizer thread is ready"), parsed: null });
     const id = this.nextId++;
-    const body = from && from.body.length >= this.bodyBytesOver ? new Uint8Array(from.body) : null;
-    const job: WorkerJob = { id, model, prompt: body ? { path: from!.path, body } : prompt, spec };
     return new Promise((resolve) => {
       thread.pending.set(id, { resolve });
       thread.hold();
-      thread.worker.postMessage(job, body ? [body.buffer] : []);
+      thread.worker.postMessage(job(id), transfer);
     });
   }
 
@@ -156,10 +167,10 @@ export class TokenizerPool implements PromptKeySource {
     await Promise.all(running.map((t) => t.worker.terminate()));
   }
 
-  private pick(model: string, prompt: Prompt): PoolThread | null {
+  private pick(preference: number): PoolThread | null {
     const ready = this.threads.filter((t): t is PoolThread => t !== null && t.ready);
     if (ready.length === 0) return null;
-    const preferred = this.threads[affinity(model, prompt) % this.threads.length];
+    const preferred = this.threads[preference % this.threads.length];
     let least = ready[0];
     for (const t of ready) if (t.pending.size < least.pending.size) least = t;
     if (preferred && preferred.ready && preferred.pending.size <= least.pending.size + SPILL_AFTER) return preferred;
@@ -191,7 +202,7 @@ export class TokenizerPool implements PromptKeySource {
             if (!job) return;
             thread.pending.delete(reply.id);
             thread.release();
-            job.resolve(reply.result);
+            job.resolve({ result: reply.result, parsed: reply.parsed });
             return;
           }
         }
@@ -211,7 +222,7 @@ export class TokenizerPool implements PromptKeySource {
   }
 
   private failAll(thread: PoolThread, detail: string): void {
-    for (const job of thread.pending.values()) job.resolve(fail("tokenize-error", detail));
+    for (const job of thread.pending.values()) job.resolve({ result: fail("tokenize-error", detail), parsed: null });
     thread.pending.clear();
     for (const probe of thread.probes.values()) probe(0);
     thread.probes.clear();
@@ -229,10 +240,13 @@ const SOURCE = extname(__filename) === ".ts";
 const WORKER_ENTRY = join(__dirname, `tokenize-worker${SOURCE ? ".ts" : ".js"}`);
 const SOURCE_BOOT = SOURCE ? `require(${JSON.stringify(require.resolve("tsx/cjs/api"))}).register(); require(${JSON.stringify(WORKER_ENTRY)});` : "";
 
+const FNV_BASIS = 0x811c9dc5;
+const fnvMix = (h: number, code: number) => Math.imul(h ^ code, 0x01000193);
+
 /** FNV-1a over the model and the prompt's first characters (or ids). */
 function affinity(model: string, prompt: Prompt): number {
-  let h = 0x811c9dc5;
-  const mix = (code: number) => (h = Math.imul(h ^ code, 0x01000193));
+  let h = FNV_BASIS;
+  const mix = (code: number) => (h = fnvMix(h, code));
   for (let i = 0; i < model.length; i++) mix(model.charCodeAt(i));
   if (prompt.kind === "completion-ids") {
     for (let i = 0; i < Math.min(prompt.ids.length, AFFINITY_CHARS / 4); i++) mix(prompt.ids[i]);
@@ -240,5 +254,20 @@ function affinity(model: string, prompt: Prompt): number {
     const head = prompt.kind === "chat" ? (prompt.messages[0]?.content ?? "") : prompt.text;
     for (let i = 0; i < Math.min(head.length, AFFINITY_CHARS); i++) mix(head.charCodeAt(i));
   }
+  return h >>> 0;
+}
+
+const CONTENT_KEY = Buffer.from('"content"');
+
+/**
+ * FNV-1a over the AFFINITY_CHARS bytes after a raw body's first "content" key (the first message's
+ * text in the usual serialization), or over its first bytes: prompts that start alike still meet in
+ * one thread. Bodies name the model elsewhere, so it is not mixed in.
+ */
+function bodyAffinity(body: Uint8Array): number {
+  const at = Buffer.from(body.buffer, body.byteOffset, body.byteLength).indexOf(CONTENT_KEY);
+  const from = at < 0 ? 0 : at + CONTENT_KEY.length;
+  let h = FNV_BASIS;
+  for (let i = from; i < Math.min(body.length, from + AFFINITY_CHARS); i++) h = fnvMix(h, body[i]);
   return h >>> 0;
 }
