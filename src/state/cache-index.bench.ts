@@ -176,8 +176,15 @@ async function operations(backend: Backend, entries: number) {
     await fill(bounded, entries, 1);
     const extra = batches(100_000, 1000, 1);
     await measure("add past the bound (evicts as many)", 100_000, async () => {
-      for (const b of extra) await bounded.apply(b.worker, [{ op: "add", keys: b.keys }]);
+      for (const b of extra) {
+        await bounded.apply(b.worker, [{ op: "add", keys: b.keys }]);
+        // Ingest batches arrive in turns of the event loop of their own; a resolved await does not yield.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     });
+    // One batch of 100,000 keys (within ingest.maxKeysPerBatch): applied in slices that yield.
+    const oneBatch = randomKeys(100_000);
+    await measure("one batch of 100,000 keys past the bound", 100_000, () => bounded.apply("w0", [{ op: "add", keys: oneBatch }]));
     await bounded.close();
   }
   return rows;

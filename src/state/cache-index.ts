@@ -57,9 +57,9 @@ export interface CacheIndex {
 
   /**
    * Applies a batch of ops for one worker, in order, atomically: a concurrent lookup sees all of
-   * the batch or none of it — on Redis, up to SLICE_KEYS (128) keys; a larger batch is applied in
-   * order in slices of that size, so no script holds Redis long, and a lookup may see a prefix of
-   * it. A call that rejects may have applied part of the batch; every op is idempotent, so a retry
+   * the batch or none of it — up to SLICE_KEYS (128) keys on Redis, 16,384 in memory; a larger
+   * batch is applied in order in slices of that size, so no script holds Redis long and no slice
+   * holds the event loop long, and a lookup may see a prefix of it. A call that rejects may have applied part of the batch; every op is idempotent, so a retry
    * of the same batch converges. Empty `ops` is a no-op.
    */
   apply(worker: WorkerId, ops: readonly IndexOp[]): Promise<void>;

@@ -94,6 +94,29 @@ describe("MemoryCacheIndex specifics", () => {
     expect((await index.stats()).workers.w1).toEqual({ blocks: 40_001, speculative: 0 });
   });
 
+  it("a batch larger than one slice is applied in order in slices that yield, and later calls wait for it", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 1_000_000 });
+    const big = chainOf(40_000, "batch");
+    await index.add("w1", big.slice(0, 5));
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 0);
+    // add 40k, remove the first 5: one batch, in order.
+    const applied = index.apply("w1", [{ op: "add", keys: big }, { op: "remove", keys: big.slice(0, 5) }]);
+    const readded = index.add("w1", big.slice(0, 1)); // issued after: must apply after the batch
+    const seen: number[] = [];
+    while (ticks < 2) {
+      seen.push((await index.lookup(big.slice(5), ["w1"])).get("w1")!);
+      await new Promise((r) => setImmediate(r));
+    }
+    await applied;
+    await readded;
+    clearInterval(ticker);
+    expect(seen[0]).toBeLessThan(39_995); // a lookup ran between slices (the first slice only)
+    expect(await run(index, big.slice(5))).toBe(39_995);
+    expect(await run(index, big)).toBe(1); // block 0 re-added after the batch, block 1 removed by it
+    expect((await index.stats()).workers.w1).toEqual({ blocks: 39_996, speculative: 0 });
+  });
+
   it("clearWorker hides the worker at once and frees a large worker in slices", async () => {
     const index = new MemoryCacheIndex({ maxEntries: 1_000_000 });
     const chain = chainOf(40_000, "big");

@@ -11,7 +11,9 @@
  * A worker maps to a holder slot. Clearing a worker detaches its slot (O(1): lookups stop seeing
  * it at once) and frees the slot's entries in slices that yield to the event loop; a resync
  * larger than one slice is built in a fresh, unmapped slot in slices and swapped in at the end,
- * so it stays atomic to lookups. Later calls for that worker wait for it (call order holds).
+ * so it stays atomic to lookups; a batch larger than one slice is applied in order in slices that
+ * yield (lookups may see a prefix of it). Later calls for that worker wait for either (call order
+ * holds).
  *
  * Eviction: the least recently used block goes first once more than `maxEntries` blocks are held.
  * A store makes its keys the newest with the chain's first key newest of all, and a lookup does
@@ -77,7 +79,7 @@ export class MemoryCacheIndex implements CacheIndex {
 
   add(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
     if (keys.length === 0) return Promise.resolve();
-    return this.serial(worker, () => this.store(this.attach(worker), keys, 0, keys.length, 0));
+    return this.apply(worker, [{ op: "add", keys }]);
   }
 
   addSpeculative(worker: WorkerId, keys: readonly BlockKey[], ttlMs: number): Promise<void> {
@@ -87,7 +89,7 @@ export class MemoryCacheIndex implements CacheIndex {
 
   remove(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
     if (keys.length === 0) return Promise.resolve();
-    return this.serial(worker, () => this.removeNow(worker, keys));
+    return this.apply(worker, [{ op: "remove", keys }]);
   }
 
   clearWorker(worker: WorkerId): Promise<void> {
@@ -98,17 +100,36 @@ export class MemoryCacheIndex implements CacheIndex {
     return done.then(() => cleaning);
   }
 
-  // Single-threaded: a synchronous body is atomic with respect to every other call.
+  // Single-threaded: a synchronous body is atomic with respect to every other call. A batch of
+  // more than SLICE keys is applied in order in slices that yield to the event loop (a batch at
+  // the ingest limit would otherwise hold it for most of a second); lookups may see part of it.
   apply(worker: WorkerId, ops: readonly IndexOp[]): Promise<void> {
     const cleanings: Promise<void>[] = [];
-    const done = this.serial(worker, () => {
-      for (const op of ops) {
-        if (op.op === "add") this.store(this.attach(worker), op.keys, 0, op.keys.length, 0);
-        else if (op.op === "remove") this.removeNow(worker, op.keys);
-        else cleanings.push(this.detach(worker));
-      }
-    });
+    const keys = ops.reduce((n, op) => n + (op.op === "clear" ? 0 : op.keys.length), 0);
+    const done = this.serial(worker, () => (keys > SLICE ? this.applyInSlices(worker, ops, cleanings) : this.applySlice(worker, ops, cleanings)));
     return done.then(() => Promise.all(cleanings)).then(() => undefined);
+  }
+
+  private async applyInSlices(worker: WorkerId, ops: readonly IndexOp[], cleanings: Promise<void>[]): Promise<void> {
+    for (const [i, op] of ops.entries()) {
+      if (op.op === "clear") {
+        this.applySlice(worker, [op], cleanings);
+        continue;
+      }
+      for (let from = 0; from < op.keys.length; from += SLICE) {
+        if (i > 0 || from > 0) await yieldToEventLoop();
+        this.applySlice(worker, [op], cleanings, from, Math.min(op.keys.length, from + SLICE));
+      }
+    }
+  }
+
+  /** Applies `ops` (for one op, its keys from..to) synchronously. */
+  private applySlice(worker: WorkerId, ops: readonly IndexOp[], cleanings: Promise<void>[], from = 0, to = Infinity): void {
+    for (const op of ops) {
+      if (op.op === "add") this.store(this.attach(worker), op.keys, from, Math.min(to, op.keys.length), 0);
+      else if (op.op === "remove") this.removeNow(worker, op.keys, from, Math.min(to, op.keys.length));
+      else cleanings.push(this.detach(worker));
+    }
   }
 
   replaceWorker(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
@@ -345,11 +366,11 @@ export class MemoryCacheIndex implements CacheIndex {
     this.lists.push(slot, id, live, (other) => this.holders.state(other, slot) !== Held.None);
   }
 
-  private removeNow(worker: WorkerId, keys: readonly BlockKey[]): void {
+  private removeNow(worker: WorkerId, keys: readonly BlockKey[], from = 0, to = keys.length): void {
     const slot = this.slotOf.get(worker);
     if (slot === undefined) return;
-    for (const key of keys) {
-      const id = this.table.find(key);
+    for (let k = from; k < to; k++) {
+      const id = this.table.find(keys[k]);
       if (id < 0) continue;
       const held = this.holders.state(id, slot);
       if (held !== Held.None) this.drop(id, slot, held);
