@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { blockKeys, chainRoot, fullBlockCount, keyBytes } from "./block-keys";
+import { blockKeyBytes, blockKeys, chainRoot, chainWords, fullBlockCount, keyBytes, keyChain } from "./block-keys";
 
 interface VectorCase {
   name: string;
@@ -59,5 +59,18 @@ describe("blockKeys", () => {
     expect(() => blockKeys(tokens, 0, root)).toThrow(RangeError);
     expect(() => blockKeys(tokens, 16, Buffer.alloc(4))).toThrow(RangeError);
     expect(() => keyBytes("xyz")).toThrow(RangeError);
+  });
+
+  it("keyChain: the hex keys, frozen, with each key's 64-bit value alongside", () => {
+    const root = chainRoot({ hashSeed: "s", model: "m" });
+    const tokens = Array.from({ length: 160 }, (_, i) => (i * 7919) % 151_000);
+    const chain = keyChain(blockKeyBytes(tokens, 16, root));
+    expect([...chain]).toEqual(blockKeys(tokens, 16, root));
+    const words = chainWords(chain)!;
+    chain.forEach((key, i) => expect([words[2 * i], words[2 * i + 1]]).toEqual([parseInt(key.slice(0, 8), 16), parseInt(key.slice(8), 16)]));
+    expect(Object.isFrozen(chain)).toBe(true);
+    // Copies and slices are plain arrays; words that do not match the keys are not used.
+    expect(chainWords(chain.slice(1))).toBeUndefined();
+    expect(chainWords(Object.assign(chain.slice(1), { words }))).toBeUndefined();
   });
 });

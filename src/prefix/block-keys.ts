@@ -92,12 +92,40 @@ function checkedIds(tokens: ArrayLike<number>, count: number): Uint32Array {
   return ids;
 }
 
+/**
+ * A chain as the router hands it around for one decision: hex keys (what maps, headers and Redis
+ * take) with their 64-bit values alongside — words[2i] and words[2i + 1] are key i's high and low
+ * 32 bits, the two halves of its 16 hex digits — so in-process consumers (the memory index, key
+ * popularity) need not parse the hex again. Frozen, so the words cannot fall out of step with the
+ * keys; a copy or a slice is a plain BlockKey[] without them.
+ */
+export type KeyChain = readonly BlockKey[] & { readonly words?: Uint32Array };
+
+/** The 64-bit values of a chain's keys, when it carries them (see KeyChain). */
+export function chainWords(keys: readonly BlockKey[]): Uint32Array | undefined {
+  const words = (keys as KeyChain).words;
+  return words !== undefined && words.length === 2 * keys.length ? words : undefined;
+}
+
 /** Hex keys (the index's form) of a chain of key bytes. Each string owns its characters. */
 export function hexKeys(bytes: BlockKeyBytes): BlockKey[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const keys: BlockKey[] = new Array(bytes.byteLength / KEY_BYTES);
   for (let i = 0; i < keys.length; i++) keys[i] = buf.toString("hex", i * KEY_BYTES, (i + 1) * KEY_BYTES);
   return keys;
+}
+
+/** hexKeys() with the keys' 64-bit values alongside, frozen (see KeyChain). */
+export function keyChain(bytes: BlockKeyBytes): KeyChain {
+  const keys = hexKeys(bytes);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const words = new Uint32Array(2 * keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    words[2 * i] = buf.readUInt32BE(i * KEY_BYTES);
+    words[2 * i + 1] = buf.readUInt32BE(i * KEY_BYTES + 4);
+  }
+  // Not enumerable: the chain still compares, spreads and serialises as the plain array of keys.
+  return Object.freeze(Object.defineProperty(keys, "words", { value: words, enumerable: false }));
 }
 
 /**

@@ -13,7 +13,7 @@
  */
 import type { LimitsConfig, RouterConfig, WorkerConfig } from "../config/schema";
 import { fail, type Failure, type Outcome as Result } from "../failure";
-import { hexKeys, type BlockKey } from "../prefix/block-keys";
+import { keyChain, type BlockKey } from "../prefix/block-keys";
 import type { Prompt } from "../request/prompt";
 import { parseOpenAiBody } from "../request/parse-openai-body";
 import { DecisionCore, type DecisionInput } from "../routing/decision-core";
@@ -242,7 +242,7 @@ export class RequestRouter {
     if (!result.ok) return front.fallback(result.failure);
     if (!model || !parsed) return front.fallback({ code: "unknown-model", detail: "the requested model is not configured" });
     recordStages(stages, result.value.stages);
-    const chain = hexKeys(result.value.keys);
+    const chain = keyChain(result.value.keys);
     return this.decideOn(model, front, { prompt: null, stream: parsed.stream }, result.value.tokens, chain, null, stages, deadline, undefined, commit);
   }
 
@@ -279,7 +279,7 @@ export class RequestRouter {
     front: Extract<Front, { kind: "front" }>,
     request: { readonly prompt: Prompt | null; readonly stream: boolean },
     tokens: number,
-    chain: BlockKey[],
+    chain: readonly BlockKey[],
     text: string | null,
     stages: DecisionStages,
     deadline: number,
@@ -368,12 +368,12 @@ export class RequestRouter {
     stages: DecisionStages,
     deadline: number,
     withText: boolean,
-  ): Promise<Result<{ tokens: number; chain: BlockKey[]; text: string | null }>> {
+  ): Promise<Result<{ tokens: number; chain: readonly BlockKey[]; text: string | null }>> {
     const spec = { blockSize: this.deps.config.blockSize, root: model.root, withText, budgetMs: Math.max(0, deadline - this.now()) };
     const keyed = await this.deps.tokenizers.keys(model.name, prompt, spec);
     if (!keyed.ok) return keyed;
     recordStages(stages, keyed.value.stages);
-    return { ok: true, value: { tokens: keyed.value.tokens, chain: hexKeys(keyed.value.keys), text: keyed.value.text } };
+    return { ok: true, value: { tokens: keyed.value.tokens, chain: keyChain(keyed.value.keys), text: keyed.value.text } };
   }
 
   private recordSpeculatively(worker: string, chain: readonly string[]): void {

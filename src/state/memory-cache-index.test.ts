@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { blockKeyBytes, chainRoot, keyChain } from "../prefix/block-keys";
 import { chainOf, describeCacheIndexContract } from "./cache-index.contract";
 import { MemoryCacheIndex } from "./memory-cache-index";
 
@@ -92,6 +93,18 @@ describe("MemoryCacheIndex specifics", () => {
     expect(await run(index, after)).toBe(40_000);
     expect(await run(index, before)).toBe(1);
     expect((await index.stats()).workers.w1).toEqual({ blocks: 40_001, speculative: 0 });
+  });
+
+  it("a chain carrying its keys' values (keyChain) finds what the same keys as strings find", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 1_000_000 });
+    const root = chainRoot({ hashSeed: "s", model: "m" });
+    const bytes = blockKeyBytes(Array.from({ length: 16 * 300 }, (_, i) => i % 5000), 16, root);
+    const chain = keyChain(bytes);
+    await index.add("w1", chain.slice(0, 200)); // stored as plain strings
+    await index.addSpeculative("w2", chain, 60_000); // stored through the values
+    expect(Object.fromEntries(index.lookupNow(chain, ["w1", "w2"]))).toEqual({ w1: 200, w2: 300 });
+    expect(Object.fromEntries(index.lookupNow([...chain], ["w1", "w2"]))).toEqual({ w1: 200, w2: 300 });
+    expect((await index.stats()).entries).toBe(300);
   });
 
   it("a batch larger than one slice is applied in order in slices that yield, and later calls wait for it", async () => {

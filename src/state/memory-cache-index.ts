@@ -24,7 +24,7 @@
  * Parameters: maxEntries (blocks, default 4,000,000 from config), now (injected clock, default
  * Date.now). Measured cost per entry: docs/benchmark.md, "Cache index".
  */
-import type { BlockKey } from "../prefix/block-keys";
+import { chainWords, type BlockKey } from "../prefix/block-keys";
 import type { CacheIndex, IndexOp, IndexStats, WorkerId, WorkerIndexStats } from "./cache-index";
 import { BlockTable } from "./memory/block-table";
 import { ExpiryQueue } from "./memory/expiry-queue";
@@ -174,8 +174,9 @@ export class MemoryCacheIndex implements CacheIndex {
     const holder = this.holders.holder;
     let now = -1;
     let i = 0;
+    const values = chainWords(keys);
     for (; i < keys.length && asked > 0; i++) {
-      const id = this.table.find(keys[i]);
+      const id = values ? this.table.findWords(values[2 * i], values[2 * i + 1]) : this.table.find(keys[i]);
       if (id < 0) break;
       const v = holder[id];
       if ((v & MULTI) === 0) {
@@ -333,8 +334,9 @@ export class MemoryCacheIndex implements CacheIndex {
 
   private store(slot: number, keys: readonly BlockKey[], from: number, to: number, expiry: number): void {
     // Last key first, so the chain's first key ends up the newest.
+    const words = chainWords(keys);
     for (let k = to - 1; k >= from; k--) {
-      const id = this.table.findOrInsert(keys[k]);
+      const id = words ? this.table.findOrInsertWords(words[2 * k], words[2 * k + 1]) : this.table.findOrInsert(keys[k]);
       if (this.table.inserted) this.recency.push(id);
       else this.recency.touch(id);
       const held = this.holders.state(id, slot);

@@ -15,7 +15,7 @@
  *
  * Parameters: window 1,000 requests; maxDepth 4,096 blocks (64k tokens at 16 per block).
  */
-import type { BlockKey } from "../../prefix/block-keys";
+import { chainWords, type BlockKey } from "../../prefix/block-keys";
 import { BlockTable } from "../../state/memory/block-table";
 import type { PopularityView } from "./routing-policy";
 
@@ -59,8 +59,9 @@ export class KeyPopularity implements PopularityView {
     const depth = Math.min(keys.length, this.maxDepth);
     if (this.ring.length === this.window) this.forget(this.ring[this.next]);
     const ids = new Int32Array(depth);
+    const words = chainWords(keys);
     for (let i = 0; i < depth; i++) {
-      const id = this.table.findOrInsert(keys[i]);
+      const id = words ? this.table.findOrInsertWords(words[2 * i], words[2 * i + 1]) : this.table.findOrInsert(keys[i]);
       this.counts[id]++;
       ids[i] = id;
     }

@@ -78,9 +78,27 @@ export class BlockTable {
     return this.findParsed();
   }
 
+  /** find() for a key given as its 64-bit value (a KeyChain's words). */
+  findWords(hi: number, lo: number): number {
+    this.hi = hi;
+    this.lo = lo;
+    return this.findParsed();
+  }
+
   /** The key's id, inserting it if absent (then `inserted` is true). */
   findOrInsert(key: string): number {
     this.parse(key);
+    return this.findOrInsertParsed();
+  }
+
+  /** findOrInsert() for a key given as its 64-bit value. */
+  findOrInsertWords(hi: number, lo: number): number {
+    this.hi = hi;
+    this.lo = lo;
+    return this.findOrInsertParsed();
+  }
+
+  private findOrInsertParsed(): number {
     const found = this.findParsed();
     this.inserted = found < 0;
     if (found >= 0) return found;
