@@ -16,7 +16,7 @@
  */
 import { EnvoyExtProcClient } from "../support/envoy-ext-proc-client";
 import { ChatTraffic, SHIPPED_MESSAGE_TIMEOUT_MS, type RequestRecord } from "./support/chat-traffic";
-import { addCounts, cachedTokenShare, countBy, decisionCounts, followUpHitShare, hitRecoveryMs, machine, percentile, round, sleep } from "./support/figures";
+import { addCounts, cachedTokenShare, countBy, decisionCounts, followUpHitShare, hitRecoveryMs, machine, percentile, round, sleep, type RequestOutcomes, type RunHeader } from "./support/figures";
 import type { MapComparison } from "./support/map-truth";
 import { scrapeAdmin } from "./support/router-child";
 import { startRobustStack, type RobustStack } from "./support/robust-stack";
@@ -61,13 +61,9 @@ export interface MapCheck {
   readonly last: MapComparison;
 }
 
-export interface PhaseFigures {
+export interface PhaseFigures extends RequestOutcomes {
   readonly name: string;
   readonly faultMs: number;
-  readonly requests: number;
-  readonly answered: number;
-  readonly late: number;
-  readonly failed: number;
   readonly latencyP50Ms: number | null;
   readonly latencyP99Ms: number | null;
   readonly latencyMaxMs: number | null;
@@ -81,10 +77,7 @@ export interface PhaseFigures {
   readonly map: MapCheck | null;
 }
 
-export interface ChaosReport {
-  readonly command: string;
-  readonly machine: ReturnType<typeof machine>;
-  readonly options: Omit<ChaosOptions, "log">;
+export interface ChaosReport extends RunHeader<Omit<ChaosOptions, "log">> {
   readonly messageTimeoutMs: number;
   readonly phases: readonly PhaseFigures[];
   readonly totals: { requests: number; answered: number; late: number; lateOutsideRouterRestart: number; failed: number; failedOutsideRouterDown: number; latencyP99Ms: number | null; latencyMaxMs: number | null };

@@ -9,7 +9,7 @@
  */
 import { EnvoyExtProcClient } from "../support/envoy-ext-proc-client";
 import { ChatTraffic, type RequestRecord } from "./support/chat-traffic";
-import { cachedTokenShare, countBy, followUpHitShare, machine, percentile, round } from "./support/figures";
+import { cachedTokenShare, countBy, followUpHitShare, machine, percentile, round, type RequestOutcomes, type RunHeader } from "./support/figures";
 import { startRobustStack } from "./support/robust-stack";
 
 export interface SeveralRoutersOptions {
@@ -22,14 +22,7 @@ export interface SeveralRoutersOptions {
 
 export const SHORT_SEVERAL: SeveralRoutersOptions = { routers: 3, replicas: 4, requests: 500, concurrency: 16, seed: 5 };
 
-export interface SeveralRoutersReport {
-  readonly command: string;
-  readonly machine: ReturnType<typeof machine>;
-  readonly options: SeveralRoutersOptions;
-  readonly requests: number;
-  readonly answered: number;
-  readonly late: number;
-  readonly failed: number;
+export interface SeveralRoutersReport extends RunHeader<SeveralRoutersOptions>, RequestOutcomes {
   readonly latencyP99Ms: number | null;
   /** Follow-ups (decided by another router than their previous turn) served by the previous turn's replica. */
   readonly followUps: number;

@@ -10,7 +10,7 @@ import { EnvoyExtProcClient } from "../support/envoy-ext-proc-client";
 import { freePort } from "../support/free-port";
 import { QWEN3_TOKENIZER } from "../support/router-fixture";
 import { ChatTraffic } from "./support/chat-traffic";
-import { machine, percentile, round } from "./support/figures";
+import { machine, metricValue, percentile, round, type RunHeader } from "./support/figures";
 import { scrapeAdmin, startRouterChild } from "./support/router-child";
 
 export interface SoakOptions {
@@ -50,10 +50,7 @@ export interface CurveFit {
   readonly maxMiB: number;
 }
 
-export interface SoakReport {
-  readonly command: string;
-  readonly machine: ReturnType<typeof machine>;
-  readonly options: Omit<SoakOptions, "log">;
+export interface SoakReport extends RunHeader<Omit<SoakOptions, "log">> {
   readonly requests: number;
   readonly seconds: number;
   readonly late: number;
@@ -163,12 +160,6 @@ export async function runSoak(o: SoakOptions, command: string): Promise<SoakRepo
     client.close();
     await router.stop();
   }
-}
-
-/** The value of an unlabelled gauge in a Prometheus text exposition (0 if absent). */
-function metricValue(exposition: string, name: string): number {
-  const line = exposition.split("\n").find((l) => l.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.slice(name.length + 1));
 }
 
 /** Least-squares line of value over request count; its change across the range as a share of the mean. */

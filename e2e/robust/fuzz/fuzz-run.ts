@@ -11,7 +11,7 @@
  */
 import { freePort } from "../../support/free-port";
 import { QWEN3_TOKENIZER, startTestRouter, testConfig } from "../../support/router-fixture";
-import { machine } from "../support/figures";
+import { machine, type RunHeader } from "../support/figures";
 import { scrapeAdmin, startRouterChild } from "../support/router-child";
 import { fuzzIngest, type IngestFuzzFigures } from "./ingest-fuzz";
 import { fuzzParsers, type ParserFuzzFigures } from "./parser-fuzz";
@@ -28,10 +28,7 @@ export interface FuzzOptions {
   readonly log: (line: string) => void;
 }
 
-export interface FuzzReport {
-  readonly command: string;
-  readonly machine: ReturnType<typeof machine>;
-  readonly options: Omit<FuzzOptions, "log">;
+export interface FuzzReport extends RunHeader<Omit<FuzzOptions, "log">> {
   readonly totalCases: number;
   readonly parsers: ParserFuzzFigures;
   readonly inProcess: { streams: StreamFuzzFigures; ingest: IngestFuzzFigures };

@@ -59,6 +59,12 @@ export function decisionCounts(metricsText: string): Record<string, number> {
   return out;
 }
 
+/** The value of an unlabelled gauge or counter in a /metrics text (0 if absent). */
+export function metricValue(metricsText: string, name: string): number {
+  const line = metricsText.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.slice(name.length + 1));
+}
+
 export function addCounts(into: Record<string, number>, more: Record<string, number>): Record<string, number> {
   for (const [k, v] of Object.entries(more)) into[k] = (into[k] ?? 0) + v;
   return into;
@@ -66,6 +72,21 @@ export function addCounts(into: Record<string, number>, more: Record<string, num
 
 export function machine(): { cpus: number; cpu: string | undefined; node: string } {
   return { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version };
+}
+
+/** What every robustness report starts with: the command that made it, the machine, the options. */
+export interface RunHeader<Options> {
+  readonly command: string;
+  readonly machine: ReturnType<typeof machine>;
+  readonly options: Options;
+}
+
+/** Requests of a load by how they ended: answered within the message timeout, late, failed. */
+export interface RequestOutcomes {
+  readonly requests: number;
+  readonly answered: number;
+  readonly late: number;
+  readonly failed: number;
 }
 
 /** Writes bench-results/<name>.json and returns its path. */
