@@ -39,3 +39,6 @@ export function ok<T>(value: T): Outcome<T> {
 export function fail(code: FailureCode, detail: string): { ok: false; failure: Failure } {
   return { ok: false, failure: { code, detail } };
 }
+
+/** The body names a model the config does not (said by the router, or by a thread that parsed the body). */
+export const UNKNOWN_MODEL: Failure = Object.freeze({ code: "unknown-model", detail: "the requested model is not configured" });

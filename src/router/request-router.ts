@@ -12,7 +12,7 @@
  * through the speculation overlay (routing/speculation-overlay.ts), merged synchronously.
  */
 import type { LimitsConfig, RouterConfig, WorkerConfig } from "../config/schema";
-import { fail, type Failure, type Outcome as Result } from "../failure";
+import { fail, UNKNOWN_MODEL, type Failure, type Outcome as Result } from "../failure";
 import { keyChain, type BlockKey } from "../prefix/block-keys";
 import type { Prompt } from "../request/prompt";
 import { parseOpenAiBody } from "../request/parse-openai-body";
@@ -216,7 +216,7 @@ export class RequestRouter {
     const front = this.front(model, request, prompt.ok ? prompt.value : null);
     if (front.kind === "reject") return front;
     if (!prompt.ok) return front.fallback(prompt.failure);
-    if (!model) return front.fallback({ code: "unknown-model", detail: "the requested model is not configured" });
+    if (!model) return front.fallback(UNKNOWN_MODEL);
 
     const tokenized = await withDeadline(this.keysFor(model, prompt.value, stages, deadline, commit === undefined), Math.max(0, deadline - this.now()));
     if (!tokenized.done) return front.fallback(tokenized.error ? { code: "tokenize-error", detail: String(tokenized.error) } : this.timeout());
@@ -240,7 +240,7 @@ export class RequestRouter {
     if (!keyed.done) return front.fallback(keyed.error ? { code: "tokenize-error", detail: String(keyed.error) } : this.timeout());
     const result = keyed.value.result;
     if (!result.ok) return front.fallback(result.failure);
-    if (!model || !parsed) return front.fallback({ code: "unknown-model", detail: "the requested model is not configured" });
+    if (!model || !parsed) return front.fallback(UNKNOWN_MODEL); // the thread resolved it from the same config
     recordStages(stages, result.value.stages);
     const chain = keyChain(result.value.keys);
     return this.decideOn(model, front, { prompt: null, stream: parsed.stream }, result.value.tokens, chain, null, stages, deadline, undefined, commit);
@@ -277,7 +277,7 @@ export class RequestRouter {
   private async decideOn(
     model: CatalogModel,
     front: Extract<Front, { kind: "front" }>,
-    request: { readonly prompt: Prompt | null; readonly stream: boolean },
+    asked: { readonly prompt: Prompt | null; readonly stream: boolean },
     tokens: number,
     chain: readonly BlockKey[],
     text: string | null,
@@ -306,7 +306,7 @@ export class RequestRouter {
     const input: DecisionInput = { workers: eligible, keys: chain, promptTokens: tokens, match, nowMs };
     const views = loads ? eligible.map((w) => ({ id: w.id, address: w.address, inFlight: 0, load: loads.get(w.id) })) : this.core.snapshot(eligible, nowMs);
     const decision = stages.run("pick", () => this.core.decide(input, views));
-    const decided: DecidedPlan = { kind: "decide", prompt: request.prompt, stream: request.stream, model, input, views, runs, decision, text };
+    const decided: DecidedPlan = { kind: "decide", prompt: asked.prompt, stream: asked.stream, model, input, views, runs, decision, text };
     return commit ? { ...decided, result: commit(decided) } : decided;
   }
 

@@ -50,11 +50,17 @@ export interface PromptKeys {
   readonly stages: StageTimes;
 }
 
-/** What the thread read from a body it parsed itself (keysOfBody). */
+/** What a thread read from a body it parsed: the model the client named and the stream flag. */
+export interface ParsedRequest {
+  readonly model: string;
+  readonly stream: boolean;
+}
+
+/** The answer to a body parsed in a thread (keysOfBody). */
 export interface BodyKeys {
   readonly result: Outcome<PromptKeys>;
-  /** The model the body names and its stream flag; null when the body did not parse. */
-  readonly parsed: { readonly model: string; readonly stream: boolean } | null;
+  /** Null when the body did not parse. */
+  readonly parsed: ParsedRequest | null;
 }
 
 /** Where a request's keys come from: a tokenizer pool (worker threads) or a PromptKeyer in process. */

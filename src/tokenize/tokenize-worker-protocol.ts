@@ -4,7 +4,7 @@ import type { BulkGateShare } from "./bulk-gate";
 import type { BodyLimits } from "../request/parse-openai-body";
 import type { Prompt } from "../request/prompt";
 import type { ModelTokenizerConfig } from "./model-files";
-import type { KeySpec, PromptKeys } from "./prompt-keyer";
+import type { KeySpec, ParsedRequest, PromptKeys } from "./prompt-keyer";
 import type { SegmentCacheStats } from "./segment-cache";
 
 export interface WorkerInit {
@@ -21,12 +21,6 @@ export interface WorkerInit {
 export interface CatalogEntry {
   readonly model: string;
   readonly root: Uint8Array;
-}
-
-/** What the thread read from a body it parsed: the model the client named and the stream flag. */
-export interface ParsedRequest {
-  readonly model: string;
-  readonly stream: boolean;
 }
 
 /**

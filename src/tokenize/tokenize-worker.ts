@@ -5,11 +5,11 @@
  * encoder on the libuv pool, the next renders.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { fail, type Outcome } from "../failure";
+import { fail, UNKNOWN_MODEL } from "../failure";
 import { parseOpenAiBody } from "../request/parse-openai-body";
-import { PromptKeyer, type PromptKeys } from "./prompt-keyer";
+import { PromptKeyer, type BodyKeys } from "./prompt-keyer";
 import { loadTokenizerRegistry } from "./tokenizer-registry";
-import type { ParsedRequest, WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
+import type { WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
 
 async function main(): Promise<void> {
   const port = parentPort!;
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     return;
   }
   const keyer = new PromptKeyer(registry, init.chainCacheBytes);
-  const done = (id: number, result: Outcome<PromptKeys>, parsed: ParsedRequest | null) =>
+  const done = (id: number, { result, parsed }: BodyKeys) =>
     port.postMessage({ kind: "done", id, result, parsed, stats: keyer.stats(registry.stats()) } satisfies WorkerReply);
   port.on("message", (job: WorkerJob | WorkerHeapProbe) => {
     if ("probe" in job) {
@@ -33,20 +33,20 @@ async function main(): Promise<void> {
       return;
     }
     keysOf(job).then(
-      ({ result, parsed }) => done(job.id, result, parsed),
-      (err: unknown) => done(job.id, fail("tokenize-error", err instanceof Error ? err.message : String(err)), null),
+      (keyed) => done(job.id, keyed),
+      (err: unknown) => done(job.id, { result: fail("tokenize-error", err instanceof Error ? err.message : String(err)), parsed: null }),
     );
   });
 
   /** A prompt job as it came; a body job parsed here, its model resolved through the catalog. */
-  async function keysOf(job: WorkerJob): Promise<{ result: Outcome<PromptKeys>; parsed: ParsedRequest | null }> {
+  async function keysOf(job: WorkerJob): Promise<BodyKeys> {
     if (job.model !== null) return { result: await keyer.keys(job.model, job.prompt, job.spec), parsed: null };
     const { path, body } = job.prompt;
     const prompt = parseOpenAiBody(path, Buffer.from(body.buffer, body.byteOffset, body.byteLength), init.limits);
     if (!prompt.ok) return { result: prompt, parsed: null };
     const parsed = { model: prompt.value.model, stream: prompt.value.stream === true };
     const entry = Object.hasOwn(init.catalog, parsed.model) ? init.catalog[parsed.model] : undefined;
-    if (entry === undefined) return { result: fail("unknown-model", "the requested model is not configured"), parsed };
+    if (entry === undefined) return { result: { ok: false, failure: UNKNOWN_MODEL }, parsed };
     return { result: await keyer.keys(entry.model, prompt.value, { ...job.spec, root: entry.root }), parsed };
   }
   port.postMessage({ kind: "ready" } satisfies WorkerReply);
