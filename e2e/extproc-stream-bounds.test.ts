@@ -8,6 +8,7 @@
 import { status } from "@grpc/grpc-js";
 import net from "node:net";
 import { describe, expect, it } from "vitest";
+import { splitHostPort } from "../src/common/host-port";
 import type { ProcessingRequest } from "../src/extproc/messages";
 import { EnvoyExtProcClient } from "./support/envoy-ext-proc-client";
 import { chatBody, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
@@ -40,7 +41,7 @@ async function withRouter(extProc: Record<string, unknown>, test: (r: RunningRou
  * router (no FIN, no RST, nothing).
  */
 async function blackHoleRelay(target: string): Promise<{ address: string; blackHole(): void; close(): void }> {
-  const [host, port] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
+  const [host, port] = splitHostPort(target);
   const pairs: [net.Socket, net.Socket][] = [];
   const server = net.createServer((client) => {
     const upstream = net.connect(port, host);

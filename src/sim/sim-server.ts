@@ -20,6 +20,7 @@ import { parseOpenAiBody, type BodyLimits } from "../request/parse-openai-body";
 import type { ModelTokenizer } from "../tokenize/tokenizer-registry";
 import { FillerText } from "./filler-text";
 import { errorBody, fullResponse, generationOptions, SSE_DONE, streamChunk, usageChunk, usageOf, type Endpoint, type ResponseContext } from "./openai-responses";
+import { splitHostPort } from "../common/host-port";
 import { PROMPT_ENDPOINTS, promptEndpoint } from "./prompt-endpoints";
 import { RealtimeDriver } from "./realtime-driver";
 import { fitsReplica, SimReplicaEngine } from "./replica-engine";
@@ -220,13 +221,6 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
-}
-
-export function splitHostPort(listen: string): [string, number] {
-  const at = listen.lastIndexOf(":");
-  const port = Number(listen.slice(at + 1));
-  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`expected host:port, got ${JSON.stringify(listen)}`);
-  return [listen.slice(0, at).replace(/^\[(.*)\]$/, "$1"), port];
 }
 
 /**

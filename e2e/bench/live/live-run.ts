@@ -10,6 +10,7 @@
  * the same summary and report code reads both.
  */
 import { Agent, request as httpRequest } from "node:http";
+import { splitHostPort } from "../../../src/common/host-port";
 import { EnvoyExtProcClient } from "../../support/envoy-ext-proc-client";
 import type { RequestRecord, RunResult } from "../../../src/bench/des/simulate";
 import type { BenchRequest, Workload } from "../../../src/bench/workloads/workload";
@@ -138,7 +139,7 @@ function usageOf(text: string): SimUsage | null {
 }
 
 function postJson(agent: Agent, address: string, path: string, body: string): Promise<SimUsage | null> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
+  const [host, port] = splitHostPort(address);
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host, port, path, method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
       const chunks: Buffer[] = [];

@@ -14,6 +14,7 @@
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { DEBUG_HEADERS, DESTINATION_HEADER } from "../../../src/extproc/decision-response";
+import { splitHostPort } from "../../../src/common/host-port";
 import { EnvoyExtProcClient } from "../../support/envoy-ext-proc-client";
 
 /** The router's debug headers that the shipped Envoy config echoes to the client. */
@@ -37,10 +38,10 @@ export interface Front {
 
 /** One HTTP/1.1 POST over a keep-alive pool. */
 function post(agent: Agent, address: string, path: string, body: string, headers: Readonly<Record<string, string>>): Promise<Omit<FrontReply, "wallMs">> {
-  const at = address.lastIndexOf(":");
+  const [host, port] = splitHostPort(address);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: address.slice(0, at), port: Number(address.slice(at + 1)), path, method: "POST", agent, headers: { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      { host, port, path, method: "POST", agent, headers: { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
