@@ -18,7 +18,7 @@
  * index creates: commandTimeoutMs (default 1000), connectTimeoutMs (default 1000), redisOptions.
  */
 import Redis, { type Cluster, type RedisOptions } from "ioredis";
-import type { BlockKey } from "../prefix/block-keys";
+import { KEY_BYTES, type BlockKey } from "../prefix/block-keys";
 import type { CacheIndex, IndexOp, IndexStats, WorkerId, WorkerIndexStats } from "./cache-index";
 import { APPLY_LUA, DRAIN_LUA, LOOKUP_LUA, PURGE_IDLE_LUA, SWAP_LUA, SWEEP_LUA } from "./redis-scripts";
 
@@ -346,8 +346,6 @@ export class RedisCacheIndex implements CacheIndex {
   }
 }
 
-/** Bytes of a block key as stored: 16 lowercase hex digits (docs/prefix-keys.md) → 8 bytes. */
-const KEY_BYTES = 8;
 const HEX_KEYS = /^[0-9a-f]*$/;
 
 /**
