@@ -381,10 +381,14 @@ export class RequestRouter {
     if (ttl <= 0 || chain.length === 0) return;
     const pending = this.overlay.add(worker, chain);
     const settle = () => this.overlay.settle(pending, this.now(), this.deps.config.routing.lookupTimeoutMs);
-    this.deps.index.addSpeculative(worker, chain, ttl).then(settle, (err: unknown) => {
-      settle();
-      this.deps.onBackgroundError?.(err);
-    });
+    // The write waits for the next turn of the event loop, after the answer is sent: the overlay
+    // already shows the record to every later decision until the write has settled.
+    setImmediate(() =>
+      this.deps.index.addSpeculative(worker, chain, ttl).then(settle, (err: unknown) => {
+        settle();
+        this.deps.onBackgroundError?.(err);
+      }),
+    );
   }
 
   private fallback(eligible: readonly WorkerConfig[], failure: Failure, model: string | null, micros: () => number, totalBlocks = 0): RouteResult {

@@ -45,8 +45,8 @@ export interface SharedPrefixInput {
 export function sharedHeadCharges(keys: readonly BlockKey[], popularity: PopularityView, workers: number, reuseScale: number): number[] {
   const r = Math.min(1, Math.max(0, reuseScale));
   const charges: number[] = [];
-  for (const key of keys) {
-    const reuses = popularity.requestsWith(key) * r;
+  for (let i = 0; i < keys.length; i++) {
+    const reuses = popularity.requestsWith(keys, i) * r;
     if (reuses <= workers) break;
     charges.push(workers / reuses);
   }

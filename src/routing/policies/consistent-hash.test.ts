@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { WorkerView } from "../worker-view";
+import { blockKeyBytes, chainRoot, KEY_BYTES, keyChain } from "../../prefix/block-keys";
 import { boundedLoadCap, consistentHash, firstNonSharedBlock } from "./consistent-hash";
 import { HashRing } from "./hash-ring";
 import { KeyPopularity } from "./key-popularity";
@@ -7,7 +8,7 @@ import { mix32, type PopularityView } from "./routing-policy";
 
 const key = (n: number) => n.toString(16).padStart(16, "0");
 const chain = (...ns: number[]) => ns.map(key);
-const popularity = (counts: Record<string, number>, requests: number): PopularityView => ({ requestsWith: (k) => counts[k] ?? 0, requests });
+const popularity = (counts: Record<string, number>, requests: number): PopularityView => ({ requestsWith: (keys, at) => counts[keys[at]] ?? 0, requests });
 const view = (id: string, inFlight = 0): WorkerView => ({ id, address: `${id}:1`, inFlight });
 
 describe("firstNonSharedBlock", () => {
@@ -85,9 +86,9 @@ describe("KeyPopularity", () => {
     const pop = new KeyPopularity({ window: 2 });
     pop.observe(chain(1, 2));
     pop.observe(chain(1, 3));
-    expect([pop.requestsWith(key(1)), pop.requestsWith(key(2)), pop.requests]).toEqual([2, 1, 2]);
+    expect([pop.requestsWith([key(1)], 0), pop.requestsWith([key(2)], 0), pop.requests]).toEqual([2, 1, 2]);
     pop.observe(chain(4));
-    expect([pop.requestsWith(key(1)), pop.requestsWith(key(2)), pop.requestsWith(key(4)), pop.requests]).toEqual([1, 0, 1, 2]);
+    expect([pop.requestsWith([key(1)], 0), pop.requestsWith([key(2)], 0), pop.requestsWith([key(4)], 0), pop.requests]).toEqual([1, 0, 1, 2]);
   });
 
   it("agrees with a plain count over a sliding window while keys come and go (ids are reused)", () => {
@@ -103,13 +104,25 @@ describe("KeyPopularity", () => {
       if (ring.length > 7) ring.shift();
       const expected = new Map<string, number>();
       for (const k of ring.flat()) expected.set(k, (expected.get(k) ?? 0) + 1);
-      for (const k of [...keys, key(0), key(5), key(999)]) expect(pop.requestsWith(k)).toBe(expected.get(k) ?? 0);
+      for (const k of [...keys, key(0), key(5), key(999)]) expect(pop.requestsWith([k], 0)).toBe(expected.get(k) ?? 0);
     }
+  });
+
+  it("reads a chain's keys by their 64-bit values as it reads their strings", () => {
+    const pop = new KeyPopularity({ window: 4 });
+    const bytes = blockKeyBytes(Array.from({ length: 64 }, (_, i) => i), 16, chainRoot({ hashSeed: "s", model: "m" }));
+    const long = keyChain(bytes);
+    const short = keyChain(bytes.subarray(0, 2 * KEY_BYTES));
+    pop.observe(long);
+    pop.observe([...short]);
+    const counts = (keys: readonly string[]) => keys.map((_, i) => pop.requestsWith(keys, i));
+    expect(counts(long)).toEqual([2, 2, 1, 1]);
+    expect(counts([...long])).toEqual(counts(long));
   });
 
   it("counts only the first maxDepth keys", () => {
     const pop = new KeyPopularity({ maxDepth: 1 });
     pop.observe(chain(1, 2));
-    expect([pop.requestsWith(key(1)), pop.requestsWith(key(2))]).toEqual([1, 0]);
+    expect([pop.requestsWith([key(1)], 0), pop.requestsWith([key(2)], 0)]).toEqual([1, 0]);
   });
 });

@@ -35,7 +35,7 @@ export function firstNonSharedBlock(keys: readonly string[], popularity: Popular
   let hi = keys.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (popularity.requestsWith(keys[mid]) < limit) hi = mid;
+    if (popularity.requestsWith(keys, mid) < limit) hi = mid;
     else lo = mid + 1;
   }
   return lo < keys.length ? lo : keys.length > 0 ? keys.length - 1 : -1;

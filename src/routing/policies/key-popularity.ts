@@ -49,8 +49,9 @@ export class KeyPopularity implements PopularityView {
     return this.ring.length;
   }
 
-  requestsWith(key: BlockKey): number {
-    const id = this.table.find(key);
+  requestsWith(keys: readonly BlockKey[], at: number): number {
+    const words = chainWords(keys);
+    const id = words ? this.table.findWords(words[2 * at], words[2 * at + 1]) : this.table.find(keys[at]);
     return id < 0 ? 0 : this.counts[id];
   }
 

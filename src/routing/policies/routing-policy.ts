@@ -18,8 +18,8 @@ export type PolicyKind = (typeof POLICY_KINDS)[number];
 
 /** Read-only view of how many recent requests carried a block key (see key-popularity.ts). */
 export interface PopularityView {
-  /** Recent requests (in the window) whose prompt holds `key`. */
-  requestsWith(key: BlockKey): number;
+  /** Recent requests (in the window) whose prompt holds `keys[at]` (by position: a KeyChain is read by its 64-bit values). */
+  requestsWith(keys: readonly BlockKey[], at: number): number;
   /** Requests currently in the window. */
   readonly requests: number;
 }
