@@ -4,7 +4,8 @@
  * One HASH per namespace, `{ns}:workers`, field = worker id, value = JSON record; in the same
  * hash tag as the cache index (docs/redis-layout.md).
  */
-import Redis from "ioredis";
+import type { Redis } from "ioredis";
+import { redisClientClass } from "../state/load-ioredis";
 import type { WorkerId } from "../state/cache-index";
 import { failFastRedisOptions } from "../state/redis-cache-index";
 import type { WorkerRecord, WorkerStateStore } from "./worker-state-store";
@@ -14,7 +15,7 @@ export class RedisWorkerStateStore implements WorkerStateStore {
   private readonly key: string;
 
   constructor(options: { readonly url: string; readonly namespace: string; readonly commandTimeoutMs: number }) {
-    this.client = new Redis(options.url, { ...failFastRedisOptions(options.commandTimeoutMs), lazyConnect: false });
+    this.client = new (redisClientClass())(options.url, { ...failFastRedisOptions(options.commandTimeoutMs), lazyConnect: false });
     this.client.on("error", () => undefined); // failures surface on each call
     this.key = `{${options.namespace}}:workers`;
   }

@@ -17,7 +17,8 @@
  * Parameters: namespace (default "pr"; one per index, e.g. one per model), and for a client this
  * index creates: commandTimeoutMs (default 1000), connectTimeoutMs (default 1000), redisOptions.
  */
-import Redis, { type Cluster, type RedisOptions } from "ioredis";
+import type { Cluster, Redis, RedisOptions } from "ioredis";
+import { redisClientClass } from "./load-ioredis";
 import { KEY_BYTES, type BlockKey } from "../prefix/block-keys";
 import type { CacheIndex, IndexOp, IndexStats, WorkerId, WorkerIndexStats } from "./cache-index";
 import { APPLY_LUA, DRAIN_LUA, LOOKUP_LUA, PURGE_IDLE_LUA, SWAP_LUA, SWEEP_LUA } from "./redis-scripts";
@@ -135,7 +136,7 @@ export class RedisCacheIndex implements CacheIndex {
     this.owned = options.client === undefined;
     this.client =
       options.client ??
-      new Redis(options.url!, {
+      new (redisClientClass())(options.url!, {
         ...failFastRedisOptions(options.commandTimeoutMs, options.connectTimeoutMs),
         ...options.redisOptions,
       });
