@@ -29,6 +29,22 @@ describe("SegmentCache", () => {
     expect(cache.stats().cachedBytes).toBeLessThanOrEqual(3 * cost("k1", 10));
   });
 
+  it("holds segment cuts in the same budget: their text counts, and they age out with the ids", () => {
+    const cuts = { text: "t".repeat(1000), keys: ["a", "b"], ends: Uint32Array.of(500, 1000) };
+    const cutsCost = 2 * "c".length + 2 * 1000 + 2 * (2 + 8) + 4 * 2 + ENTRY_OVERHEAD;
+    const cache = new SegmentCache(cutsCost + cost("k1", 10));
+    cache.setCuts("c", cuts);
+    cache.set("k1", ids(10));
+    expect(cache.stats().cachedBytes).toBe(cutsCost + cost("k1", 10));
+    expect(cache.getCuts("c")).toBe(cuts);
+    expect(cache.get("c")).toBeUndefined(); // cuts are not ids
+    cache.set("k2", ids(10)); // k1 is the oldest now (the cuts were read)
+    expect(cache.get("k1")).toBeUndefined();
+    cache.set("k3", ids(10));
+    expect(cache.getCuts("c")).toBeUndefined();
+    expect(cache.stats().cachedBytes).toBeLessThanOrEqual(cutsCost + cost("k1", 10));
+  });
+
   it("skips entries larger than the budget, and caches nothing with budget 0", () => {
     const small = new SegmentCache(cost("x", 1));
     small.set("x", ids(2));

