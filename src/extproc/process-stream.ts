@@ -21,9 +21,24 @@ import { classifyServed, readServedEndpoint } from "./served-endpoint";
 import type { BodySendMode, HttpBody, ProcessingRequest, ProcessingResponse } from "./messages";
 import type { BodyBudget } from "./stream-gate";
 import type { StreamOutcome } from "./stream-outcome";
+import { constantAnswer } from "./proto";
 import { readSubsetHint } from "./subset-hint";
 
 export const STREAMED_CHUNK_BYTES = 64 * 1024;
+
+type FixedAnswers = Record<"strippingHeaders" | "responseHeaders" | "responseTrailers" | "requestTrailers", ProcessingResponse>;
+let fixed: FixedAnswers | undefined;
+
+/** The answers that never change, serialized once (built on first use: the proto loads then). */
+function fixedAnswers(): FixedAnswers {
+  fixed ??= {
+    strippingHeaders: constantAnswer({ request_headers: { response: strippingCommonResponse() } }),
+    responseHeaders: constantAnswer({ response_headers: {} }),
+    responseTrailers: constantAnswer({ response_trailers: {} }),
+    requestTrailers: constantAnswer({ request_trailers: {} }),
+  };
+  return fixed;
+}
 
 export type BodyModeSetting = "auto" | "buffered" | "full-duplex-streamed";
 
@@ -105,12 +120,12 @@ export class ProcessStream {
         const status = Number(readHeaders(msg.response_headers?.headers).get(":status"));
         this.responseStatus = Number.isFinite(status) ? status : null;
         this.servedBy = readServedEndpoint(msg);
-        return this.send({ response_headers: {} });
+        return this.send(fixedAnswers().responseHeaders);
       }
       case "response_body":
         return this.onResponseBody(msg.response_body ?? {});
       case "response_trailers":
-        return this.send({ response_trailers: {} });
+        return this.send(fixedAnswers().responseTrailers);
       default:
         throw new Error(`ProcessingRequest without a known request field: ${String(msg.request)}`);
     }
@@ -119,7 +134,7 @@ export class ProcessStream {
   private async onRequestHeaders(msg: ProcessingRequest): Promise<void> {
     if (this.phase !== "headers") {
       // A second request_headers on one stream (a proxy bug): the stream has its request already.
-      this.send({ request_headers: { response: strippingCommonResponse() } });
+      this.send(fixedAnswers().strippingHeaders);
       return;
     }
     const headers = readHeaders(msg.request_headers?.headers);
@@ -140,7 +155,7 @@ export class ProcessStream {
       return;
     }
     this.phase = "body";
-    if (this.mode === "buffered") this.send({ request_headers: { response: strippingCommonResponse() } });
+    if (this.mode === "buffered") this.send(fixedAnswers().strippingHeaders);
     // Full duplex: the headers answer waits for the end of the body.
   }
 
@@ -185,7 +200,7 @@ export class ProcessStream {
 
   private async onRequestTrailers(): Promise<void> {
     if (this.mode === "full-duplex-streamed" && this.phase === "body") await this.finishFullDuplexBody(false);
-    this.send({ request_trailers: {} });
+    this.send(fixedAnswers().requestTrailers);
   }
 
   private async finishFullDuplexBody(endOfStream: boolean): Promise<void> {
