@@ -167,7 +167,7 @@ function startScraper(config: RouterConfig, router: RequestRouter, metrics: Rout
 
 /** The tokenizer threads: one per core (at most 4) unless configured; the cache budget split 7/8 segments, 1/8 chain states. */
 function startTokenizerPool(config: RouterConfig): Promise<TokenizerPool> {
-  const { maxBytes, threads } = config.tokenizerCache;
+  const { maxBytes, threads, bulkNice } = config.tokenizerCache;
   return TokenizerPool.start({
     models: config.models,
     catalog: new ModelCatalog(config.models, config.workers, config.hashSeed).keyRoots(),
@@ -175,6 +175,7 @@ function startTokenizerPool(config: RouterConfig): Promise<TokenizerPool> {
     threads: threads ?? Math.min(availableParallelism(), 4),
     segmentCacheBytes: maxBytes - Math.floor(maxBytes / 8),
     chainCacheBytes: Math.floor(maxBytes / 8),
+    bulkNice,
   });
 }
 

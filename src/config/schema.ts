@@ -257,6 +257,13 @@ export const tokenizerCacheSchema = z
   .object({
     maxBytes: z.number().int().min(0).default(256 * MiB).describe("memory for cached token ids of repeated text segments (7/8) and block keys of repeated prefixes (1/8), split between the tokenizer threads"),
     threads: z.number().int().min(1).max(64).optional().describe("worker threads that render, tokenize and hash prompts off the event loop (each loads every model's tokenizer); default: one per CPU core, at most 4"),
+    bulkNice: z
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .default(10)
+      .describe("OS nice value of the process each tokenizer thread starts to encode large batches of new text (4,096 characters or more: cold prompts, not a warm request's new turn), so that cold prompts yield the CPU to warm requests; 0 encodes them in the tokenizer threads"),
   })
   .strict();
 

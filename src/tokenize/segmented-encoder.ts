@@ -23,7 +23,7 @@
 import { createHash } from "node:crypto";
 import type { Tokenizer } from "tokenizers";
 import { AddedTokenSplitter } from "./added-token-splitter";
-import type { BulkGate } from "./bulk-gate";
+import { BULK_CHARS, type BulkGate } from "./bulk-gate";
 import type { AddedTokenInfo } from "./model-files";
 import type { SegmentCache } from "./segment-cache";
 import { chunkText } from "./text-chunker";
@@ -49,6 +49,9 @@ const BATCH_CHARS = 32 * 1024;
 /** Encode calls started together; the deadline is checked before each wave. */
 const WAVE_BATCHES = 4;
 
+/** Encodes a bulk batch elsewhere (bulk-encoder.ts), or answers null when it cannot right now. */
+export type BulkEncode = (texts: readonly string[]) => Promise<Uint32Array[]> | null;
+
 interface Deferred {
   readonly promise: Promise<Uint32Array>;
   resolve(ids: Uint32Array): void;
@@ -67,12 +70,14 @@ export class SegmentedEncoder {
     private readonly affixes: Affixes | null,
     private readonly chunked: boolean,
     private readonly gate: BulkGate | null,
+    private readonly bulk: BulkEncode | null,
   ) {}
 
   /**
    * `namespace` keeps this tokenizer's cache keys apart from other tokenizers' in a shared cache.
    * `pipeline.chunkable`: long segments may be cut (text-chunker.ts), checked on the probe too.
-   * `gate`: bounds bulk encoding across threads (bulk-gate.ts).
+   * `gate`: bounds bulk encoding across threads (bulk-gate.ts); `bulk`: where bulk batches go first
+   * (bulk-encoder.ts), encoded here when it answers null or fails.
    */
   static async create(
     backend: Tokenizer | TokenEncoder,
@@ -81,17 +86,18 @@ export class SegmentedEncoder {
     cache: SegmentCache,
     namespace: string,
     gate: BulkGate | null = null,
+    bulk: BulkEncode | null = null,
   ): Promise<SegmentedEncoder> {
     const encoder = "encodeSegments" in backend ? backend : huggingFaceEncoder(backend);
-    const whole = new SegmentedEncoder(encoder, cache, namespace, null, null, false, gate);
+    const whole = new SegmentedEncoder(encoder, cache, namespace, null, null, false, gate, null);
     if (!segmentable(addedTokens, pipeline.preTokenizer)) return whole;
     const splitter = new AddedTokenSplitter(addedTokens);
     const chunked = pipeline.chunkable === true;
     const probe = probeText(addedTokens, chunked);
-    const candidate = new SegmentedEncoder(encoder, cache, namespace, splitter, null, chunked, gate);
+    const candidate = new SegmentedEncoder(encoder, cache, namespace, splitter, null, chunked, gate, null);
     const [segmented, reference] = await Promise.all([candidate.encode(probe, false), whole.encodeWhole(probe, false)]);
     if (!equalIds(segmented, reference)) return whole;
-    return new SegmentedEncoder(encoder, cache, namespace, splitter, await encoder.affixes(), chunked, gate);
+    return new SegmentedEncoder(encoder, cache, namespace, splitter, await encoder.affixes(), chunked, gate, bulk);
   }
 
   /** True when text is split and cached; false when every call encodes the whole text. */
@@ -162,10 +168,18 @@ export class SegmentedEncoder {
     return parts;
   }
 
-  private encodeBatch(texts: readonly string[]): Promise<Uint32Array[]> {
-    if (this.gate === null) return this.encoder.encodeSegments(texts);
+  private async encodeBatch(texts: readonly string[]): Promise<Uint32Array[]> {
     let chars = 0;
     for (const t of texts) chars += t.length;
+    const elsewhere = chars >= BULK_CHARS && this.bulk !== null ? this.bulk(texts) : null;
+    if (elsewhere !== null) {
+      try {
+        return await elsewhere;
+      } catch {
+        // The bulk encoder process went away: encode here.
+      }
+    }
+    if (this.gate === null) return this.encoder.encodeSegments(texts);
     return this.gate.run(chars, () => this.encoder.encodeSegments(texts));
   }
 

@@ -16,6 +16,8 @@ export interface WorkerInit {
   readonly segmentCacheBytes: number;
   readonly chainCacheBytes: number;
   readonly bulkGate: BulkGateShare;
+  /** Where the bulk encoder process listens (bulk-encoder.ts); null: bulk batches are encoded in the thread. */
+  readonly bulkSocket: string | null;
 }
 
 export interface CatalogEntry {

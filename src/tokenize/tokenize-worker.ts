@@ -7,6 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { fail, UNKNOWN_MODEL } from "../failure";
 import { parseOpenAiBody } from "../request/parse-openai-body";
+import { BulkEncoderClient } from "./bulk-encoder";
 import { PromptKeyer, type BodyKeys } from "./prompt-keyer";
 import { loadTokenizerRegistry } from "./tokenizer-registry";
 import type { WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
@@ -16,7 +17,8 @@ async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   let registry: Awaited<ReturnType<typeof loadTokenizerRegistry>>;
   try {
-    registry = await loadTokenizerRegistry(init.models, { segmentCacheBytes: init.segmentCacheBytes, bulkGate: init.bulkGate });
+    const bulkEncoder = init.bulkSocket === null ? undefined : new BulkEncoderClient(init.bulkSocket);
+    registry = await loadTokenizerRegistry(init.models, { segmentCacheBytes: init.segmentCacheBytes, bulkGate: init.bulkGate, bulkEncoder });
   } catch (err) {
     port.postMessage({ kind: "failed", error: err instanceof Error ? err.message : String(err) } satisfies WorkerReply);
     return;

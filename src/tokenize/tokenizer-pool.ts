@@ -13,13 +13,17 @@
  * hands their bytes to a thread, which parses them and answers with the model they name.
  *
  * Threads are unref'd while no job waits, so an idle pool never keeps the process alive. Bulk
- * encoding is bounded across all threads (bulk-gate.ts), so small jobs never queue behind it.
+ * batches (a cold prompt's new text) go to the bulk encoder process at a lower OS priority
+ * (bulk-encoder.ts, tokenizerCache.bulkNice); encoded in the threads instead (without it, or while
+ * it is unavailable), they are bounded across all threads (bulk-gate.ts), so small jobs never queue
+ * behind them.
  */
 import { availableParallelism } from "node:os";
 import { extname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { fail, type Outcome } from "../failure";
 import type { Prompt } from "../request/prompt";
+import { BulkEncoderProcess } from "./bulk-encoder";
 import { BulkGate } from "./bulk-gate";
 import type { ModelTokenizerConfig } from "./model-files";
 import type { BodyLimits } from "../request/parse-openai-body";
@@ -38,6 +42,8 @@ export interface TokenizerPoolOptions {
   readonly segmentCacheBytes: number;
   /** Chain-state cache budget of the whole pool (split between threads). */
   readonly chainCacheBytes: number;
+  /** Nice value of the bulk encoder process (bulk-encoder.ts); 0 (default): none, bulk batches are encoded in the threads. */
+  readonly bulkNice?: number;
   /** Bodies this large are parsed in a thread, not on the event loop (default 1 MiB; keysOfBody()). */
   readonly bodyBytesOver?: number;
 }
@@ -78,6 +84,7 @@ export class TokenizerPool implements PromptKeySource {
     private readonly init: WorkerInit,
     size: number,
     readonly parsesBodiesOver: number,
+    private readonly bulk: BulkEncoderProcess | null,
   ) {
     this.threads = new Array(size).fill(null);
   }
@@ -92,8 +99,10 @@ export class TokenizerPool implements PromptKeySource {
       segmentCacheBytes: Math.floor(options.segmentCacheBytes / size),
       chainCacheBytes: Math.floor(options.chainCacheBytes / size),
       bulkGate: BulkGate.share(bulkLimit()),
+      bulkSocket: null,
     };
-    const pool = new TokenizerPool(init, size, options.bodyBytesOver ?? 1 << 20);
+    const bulk = (options.bulkNice ?? 0) > 0 ? BulkEncoderProcess.start(options.models, options.bulkNice!) : null;
+    const pool = new TokenizerPool({ ...init, bulkSocket: bulk?.socket ?? null }, size, options.bodyBytesOver ?? 1 << 20, bulk);
     try {
       await Promise.all(pool.threads.map((_, slot) => pool.spawn(slot)));
     } catch (err) {
@@ -165,6 +174,7 @@ export class TokenizerPool implements PromptKeySource {
     this.threads.fill(null);
     for (const t of running) this.failAll(t, "the tokenizer pool closed");
     await Promise.all(running.map((t) => t.worker.terminate()));
+    this.bulk?.close();
   }
 
   private pick(preference: number): PoolThread | null {

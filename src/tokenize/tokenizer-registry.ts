@@ -19,10 +19,11 @@
 import { fail, ok, type Outcome } from "../failure";
 import type { ChatPrompt, Prompt } from "../request/prompt";
 import { ChatRenderer } from "./chat-template";
+import type { BulkEncoderClient } from "./bulk-encoder";
 import { BulkGate, type BulkGateShare } from "./bulk-gate";
 import { loadModelFiles, type ModelTokenizerConfig } from "./model-files";
 import { SegmentCache, type SegmentCacheStats } from "./segment-cache";
-import { SegmentedEncoder } from "./segmented-encoder";
+import { SegmentedEncoder, type BulkEncode } from "./segmented-encoder";
 
 export type { ModelTokenizerConfig } from "./model-files";
 
@@ -51,6 +52,8 @@ export interface TokenizerRegistryOptions {
   readonly segmentCacheBytes: number;
   /** Bounds bulk encoding together with other threads (tokenizer threads share one). */
   readonly bulkGate?: BulkGateShare;
+  /** Where bulk batches are encoded first (bulk-encoder.ts), built for these models. */
+  readonly bulkEncoder?: BulkEncoderClient;
 }
 
 interface LoadedTokenizer {
@@ -67,11 +70,12 @@ export async function loadTokenizerRegistry(
   const gate = options.bulkGate ? new BulkGate(options.bulkGate) : null;
   const loaded = new Map<string, Promise<LoadedTokenizer>>();
   const byModel = new Map<string, ModelTokenizer>();
-  for (const model of models) {
+  for (const [index, model] of models.entries()) {
     const key = JSON.stringify([model.tokenizer, model.chatTemplate ?? null, model.tiktokenPattern ?? null]);
     let shared = loaded.get(key);
     if (shared === undefined) {
-      shared = loadTokenizer(model, cache, `${loaded.size}\u0000`, gate);
+      const bulk = options.bulkEncoder;
+      shared = loadTokenizer(model, cache, `${loaded.size}\u0000`, gate, bulk ? (texts) => bulk.encode(index, texts) : null);
       loaded.set(key, shared);
     }
     byModel.set(model.name, new PromptTokenizer(model.name, await shared));
@@ -82,7 +86,7 @@ export async function loadTokenizerRegistry(
   };
 }
 
-async function loadTokenizer(model: ModelTokenizerConfig, cache: SegmentCache, namespace: string, gate: BulkGate | null): Promise<LoadedTokenizer> {
+async function loadTokenizer(model: ModelTokenizerConfig, cache: SegmentCache, namespace: string, gate: BulkGate | null, bulk: BulkEncode | null): Promise<LoadedTokenizer> {
   const files = loadModelFiles(model);
   let renderer: ChatRenderer;
   try {
@@ -90,7 +94,7 @@ async function loadTokenizer(model: ModelTokenizerConfig, cache: SegmentCache, n
   } catch (err) {
     throw new Error(`model ${JSON.stringify(model.name)} (${model.chatTemplate ?? model.tokenizer}): chat template does not parse: ${String(err)}`);
   }
-  const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, cache, namespace, gate);
+  const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, cache, namespace, gate, bulk);
   return { renderer, encoder, maxTokenId: files.maxTokenId };
 }
 
