@@ -34,7 +34,13 @@ const CONCURRENCY = 16;
 const MIX_REQUESTS = 480;
 const BIG_LIMITS = { maxBodyBytes: 64 << 20, maxPromptChars: 10_000_000 };
 /** BENCH_TOKENIZER_THREADS=n overrides the tokenizer thread count (default: one per core, at most 4). */
-const THREADS = { tokenizerCache: process.env.BENCH_TOKENIZER_THREADS ? { threads: Number(process.env.BENCH_TOKENIZER_THREADS) } : {} };
+/** BENCH_BULK_NICE=n sets tokenizerCache.bulkNice (default: the config default, 0 — no bulk encoder process). */
+const THREADS = {
+  tokenizerCache: {
+    ...(process.env.BENCH_TOKENIZER_THREADS ? { threads: Number(process.env.BENCH_TOKENIZER_THREADS) } : {}),
+    ...(process.env.BENCH_BULK_NICE ? { bulkNice: Number(process.env.BENCH_BULK_NICE) } : {}),
+  },
+};
 const OUT_FILE = process.env.BENCH_OUT ?? "decision.json";
 
 /** Starts an ext_proc server that answers every message with an empty response. */
@@ -186,7 +192,7 @@ async function main(): Promise<void> {
 
   const outDir = join(REPO_ROOT, "bench-results");
   mkdirSync(outDir, { recursive: true });
-  const out = { command: "npm run bench:decision", date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage1m: { start: load, end: loadavg()[0] }, tokenizerThreads: (router.service.tokenizers as { size?: number }).size ?? "none (event loop)", targets, results };
+  const out = { command: "npm run bench:decision", date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage1m: { start: load, end: loadavg()[0] }, tokenizerThreads: (router.service.tokenizers as { size?: number }).size ?? "none (event loop)", bulkNice: router.service.config.tokenizerCache.bulkNice, targets, results };
   writeFileSync(join(outDir, OUT_FILE), JSON.stringify(out, null, 1));
   console.log(`\nwrote ${join(outDir, OUT_FILE)} (load average ${load.toFixed(1)} → ${loadavg()[0].toFixed(1)} on ${cpus().length} cores)`);
 }

@@ -262,8 +262,8 @@ export const tokenizerCacheSchema = z
       .int()
       .min(0)
       .max(19)
-      .default(10)
-      .describe("OS nice value of the process each tokenizer thread starts to encode large batches of new text (4,096 characters or more: cold prompts, not a warm request's new turn), so that cold prompts yield the CPU to warm requests; 0 encodes them in the tokenizer threads"),
+      .default(0)
+      .describe("1–19: encode batches of 4,096+ characters of new text (prompts new to this router: not a warm request's new turn) in a bulk encoder process at this OS nice value, so they yield the CPU to warm requests for up to half their decision budget; 0 (default): encode them in the tokenizer threads. Trade-off measured in docs/benchmark.md"),
   })
   .strict();
 

@@ -92,4 +92,16 @@ describe("SegmentedEncoder with a bulk encoder", () => {
     expect(Array.from(await encoder.encode(text, false))).toEqual(Array.from(await encoder.encodeWhole(text, false)));
     expect(asked).toBeGreaterThan(0);
   });
+
+  it("encodes a bulk batch itself once it has yielded until the given time, and not before", async () => {
+    const files = loadModelFiles(MODELS[0]);
+    const never = () => new Promise<Uint32Array[]>(() => undefined); // a starved bulk encoder
+    const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, new SegmentCache(0), "q\u0000", null, never);
+    const text = texts().join("\n\n");
+    const pieces = encoder.pieces(text, false)!;
+    const started = performance.now();
+    const ids = await encoder.idsOf(pieces, () => false, started + 150);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+    expect(Array.from(ids.flatMap((p) => Array.from(p)))).toEqual(Array.from(await encoder.encodeWhole(text, false)));
+  });
 });

@@ -108,6 +108,8 @@ export class PromptKeyer implements PromptKeySource {
   async keys(model: string, prompt: Prompt, spec: KeySpec): Promise<Outcome<PromptKeys>> {
     const deadline = performance.now() + spec.budgetMs;
     const expired = () => performance.now() > deadline;
+    // Bulk batches yield to warm requests (bulk-encoder.ts) for half the budget at most.
+    const yieldUntil = performance.now() + spec.budgetMs / 2;
     const tokenizer = this.tokenizers.get(model);
     if (!tokenizer) return fail("unknown-model", `no tokenizer loaded for ${model}`);
     const started = epochNow();
@@ -131,7 +133,7 @@ export class PromptKeyer implements PromptKeySource {
     const renderedAt = epochNow();
     if (expired()) return timedOut(spec);
     try {
-      const keyed = await this.keysOfText(tokenizer, text.value, prompt.addSpecialTokens, spec, expired);
+      const keyed = await this.keysOfText(tokenizer, text.value, prompt.addSpecialTokens, spec, expired, yieldUntil);
       const template = prompt.kind === "chat" ? ([started, renderedAt] as const) : null;
       return ok({ ...keyed, text: spec.withText && prompt.kind === "chat" ? text.value : null, stages: { ...keyed.stages, template } });
     } catch (err) {
@@ -146,6 +148,7 @@ export class PromptKeyer implements PromptKeySource {
     addSpecialTokens: boolean,
     spec: KeySpec,
     expired: () => boolean,
+    yieldUntil: number,
   ): Promise<Omit<PromptKeys, "text" | "stages"> & { stages: Omit<StageTimes, "template"> }> {
     const tokenizeStart = epochNow();
     const pieces = tokenizer.encoder.pieces(text, addSpecialTokens);
@@ -160,7 +163,7 @@ export class PromptKeyer implements PromptKeySource {
     const found = this.chains.last(points);
     const from = found === null ? 0 : found.at + 1;
     for (let i = 0; i < from; i++) if (pieces[i].text !== null) this.reusedPieces++;
-    const ids = await tokenizer.encoder.idsOf(from === 0 ? pieces : pieces.slice(from), expired);
+    const ids = await tokenizer.encoder.idsOf(from === 0 ? pieces : pieces.slice(from), expired, yieldUntil);
     const tokenized = epochNow();
     const keys = await this.extend(found?.state ?? null, ids, points.slice(from), spec);
     return { tokens: keys.tokens, keys: keys.keys, stages: { tokenize: [tokenizeStart, tokenized], hash: [tokenized, epochNow()] } };
