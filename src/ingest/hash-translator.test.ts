@@ -27,7 +27,7 @@ describe("HashTranslator", () => {
     const first = t.translate(batch([stored(["i:1", "i:2", "i:3"], null, all.slice(0, 3 * BS))]));
     const second = t.translate(batch([stored(["i:4", "i:5"], "i:3", all.slice(3 * BS))]));
     expect(first).toEqual({ ops: [{ op: "add", keys: expected.slice(0, 3) }], issues: [], unknownRemovals: 0 });
-    expect(second.ops).toEqual([{ op: "add", keys: expected.slice(3) }]);
+    expect(second.ops).toEqual([{ op: "add", keys: expected.slice(3), parent: expected[2] }]);
     expect(t.size()).toBe(5);
   });
 
@@ -37,7 +37,8 @@ describe("HashTranslator", () => {
     const bytes = `b:${"ab".repeat(32)}`;
     t.translate(batch([stored([big], null, toks(BS))]));
     const r = t.translate(batch([stored([bytes], big, toks(BS, 50))]));
-    expect(r.ops).toEqual([{ op: "add", keys: blockKeys(toks(BS, 50), BS, keyBytes(blockKeys(toks(BS), BS, root)[0])) }]);
+    const parent = blockKeys(toks(BS), BS, root)[0];
+    expect(r.ops).toEqual([{ op: "add", keys: blockKeys(toks(BS, 50), BS, keyBytes(parent)), parent }]);
   });
 
   it("roots a LoRA adapter's chain in its own namespace", () => {
@@ -91,7 +92,26 @@ describe("HashTranslator", () => {
     const r = t.translate(
       batch([stored(["i:1"], null, toks(BS)), stored(["i:2"], "i:1", toks(BS, BS)), removed(["i:1"]), stored(["i:3"], "i:2", toks(BS, 2 * BS))]),
     );
-    expect(r.ops).toEqual([{ op: "add", keys: [k[0], k[1]] }, { op: "remove", keys: [k[0]] }, { op: "add", keys: [k[2]] }]);
+    expect(r.ops).toEqual([{ op: "add", keys: [k[0], k[1]] }, { op: "remove", keys: [k[0]] }, { op: "add", keys: [k[2]], parent: k[1] }]);
+  });
+
+  it("merges a continuation only into the chain it continues", () => {
+    const t = new HashTranslator(opts);
+    const a = blockKeys(toks(3 * BS), BS, root);
+    const b = blockKeys(toks(2 * BS, 100), BS, root);
+    t.translate(batch([stored(["i:1"], null, toks(BS))]));
+    const r = t.translate(
+      batch([
+        stored(["i:2"], "i:1", toks(BS, BS)), // continues a[0]
+        stored(["i:3"], "i:2", toks(BS, 2 * BS)), // continues the op before: merged
+        stored(["j:1"], null, toks(BS, 100)), // a new chain: not merged into a continuation
+        stored(["j:2"], "j:1", toks(BS, 100 + BS)), // continues it: merged into it
+      ]),
+    );
+    expect(r.ops).toEqual([
+      { op: "add", keys: [a[1], a[2]], parent: a[0] },
+      { op: "add", keys: [b[0], b[1]] },
+    ]);
   });
 
   it("ignores CPU-offload media, applies GPU and unspecified", () => {
@@ -123,7 +143,7 @@ describe("HashTranslator", () => {
     const k = blockKeys(toks(6 * BS), BS, root);
     t.translate(batch([stored(["i:1", "i:2", "i:3"], null, toks(3 * BS))]));
     const r = t.translate(batch([stored(["i:4", "i:5", "i:6"], "i:3", toks(3 * BS, 3 * BS))]));
-    expect(r.ops).toEqual([{ op: "add", keys: k.slice(3) }, { op: "remove", keys: [k[0], k[1]] }]);
+    expect(r.ops).toEqual([{ op: "add", keys: k.slice(3), parent: k[2] }, { op: "remove", keys: [k[0], k[1]] }]);
     expect(t.size()).toBe(4);
     expect(t.translate(batch([removed(["i:1"])])).unknownRemovals).toBe(1);
   });

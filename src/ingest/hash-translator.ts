@@ -124,13 +124,14 @@ export class HashTranslator {
       return void result.issues.push({ kind: "untranslatable", event: i, reason });
     }
     let parent: Buffer;
+    let parentKey: BlockKey | undefined;
     if (event.parentBlockHash === null) {
       if (event.loraId !== null && event.loraName === null) {
         return void result.issues.push({ kind: "untranslatable", event: i, reason: `lora_id ${event.loraId} without lora_name` });
       }
       parent = this.root(event.loraName ?? "");
     } else {
-      const parentKey = this.tables.get(rank)?.keys.get(event.parentBlockHash);
+      parentKey = this.tables.get(rank)?.keys.get(event.parentBlockHash);
       if (parentKey === undefined) {
         return void result.issues.push({ kind: "untranslatable", event: i, reason: `unknown parent ${event.parentBlockHash}` });
       }
@@ -144,7 +145,7 @@ export class HashTranslator {
       else this.entries++;
       table.keys.set(hash, keys[b]);
     }
-    if (keys.length > 0) push(result.ops, { op: "add", keys });
+    if (keys.length > 0) push(result.ops, parentKey === undefined ? { op: "add", keys } : { op: "add", keys, parent: parentKey });
     this.enforceCap(result);
   }
 
@@ -221,9 +222,16 @@ export class HashTranslator {
  * Appends `op`, merging it into the previous op when both add or both remove. Every keys array in
  * `ops` was created by this translator for this result, so growing it in place is safe.
  */
+/**
+ * Appends an op, merged into the last one of its kind when that keeps its meaning: removals always;
+ * adds when neither continues a chain, or when this one continues the last one's chain.
+ */
 function push(ops: IndexOp[], op: IndexOp): void {
   const last = ops[ops.length - 1];
-  if (last && last.op !== "clear" && last.op === op.op) {
+  const merges =
+    last !== undefined && op.op !== "clear" && last.op === op.op &&
+    (op.op === "remove" || (op.parent === undefined ? (last as typeof op).parent === undefined : last.keys[last.keys.length - 1] === op.parent));
+  if (merges) {
     const keys = last.keys as BlockKey[];
     for (const key of (op as { keys: readonly BlockKey[] }).keys) keys.push(key);
   } else {

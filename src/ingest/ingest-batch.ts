@@ -98,7 +98,7 @@ export class BatchValidator {
         const decoded = decodeKeys(e.stored?.keys, `events[${i}].stored.keys`);
         if (!decoded.ok) return decoded;
         keys += decoded.value.length;
-        ops.push({ op: "add", keys: decoded.value });
+        ops.push(parent && parent.length === 8 ? { op: "add", keys: decoded.value, parent: parent.toString("hex") } : { op: "add", keys: decoded.value });
       } else if (e.kind === "removed" || e.removed) {
         const decoded = decodeKeys(e.removed?.keys, `events[${i}].removed.keys`);
         if (!decoded.ok) return decoded;

@@ -134,6 +134,15 @@ export function describeCacheIndexContract(backend: string, create: () => Promis
       expect(Object.fromEntries(await idx.lookup([a, b, c, d], ["w1"]))).toEqual({ w1: 3 });
     });
 
+    it("an add that names its parent stores its keys like one that does not, parent present or not", async () => {
+      const idx = await fresh();
+      await idx.apply("w1", [{ op: "add", keys: [a] }, { op: "add", keys: [b, c], parent: a }]);
+      await idx.apply("w2", [{ op: "add", keys: [b, c], parent: a }]); // w2 holds no a: still stored
+      expect(Object.fromEntries(await idx.lookup([a, b, c], ["w1", "w2"]))).toEqual({ w1: 3, w2: 0 });
+      expect(Object.fromEntries(await idx.lookup([b, c], ["w2"]))).toEqual({ w2: 2 });
+      expect((await idx.stats()).workers.w2?.blocks).toBe(2);
+    });
+
     it("replaceWorker replaces, it does not add, and drops speculation", async () => {
       const idx = await fresh();
       await idx.add("w1", [a, b, c]);

@@ -28,7 +28,12 @@ export interface IndexStats {
 
 /** One change in a batch applied by apply(): the domain form of a KV event. */
 export type IndexOp =
-  | { readonly op: "add"; readonly keys: readonly BlockKey[] }
+  /**
+   * `parent`: the key of the block before keys[0] when the keys continue a stored chain (a vLLM
+   * BlockStored event's parent block); the keys are then one chain in order. A bounded index uses
+   * it to keep a chain's head from ageing before its tail.
+   */
+  | { readonly op: "add"; readonly keys: readonly BlockKey[]; readonly parent?: BlockKey }
   | { readonly op: "remove"; readonly keys: readonly BlockKey[] }
   | { readonly op: "clear" };
 

@@ -42,6 +42,46 @@ describe("MemoryCacheIndex specifics", () => {
     expect(await run(index, chain, "w2")).toBe(5);
   });
 
+  it("a chain extended by a later store (parent given) loses its tail first, not its head", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 60 });
+    const chain = chainOf(50);
+    const other = chainOf(20, "other");
+    await index.apply("w1", [{ op: "add", keys: chain.slice(0, 30) }]);
+    // vLLM stores the next turn's blocks later, naming their parent: the head is not refreshed.
+    await index.apply("w1", [{ op: "add", keys: chain.slice(30), parent: chain[29] }]);
+    await index.add("w1", other); // 10 blocks over the bound
+    expect(await run(index, chain)).toBe(40); // the extension's last 10 went, the head stayed
+    expect(await run(index, other)).toBe(20);
+    // The same without the parent (the old behaviour) evicts the head's tail end, leaving
+    // chain[20..29] gone and the extension unreachable: only 20 blocks of the chain match.
+    const unlinked = new MemoryCacheIndex({ maxEntries: 60 });
+    await unlinked.apply("w1", [{ op: "add", keys: chain.slice(0, 30) }]);
+    await unlinked.apply("w1", [{ op: "add", keys: chain.slice(30) }]);
+    await unlinked.add("w1", other);
+    expect(await run(unlinked, chain)).toBe(20);
+  });
+
+  it("a continuation whose parent is not in the index is evicted first (no lookup can reach it)", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 20 });
+    const chain = chainOf(20);
+    const orphan = chainOf(20, "orphan");
+    await index.add("w1", chain.slice(0, 10));
+    await index.apply("w1", [{ op: "add", keys: orphan.slice(10), parent: orphan[9] }]); // orphan[0..9] never stored
+    await index.apply("w1", [{ op: "add", keys: chain.slice(10), parent: chain[9] }]); // 10 over the bound
+    expect(await run(index, chain)).toBe(20);
+    expect((await index.stats()).entries).toBe(20);
+    expect(await run(index, orphan.slice(10))).toBe(0); // evicted, not just unreachable
+  });
+
+  it("a continuation applied in slices keeps chain order across the slices", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 40_010 });
+    const chain = chainOf(40_000);
+    await index.add("w1", chain.slice(0, 10));
+    await index.apply("w1", [{ op: "add", keys: chain.slice(10), parent: chain[9] }]); // > one slice
+    await index.add("w1", chainOf(20, "other")); // 10 over: the chain's last 10 go
+    expect(await run(index, chain)).toBe(39_990);
+  });
+
   it("uses the injected clock for speculative expiry, and sweepExpired removes them", async () => {
     let now = 1_000;
     const index = new MemoryCacheIndex({ maxEntries: 10, now: () => now });

@@ -17,9 +17,10 @@
  *
  * Eviction: the least recently used block goes first once more than `maxEntries` blocks are held.
  * A store makes its keys the newest with the chain's first key newest of all, and a lookup does
- * the same for the blocks its walk reached, so a chain ages from its tail: the head of a stored
- * chain outlives its tail unless the tail alone was stored or looked up since (a chain extended by
- * a later store, never looked up since, can lose its head first).
+ * the same for the blocks its walk reached, so a chain ages from its tail. A store that continues a
+ * chain (an add with `parent`: vLLM stores a conversation's new blocks after their parent) puts its
+ * keys just older than the parent, in chain order, so the head still outlives the tail; one whose
+ * parent is not in the index can be reached by no lookup and goes oldest.
  *
  * Parameters: maxEntries (blocks, default 4,000,000 from config), now (injected clock, default
  * Date.now). Measured cost per entry: docs/benchmark.md, "Cache index".
@@ -126,7 +127,10 @@ export class MemoryCacheIndex implements CacheIndex {
   /** Applies `ops` (for one op, its keys from..to) synchronously. */
   private applySlice(worker: WorkerId, ops: readonly IndexOp[], cleanings: Promise<void>[], from = 0, to = Infinity): void {
     for (const op of ops) {
-      if (op.op === "add") this.store(this.attach(worker), op.keys, from, Math.min(to, op.keys.length), 0);
+      if (op.op === "add") {
+        const parent = op.parent === undefined ? undefined : from === 0 ? op.parent : op.keys[from - 1];
+        this.store(this.attach(worker), op.keys, from, Math.min(to, op.keys.length), 0, parent);
+      }
       else if (op.op === "remove") this.removeNow(worker, op.keys, from, Math.min(to, op.keys.length));
       else cleanings.push(this.detach(worker));
     }
@@ -332,35 +336,58 @@ export class MemoryCacheIndex implements CacheIndex {
     if (to === ids.length) this.freeSlots.push(slot);
   }
 
-  private store(slot: number, keys: readonly BlockKey[], from: number, to: number, expiry: number): void {
-    // Last key first, so the chain's first key ends up the newest.
+  /**
+   * Records keys[from, to) for the slot. Without `parent`, the last key first, so the chain's first
+   * key ends up the newest. With `parent` (the keys continue a stored chain), each key goes just
+   * older than the one before it, the first just older than the parent, so the chain's head never
+   * ages before its tail; without its parent in the table the continuation cannot be reached by any
+   * lookup, and goes oldest (evicted first).
+   */
+  private store(slot: number, keys: readonly BlockKey[], from: number, to: number, expiry: number, parent?: BlockKey): void {
     const words = chainWords(keys);
-    for (let k = to - 1; k >= from; k--) {
-      const id = words ? this.table.findOrInsertWords(words[2 * k], words[2 * k + 1]) : this.table.findOrInsert(keys[k]);
-      if (this.table.inserted) this.recency.push(id);
-      else this.recency.touch(id);
-      const held = this.holders.state(id, slot);
-      if (held === Held.Confirmed) continue;
-      const code = id * SLOT_LIMIT + slot;
-      if (expiry === 0) {
-        this.holders.set(id, slot, Held.Confirmed);
-        this.confirmedCount[slot]++;
-        if (held === Held.Speculative) {
-          this.spec.delete(code);
-          this.speculativeCount[slot]--;
-        } else {
-          this.listEntry(slot, id);
-        }
-      } else if (held === Held.Speculative) {
-        if (expiry > this.spec.get(code)!) this.spec.set(code, expiry);
+    const idOf = (k: number) => (words ? this.table.findOrInsertWords(words[2 * k], words[2 * k + 1]) : this.table.findOrInsert(keys[k]));
+    if (parent === undefined) {
+      for (let k = to - 1; k >= from; k--) {
+        const id = idOf(k);
+        if (this.table.inserted) this.recency.push(id);
+        else this.recency.touch(id);
+        this.hold(slot, id, expiry);
+      }
+      return;
+    }
+    let anchor = this.table.find(parent);
+    for (let k = from; k < to; k++) {
+      const id = idOf(k);
+      if (!this.table.inserted) this.recency.unlink(id);
+      if (anchor >= 0 && anchor !== id) this.recency.insertOlderThan(id, anchor);
+      else this.recency.pushOldest(id);
+      anchor = this.hold(slot, id, expiry) ? id : -1;
+    }
+  }
+
+  /** The slot holds block `id` (confirmed, or speculative until `expiry`); false when the bound then evicted `id` itself. */
+  private hold(slot: number, id: number, expiry: number): boolean {
+    const held = this.holders.state(id, slot);
+    if (held === Held.Confirmed) return true;
+    const code = id * SLOT_LIMIT + slot;
+    if (expiry === 0) {
+      this.holders.set(id, slot, Held.Confirmed);
+      this.confirmedCount[slot]++;
+      if (held === Held.Speculative) {
+        this.spec.delete(code);
+        this.speculativeCount[slot]--;
       } else {
-        this.holders.set(id, slot, Held.Speculative);
-        this.speculativeCount[slot]++;
-        this.spec.set(code, expiry);
         this.listEntry(slot, id);
       }
-      if (this.table.size > this.maxEntries) this.evictOldest();
+    } else if (held === Held.Speculative) {
+      if (expiry > this.spec.get(code)!) this.spec.set(code, expiry);
+    } else {
+      this.holders.set(id, slot, Held.Speculative);
+      this.speculativeCount[slot]++;
+      this.spec.set(code, expiry);
+      this.listEntry(slot, id);
     }
+    return this.table.size > this.maxEntries ? this.evictOldest() !== id : true;
   }
 
   private listEntry(slot: number, id: number): void {
@@ -400,7 +427,8 @@ export class MemoryCacheIndex implements CacheIndex {
     this.table.delete(id);
   }
 
-  private evictOldest(): void {
+  /** Evicts the least recently used block; returns its id. */
+  private evictOldest(): number {
     const id = this.recency.oldest;
     this.holders.forEach(id, (slot, held) => {
       if (held === Held.Speculative) {
@@ -412,6 +440,7 @@ export class MemoryCacheIndex implements CacheIndex {
     });
     this.holders.clear(id);
     this.freeBlock(id);
+    return id;
   }
 
   /** Every active worker ends its run at `run`; returns 0 (none left). */

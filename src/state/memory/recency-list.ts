@@ -41,6 +41,27 @@ export class RecencyList {
     else links[2 * n] = p;
   }
 
+  /** Links an unlinked id just older than the linked id `newer`. */
+  insertOlderThan(id: number, newer: number): void {
+    const links = this.links;
+    const older = links[2 * newer];
+    links[2 * id] = older;
+    links[2 * id + 1] = newer;
+    links[2 * newer] = id;
+    if (older === NONE) this.oldest = id;
+    else links[2 * older + 1] = id;
+  }
+
+  /** Links an unlinked id as the oldest. */
+  pushOldest(id: number): void {
+    const links = this.links;
+    links[2 * id] = NONE;
+    links[2 * id + 1] = this.oldest;
+    if (this.oldest === NONE) this.newest = id;
+    else links[2 * this.oldest] = id;
+    this.oldest = id;
+  }
+
   /** Makes a linked id the newest. */
   touch(id: number): void {
     if (id === this.newest) return;
