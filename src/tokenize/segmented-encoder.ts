@@ -204,8 +204,8 @@ export class SegmentedEncoder {
   /**
    * The pieces of one text segment. A long one (a system prompt, a document) is cut and digested
    * once: its cuts are remembered under a fingerprint and reused when the same text comes again,
-   * which one string comparison confirms — a repeated 130 kB system prompt costs microseconds
-   * instead of the ~0.3 ms of cutting and hashing it.
+   * which one string comparison confirms (a 131 kB rendered prompt: pieces() in ~0.06 ms instead
+   * of ~0.6 ms, measured on a 2-core VM).
    */
   private textPieces(segment: string, out: EncodePiece[]): void {
     if (segment.length < REMEMBERED_CHARS) {
