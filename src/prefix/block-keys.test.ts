@@ -64,8 +64,13 @@ describe("blockKeys", () => {
   it("keyChain: the hex keys, frozen, with each key's 64-bit value alongside", () => {
     const root = chainRoot({ hashSeed: "s", model: "m" });
     const tokens = Array.from({ length: 160 }, (_, i) => (i * 7919) % 151_000);
-    const chain = keyChain(blockKeyBytes(tokens, 16, root));
+    const bytes = blockKeyBytes(tokens, 16, root);
+    const chain = keyChain(bytes);
     expect([...chain]).toEqual(blockKeys(tokens, 16, root));
+    // A view into a larger buffer (at an offset) reads its own keys.
+    const tail = keyChain(bytes.subarray(8));
+    expect([...tail]).toEqual(chain.slice(1));
+    expect(Array.from(chainWords(tail)!)).toEqual(Array.from(chainWords(chain)!.subarray(2)));
     const words = chainWords(chain)!;
     chain.forEach((key, i) => expect([words[2 * i], words[2 * i + 1]]).toEqual([parseInt(key.slice(0, 8), 16), parseInt(key.slice(8), 16)]));
     expect(Object.isFrozen(chain)).toBe(true);

