@@ -14,9 +14,8 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { setPriority } from "node:os";
 import { join } from "node:path";
-import { Tokenizer } from "tokenizers";
 import { frame, FrameReader, type BulkReply, type BulkRequest } from "./bulk-frames";
-import { loadModelFiles, type ModelTokenizerConfig } from "./model-files";
+import { loadModelFiles, openTokenizerJson, type ModelTokenizerConfig } from "./model-files";
 import { huggingFaceEncoder, type TokenEncoder } from "./token-encoder";
 
 export interface BulkInit {
@@ -53,7 +52,7 @@ function lowerPriority(nice: number): void {
 
 function loadEncoder(model: ModelTokenizerConfig): TokenEncoder {
   const json = join(model.tokenizer, "tokenizer.json");
-  if (existsSync(json)) return huggingFaceEncoder(Tokenizer.fromFile(json));
+  if (existsSync(json)) return huggingFaceEncoder(openTokenizerJson(json));
   const { tokenizer } = loadModelFiles(model); // a tiktoken file
   return "encodeSegments" in tokenizer ? tokenizer : huggingFaceEncoder(tokenizer);
 }

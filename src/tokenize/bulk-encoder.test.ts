@@ -2,7 +2,9 @@
  * The bulk encoder process against the real tokenizers: the same ids as encoding in process, its
  * threads at the configured nice value (Linux), and nothing lost when it dies.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { LLAMA3_TOKENIZER, QWEN3_TOKENIZER, realPrompts } from "../../e2e/support/router-fixture";
 import { BulkEncoderClient, BulkEncoderProcess } from "./bulk-encoder";
@@ -29,8 +31,8 @@ const until = async (done: () => boolean) => {
 };
 
 /** A started process and a connected client (the first encode() answers null and connects). */
-async function started(nice = 7, restartMs?: number) {
-  const bulk = BulkEncoderProcess.start(MODELS, nice, restartMs);
+async function started(nice = 7, restartMs?: number, models = MODELS) {
+  const bulk = BulkEncoderProcess.start(models, nice, restartMs);
   const client = new BulkEncoderClient(bulk.socket, 20);
   closing.push(client, bulk);
   let first: Promise<Uint32Array[]> | null = null;
@@ -55,6 +57,20 @@ describe("bulk encoder process", () => {
       expect(remote!.map((ids) => Array.from(ids))).toEqual(here.map((ids) => Array.from(ids)));
     }
     await expect(client.encode(5, ["x"])).rejects.toThrow(/no model 5/);
+  }, 30_000);
+
+  it("encodes whole texts even where tokenizer.json configures truncation, as in process", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "truncating-"));
+    const json = JSON.parse(readFileSync(join(QWEN3_TOKENIZER, "tokenizer.json"), "utf8"));
+    json.truncation = { direction: "Right", max_length: 8, strategy: "LongestFirst", stride: 0 };
+    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(json));
+    copyFileSync(join(QWEN3_TOKENIZER, "tokenizer_config.json"), join(dir, "tokenizer_config.json"));
+    const model = { name: "truncating", tokenizer: dir };
+    const { client } = await started(7, undefined, [model]);
+    const remote = await client.encode(0, texts());
+    const here = await huggingFaceEncoder(loadModelFiles(model).tokenizer as never).encodeSegments(texts());
+    expect(here.some((ids) => ids.length > 8)).toBe(true);
+    expect(remote!.map((ids) => Array.from(ids))).toEqual(here.map((ids) => Array.from(ids)));
   }, 30_000);
 
   it.runIf(process.platform === "linux")("runs every thread of its process at the nice value, the encoder's pool included", async () => {

@@ -89,13 +89,10 @@ export function loadModelFiles(model: ModelTokenizerConfig): ModelFiles {
   const tokenizerJson = readJsonObject(tokenizerPath, where);
   let tokenizer: Tokenizer;
   try {
-    tokenizer = Tokenizer.fromFile(tokenizerPath);
+    tokenizer = openTokenizerJson(tokenizerPath);
   } catch (err) {
     throw new Error(`${where(tokenizerPath)}: cannot load tokenizer: ${String(err)}`);
   }
-  // transformers disables truncation/padding for plain encode calls; so do we.
-  tokenizer.disableTruncation();
-  tokenizer.disablePadding();
   return {
     ...common,
     tokenizer,
@@ -104,6 +101,14 @@ export function loadModelFiles(model: ModelTokenizerConfig): ModelFiles {
     addedTokens: readAddedTokens(tokenizerJson, where(tokenizerPath)),
     maxTokenId: maxTokenId(tokenizer),
   };
+}
+
+/** The Rust tokenizer of a tokenizer.json as plain encode calls use it: transformers disables truncation and padding for them; so do we. */
+export function openTokenizerJson(path: string): Tokenizer {
+  const tokenizer = Tokenizer.fromFile(path);
+  tokenizer.disableTruncation();
+  tokenizer.disablePadding();
+  return tokenizer;
 }
 
 /** `tiktoken.model`, else the folder's one `*.tiktoken` file, else null. */
