@@ -4,7 +4,8 @@
  * figures the table shows — requests, errors, cache hit rate from the replicas' own
  * usage.prompt_tokens_details.cached_tokens, time to first token overall and per replica.
  */
-import { ChatWorkload, seededRandom, type ChatTurn } from "./load-workload";
+import { seededRandom } from "../common/seeded-random";
+import { ChatWorkload, type ChatTurn } from "./load-workload";
 
 export interface LoadOptions {
   readonly url: string;

@@ -5,6 +5,8 @@
  * no text, so a second run starts with cold caches for its own prompts.
  */
 
+import { seededRandom } from "../common/seeded-random";
+
 const WORDS = (
   "account balance billing refund order shipping delivery address invoice payment card bank transfer " +
   "subscription plan upgrade downgrade cancel renewal discount coupon warranty repair replacement return " +
@@ -13,18 +15,6 @@ const WORDS = (
 ).split(" ");
 
 const TOPICS = ["billing support", "technical support", "travel planning", "code review", "legal questions", "cooking advice", "fitness coaching", "tax help"];
-
-/** Mulberry32: small, fast, good enough to vary text. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sentence(random: () => number, words: number): string {
   const out: string[] = [];

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { seededRandom } from "../common/seeded-random";
 import type { ChatPrompt, ConversationMessage } from "../request/prompt";
 import { ChatRenderer } from "./chat-template";
 import { loadModelFiles, type ModelFiles } from "./model-files";
@@ -15,16 +16,6 @@ import { SegmentCache } from "./segment-cache";
 import { SegmentedEncoder } from "./segmented-encoder";
 
 const dirOf = (pkg: string) => dirname(require.resolve(`${pkg}/models/tokenizer.json`));
-
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SNIPPETS = [
   " ", "  ", "\n", "\n\n", "\r\n", "\t", "\t\t", " \n ", "Hello", " world", "'s", "'ll", "don't", "123", "4567", "3.14",
@@ -82,7 +73,7 @@ describe.each(["qwen3", "llama3"])("SegmentedEncoder (%s)", (name) => {
 
   it("equals whole-text encoding on 300 random texts around added tokens", async () => {
     const { encoder, specials } = models[name];
-    const next = rng(name === "qwen3" ? 1 : 2);
+    const next = seededRandom(name === "qwen3" ? 1 : 2);
     for (let i = 0; i < 300; i++) {
       const text = randomText(next, specials, Math.floor(next() * 60));
       for (const special of [false, true]) {
@@ -94,7 +85,7 @@ describe.each(["qwen3", "llama3"])("SegmentedEncoder (%s)", (name) => {
 
   it("equals whole-text encoding on 100 random chats rendered by the model's template", async () => {
     const { encoder, renderer, specials } = models[name];
-    const next = rng(name === "qwen3" ? 3 : 4);
+    const next = seededRandom(name === "qwen3" ? 3 : 4);
     for (let i = 0; i < 100; i++) {
       const text = renderer.render(randomChat(next, specials));
       const [segmented, whole] = await Promise.all([encoder.encode(text, false), encoder.encodeWhole(text, false)]);
@@ -124,7 +115,7 @@ describe("SegmentedEncoder details", () => {
     const files = models.qwen3.files;
     const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, new SegmentCache(32 << 20), "r\u0000");
     const fresh = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, new SegmentCache(0), "r\u0000");
-    const next = rng(7);
+    const next = seededRandom(7);
     const words = Array.from({ length: 4000 }, () => SNIPPETS[Math.floor(next() * SNIPPETS.length)]).join(" ");
     const long = `<|im_start|>system\n${words}<|im_end|>\n<|im_start|>user\nhi<|im_end|>`;
     const keysOf = (e: SegmentedEncoder, text: string) => e.pieces(text, false)!.map((p) => p.key);

@@ -10,7 +10,8 @@
  * reply.
  */
 import type { EnvoyExtProcClient } from "../../support/envoy-ext-proc-client";
-import { ChatWorkload, seededRandom, type ChatTurn, type WorkloadOptions } from "../../../src/cli/load-workload";
+import { seededRandom } from "../../../src/common/seeded-random";
+import { ChatWorkload, type ChatTurn, type WorkloadOptions } from "../../../src/cli/load-workload";
 
 export type Outcome = "answered" | "late" | "failed";
 

@@ -18,7 +18,7 @@
 import { credentials, Server, ServerCredentials, type Client, type Metadata, type sendUnaryData, type ServerReadableStream, type ServerUnaryCall, type ServiceError } from "@grpc/grpc-js";
 import { makeGenericClientConstructor, type ServiceDefinition } from "@grpc/grpc-js";
 import { kvIngestService } from "../../../src/ingest/ingest-proto";
-import { seededRandom } from "../../../src/cli/load-workload";
+import { seededRandom } from "../../../src/common/seeded-random";
 
 export type BatchFault = "lose" | "duplicate" | "reorder" | "replay";
 export type FaultRates = Partial<Record<BatchFault, number>>;

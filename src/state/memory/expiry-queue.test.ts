@@ -1,21 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../../common/seeded-random";
 import { ExpiryQueue } from "./expiry-queue";
-
-/** mulberry32: a seeded PRNG so a failure reproduces. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("ExpiryQueue", () => {
   it("agrees with a plain map under random sets, extensions, deletes and sweeps (codes above 2^31)", () => {
     const queue = new ExpiryQueue();
     const model = new Map<number, number>();
-    const next = rng(42);
+    const next = seededRandom(42);
     let now = 1_700_000_000_000;
     // Few distinct ids so codes collide in probe runs, grow the table and get deleted often.
     const code = () => Math.floor(next() * 3000) * 65_536 + Math.floor(next() * 4);
