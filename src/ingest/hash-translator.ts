@@ -219,12 +219,9 @@ export class HashTranslator {
 }
 
 /**
- * Appends `op`, merging it into the previous op when both add or both remove. Every keys array in
- * `ops` was created by this translator for this result, so growing it in place is safe.
- */
-/**
  * Appends an op, merged into the last one of its kind when that keeps its meaning: removals always;
- * adds when neither continues a chain, or when this one continues the last one's chain.
+ * adds when neither continues a chain, or when this one continues the last one's chain. Every keys
+ * array in `ops` was created by this translator for this result, so growing it in place is safe.
  */
 function push(ops: IndexOp[], op: IndexOp): void {
   const last = ops[ops.length - 1];

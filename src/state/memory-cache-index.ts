@@ -130,8 +130,7 @@ export class MemoryCacheIndex implements CacheIndex {
       if (op.op === "add") {
         const parent = op.parent === undefined ? undefined : from === 0 ? op.parent : op.keys[from - 1];
         this.store(this.attach(worker), op.keys, from, Math.min(to, op.keys.length), 0, parent);
-      }
-      else if (op.op === "remove") this.removeNow(worker, op.keys, from, Math.min(to, op.keys.length));
+      } else if (op.op === "remove") this.removeNow(worker, op.keys, from, Math.min(to, op.keys.length));
       else cleanings.push(this.detach(worker));
     }
   }

@@ -67,7 +67,7 @@ export class BulkEncoderProcess {
     this.removeSocket(); // a dead process's socket file would keep the next from listening
     // From source (tests, tsx) the child needs tsx's require hook, as the tokenizer threads do.
     const execArgv = SOURCE ? ["--require", require.resolve("tsx/cjs")] : [];
-    const child = fork(ENTRY, [], { serialization: "advanced", execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(ENTRY, [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child = child;
     child.unref();
     child.channel?.unref();
@@ -95,7 +95,6 @@ interface Pending {
 /** A tokenizer thread's connection to the process. */
 export class BulkEncoderClient {
   private connection: Socket | null = null;
-  private connected = false;
   private lastAttempt = -Infinity;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -107,7 +106,7 @@ export class BulkEncoderClient {
 
   /** Ids of `texts` (model: its index in the pool's model list), or null: encode them yourself. */
   encode(model: number, texts: readonly string[]): Promise<Uint32Array[]> | null {
-    if (!this.connected || this.connection === null) {
+    if (this.connection === null || this.connection.connecting) {
       this.connectIfDue();
       return null;
     }
@@ -129,7 +128,6 @@ export class BulkEncoderClient {
     const connection = createConnection(this.socket);
     this.connection = connection;
     const reader = new FrameReader<BulkReply>();
-    connection.on("connect", () => (this.connected = true));
     connection.on("data", (chunk: Buffer) => {
       for (const reply of reader.push(chunk)) {
         const job = this.pending.get(reply.id);
@@ -141,10 +139,7 @@ export class BulkEncoderClient {
     });
     connection.on("error", () => connection.destroy());
     connection.on("close", () => {
-      if (this.connection === connection) {
-        this.connection = null;
-        this.connected = false;
-      }
+      if (this.connection === connection) this.connection = null;
       for (const job of this.pending.values()) job.reject(new Error("the bulk encoder process went away"));
       this.pending.clear();
     });

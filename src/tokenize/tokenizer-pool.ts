@@ -92,6 +92,7 @@ export class TokenizerPool implements PromptKeySource {
   /** Starts the threads and waits until each has loaded the tokenizers; throws what loading threw. */
   static async start(options: TokenizerPoolOptions): Promise<TokenizerPool> {
     const size = Math.max(1, Math.floor(options.threads));
+    const bulk = (options.bulkNice ?? 0) > 0 ? BulkEncoderProcess.start(options.models, options.bulkNice!) : null;
     const init: WorkerInit = {
       models: options.models,
       catalog: options.catalog,
@@ -99,10 +100,9 @@ export class TokenizerPool implements PromptKeySource {
       segmentCacheBytes: Math.floor(options.segmentCacheBytes / size),
       chainCacheBytes: Math.floor(options.chainCacheBytes / size),
       bulkGate: BulkGate.share(bulkLimit()),
-      bulkSocket: null,
+      bulkSocket: bulk?.socket ?? null,
     };
-    const bulk = (options.bulkNice ?? 0) > 0 ? BulkEncoderProcess.start(options.models, options.bulkNice!) : null;
-    const pool = new TokenizerPool({ ...init, bulkSocket: bulk?.socket ?? null }, size, options.bodyBytesOver ?? 1 << 20, bulk);
+    const pool = new TokenizerPool(init, size, options.bodyBytesOver ?? 1 << 20, bulk);
     try {
       await Promise.all(pool.threads.map((_, slot) => pool.spawn(slot)));
     } catch (err) {
