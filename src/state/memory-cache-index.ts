@@ -179,7 +179,7 @@ export class MemoryCacheIndex implements CacheIndex {
     let i = 0;
     const values = chainWords(keys);
     for (; i < keys.length && asked > 0; i++) {
-      const id = values ? this.table.findWords(values[2 * i], values[2 * i + 1]) : this.table.find(keys[i]);
+      const id = this.table.findAt(keys, values, i);
       if (id < 0) break;
       const v = holder[id];
       if ((v & MULTI) === 0) {
@@ -344,10 +344,9 @@ export class MemoryCacheIndex implements CacheIndex {
    */
   private store(slot: number, keys: readonly BlockKey[], from: number, to: number, expiry: number, parent?: BlockKey): void {
     const words = chainWords(keys);
-    const idOf = (k: number) => (words ? this.table.findOrInsertWords(words[2 * k], words[2 * k + 1]) : this.table.findOrInsert(keys[k]));
     if (parent === undefined) {
       for (let k = to - 1; k >= from; k--) {
-        const id = idOf(k);
+        const id = this.table.findOrInsertAt(keys, words, k);
         if (this.table.inserted) this.recency.push(id);
         else this.recency.touch(id);
         this.hold(slot, id, expiry);
@@ -356,7 +355,7 @@ export class MemoryCacheIndex implements CacheIndex {
     }
     let anchor = this.table.find(parent);
     for (let k = from; k < to; k++) {
-      const id = idOf(k);
+      const id = this.table.findOrInsertAt(keys, words, k);
       if (!this.table.inserted) this.recency.unlink(id);
       if (anchor >= 0 && anchor !== id) this.recency.insertOlderThan(id, anchor);
       else this.recency.pushOldest(id);

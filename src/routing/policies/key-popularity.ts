@@ -50,8 +50,7 @@ export class KeyPopularity implements PopularityView {
   }
 
   requestsWith(keys: readonly BlockKey[], at: number): number {
-    const words = chainWords(keys);
-    const id = words ? this.table.findWords(words[2 * at], words[2 * at + 1]) : this.table.find(keys[at]);
+    const id = this.table.findAt(keys, chainWords(keys), at);
     return id < 0 ? 0 : this.counts[id];
   }
 
@@ -62,7 +61,7 @@ export class KeyPopularity implements PopularityView {
     const ids = new Int32Array(depth);
     const words = chainWords(keys);
     for (let i = 0; i < depth; i++) {
-      const id = words ? this.table.findOrInsertWords(words[2 * i], words[2 * i + 1]) : this.table.findOrInsert(keys[i]);
+      const id = this.table.findOrInsertAt(keys, words, i);
       this.counts[id]++;
       ids[i] = id;
     }

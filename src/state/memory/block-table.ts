@@ -79,10 +79,20 @@ export class BlockTable {
   }
 
   /** find() for a key given as its 64-bit value (a KeyChain's words). */
-  findWords(hi: number, lo: number): number {
+  private findWords(hi: number, lo: number): number {
     this.hi = hi;
     this.lo = lo;
     return this.findParsed();
+  }
+
+  /** find() for keys[i], read from `words` (the chain's chainWords()) when the chain carries them. */
+  findAt(keys: readonly string[], words: Uint32Array | undefined, i: number): number {
+    return words ? this.findWords(words[2 * i], words[2 * i + 1]) : this.find(keys[i]);
+  }
+
+  /** findOrInsert() for keys[i], as findAt() reads it. */
+  findOrInsertAt(keys: readonly string[], words: Uint32Array | undefined, i: number): number {
+    return words ? this.findOrInsertWords(words[2 * i], words[2 * i + 1]) : this.findOrInsert(keys[i]);
   }
 
   /** The key's id, inserting it if absent (then `inserted` is true). */
@@ -92,7 +102,7 @@ export class BlockTable {
   }
 
   /** findOrInsert() for a key given as its 64-bit value. */
-  findOrInsertWords(hi: number, lo: number): number {
+  private findOrInsertWords(hi: number, lo: number): number {
     this.hi = hi;
     this.lo = lo;
     return this.findOrInsertParsed();
