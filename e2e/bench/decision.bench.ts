@@ -33,9 +33,11 @@ const ITERATIONS: Record<number, number> = { 1_000: 300, 8_000: 150, 32_000: 40 
 const CONCURRENCY = 16;
 const MIX_REQUESTS = 480;
 const BIG_LIMITS = { maxBodyBytes: 64 << 20, maxPromptChars: 10_000_000 };
-/** BENCH_TOKENIZER_THREADS=n overrides the tokenizer thread count (default: one per core, at most 4). */
-/** BENCH_BULK_NICE=n sets tokenizerCache.bulkNice (default: the config default, 0 — no bulk encoder process). */
-const THREADS = {
+/**
+ * tokenizerCache overrides: BENCH_TOKENIZER_THREADS=n the thread count (default: one per core, at
+ * most 4); BENCH_BULK_NICE=n bulkNice (default 0: no bulk encoder process).
+ */
+const TOKENIZER_OVERRIDES = {
   tokenizerCache: {
     ...(process.env.BENCH_TOKENIZER_THREADS ? { threads: Number(process.env.BENCH_TOKENIZER_THREADS) } : {}),
     ...(process.env.BENCH_BULK_NICE ? { bulkNice: Number(process.env.BENCH_BULK_NICE) } : {}),
@@ -98,7 +100,7 @@ const mib = () => process.memoryUsage().rss / 2 ** 20;
 
 async function main(): Promise<void> {
   const load = loadavg()[0];
-  const router = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 30_000 }, limits: BIG_LIMITS, ...THREADS }));
+  const router = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 30_000 }, limits: BIG_LIMITS, ...TOKENIZER_OVERRIDES }));
   const noop = await startNoopServer();
   const tokenizer = (await mainThreadTokenizers(router.service.config)).get("qwen3")!;
   const count = async (text: string) => {
@@ -165,7 +167,7 @@ async function main(): Promise<void> {
   await router.stop();
 
   // The same four at once on a router with the default decision budget (150 ms).
-  const defaults: RunningRouter = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 150 }, limits: BIG_LIMITS, ...THREADS }));
+  const defaults: RunningRouter = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 150 }, limits: BIG_LIMITS, ...TOKENIZER_OVERRIDES }));
   const rssDefaultsStart = mib();
   const hugeFour = await run(defaults.service.extProc.address, "huge-tools", 0, 8, 4);
   const rssDefaultsEnd = mib();
