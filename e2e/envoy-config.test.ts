@@ -264,7 +264,7 @@ describe("the checker can fail", () => {
       "f: router-owned headers must be stripped before ext_proc (early_header_mutation_extensions, or a header_mutation filter before it)",
     ]);
     const partial = mutate((d) => hcmOf(d).early_header_mutation_extensions[0].typed_config.mutations.pop());
-    expect(design.checkFilterChain(hcmOf(partial).http_filters, "f", hcmOf(partial).early_header_mutation_extensions)).toEqual(["f: the header strip does not remove x-prefix-router-estimate-ms"]);
+    expect(design.checkFilterChain(hcmOf(partial).http_filters, "f", hcmOf(partial).early_header_mutation_extensions)).toEqual(["f: the header strip does not remove x-prefix-router-keyed"]);
     const cfg = { ...extProc(base), message_timeout: "0.1s" };
     expect(design.checkExtProc(cfg, "BUFFERED", "x")).toEqual([expect.stringContaining("must exceed the router's default decision budget")]);
   });

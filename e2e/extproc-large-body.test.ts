@@ -34,7 +34,7 @@ function lastDecisionStages(): string[] {
 }
 
 describe("a body of 1 MiB or more", () => {
-  it("is routed by prefix with the keys the event-loop path gives, and a repeat hits the same worker", async () => {
+  it("is routed by prefix with the keys the event-loop path gives (of its head), and a repeat hits the same worker", async () => {
     const body = Buffer.from(chatBody(bigSystem("doc-1"), "What is this about?"));
     expect(body.length).toBeGreaterThan(MiB);
     const first = await r.client.process({ path: "/v1/chat/completions", body });
@@ -48,13 +48,19 @@ describe("a body of 1 MiB or more", () => {
     await small.complete(200);
     expect(lastDecisionStages()).toEqual(["hash", "lookup", "parse", "pick", "template", "tokenize"]);
 
-    // explain() parses on the event loop and keys in process: its chain must be the one the thread
-    // keyed, which the route recorded speculatively on `worker` — every block of it.
+    // A new megabyte no worker holds: the thread keyed only its head (prompt-keyer.ts HeadProbe).
+    expect(first.upstreamHeaders.get("x-prefix-router-keyed")).toBe("head");
+    const headBlocks = Number(first.upstreamHeaders.get("x-prefix-router-blocks")!.split("/")[1]);
+    expect(headBlocks).toBeGreaterThan(0);
+
+    // explain() parses on the event loop and keys in process: its chain must start with the head
+    // the thread keyed, which the route recorded speculatively on `worker` — every block of it —
+    // and go on past it (the worker holds the whole head, so a longer head is keyed).
     const explained = await r.service.router.explain({ method: "POST", path: "/v1/chat/completions", body, subset: null });
     expect(explained.failure).toBeNull();
-    expect(explained.keys.length).toBeGreaterThan(10_000);
+    expect(explained.keys.length).toBeGreaterThan(headBlocks);
     const holder = r.service.config.workers.find((w) => w.address === worker)!;
-    expect(explained.runs.get(holder.id)).toBe(explained.keys.length);
+    expect(explained.runs.get(holder.id)).toBe(headBlocks);
 
     const again = await r.client.process({ path: "/v1/chat/completions", body: Buffer.from(chatBody(bigSystem("doc-1"), "And in one line?")) });
     expect(again.upstreamHeaders.get("x-prefix-router-decision")).toBe("hit");

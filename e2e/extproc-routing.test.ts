@@ -75,6 +75,28 @@ describe("ext_proc routing", () => {
     });
   });
 
+  it("keys only the head of a long prompt no worker holds, says so, and sends what follows it to the same worker", async () => {
+    const document = `A new document. ${SYSTEM}`;
+    const first = await r.client.process({ path: "/v1/chat/completions", body: chatBody(document, "Summarize it."), mode: "buffered" });
+    expect(header(first, "x-prefix-router-decision")).toBe("miss");
+    expect(header(first, "x-prefix-router-keyed")).toBe("head");
+    const [, headBlocks] = header(first, "x-prefix-router-blocks")!.split("/").map(Number);
+    // The document is thousands of tokens; its head ~2,048 characters (~500 tokens, ~30 blocks).
+    expect(headBlocks).toBeGreaterThan(0);
+    expect(headBlocks * 16 * 4).toBeLessThan(document.length / 2);
+    await first.complete(200);
+    const next = await r.client.process({ path: "/v1/chat/completions", body: chatBody(document, "And the second part?"), mode: "buffered" });
+    expect(header(next, "x-prefix-router-decision")).toBe("hit");
+    expect(header(next, "x-prefix-router-worker")).toBe(header(first, "x-prefix-router-worker"));
+    await next.complete(200);
+  });
+
+  it("keys a short prompt whole", async () => {
+    const ex = await r.client.process({ path: "/v1/chat/completions", body: chatBody("You are terse and new.", "hi"), mode: "buffered" });
+    expect(header(ex, "x-prefix-router-keyed")).toBeUndefined();
+    await ex.complete(200);
+  });
+
   it("buffered: answers headers first, then routes in the body response", async () => {
     const ex = await r.client.process({ path: "/v1/chat/completions", body: chatBody("sys", "hi"), mode: "buffered" });
     expect(ex.responses.map((m) => Object.keys(m).filter((k) => k !== "dynamic_metadata")[0])).toEqual(["request_headers", "request_body"]);

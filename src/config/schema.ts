@@ -262,8 +262,8 @@ export const tokenizerCacheSchema = z
       .int()
       .min(0)
       .max(19)
-      .default(0)
-      .describe("1–19: encode batches of 4,096+ characters of new text (prompts new to this router: not a warm request's new turn) in a bulk encoder process at this OS nice value, so they yield the CPU to warm requests for up to half their decision budget; 0 (default): encode them in the tokenizer threads. Trade-off measured in docs/benchmark.md"),
+      .default(19)
+      .describe("1–19: a bulk encoder process at this OS nice value encodes work no decision waits for — the rest of a long new prompt that was decided on its head (no worker held the head), keyed after the answer to warm the caches for a follow-up — so it takes only CPU that routing leaves idle; 19 (default): the lowest priority. 0: no process, that work runs in the tokenizer threads at their priority. A decision's own text is always encoded in the threads. Measured in docs/benchmark.md"),
   })
   .strict();
 

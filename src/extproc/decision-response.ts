@@ -23,6 +23,7 @@ export const DEBUG_HEADERS = {
   model: "x-prefix-router-model",
   decidedBy: "x-prefix-router-decided-by",
   estimate: "x-prefix-router-estimate-ms",
+  keyed: "x-prefix-router-keyed",
 } as const;
 
 /** A header value Envoy accepts as is: visible ASCII and spaces, bounded. */
@@ -59,6 +60,7 @@ export function routedHeaders(result: RoutedRequest, options: AnswerOptions): Ar
   if (result.model && HEADER_SAFE.test(result.model)) headers.push([DEBUG_HEADERS.model, result.model]);
   if (result.decidedBy) headers.push([DEBUG_HEADERS.decidedBy, result.decidedBy]);
   if (result.estimateMs !== null) headers.push([DEBUG_HEADERS.estimate, result.estimateMs.toFixed(1)]);
+  if (result.headOnly) headers.push([DEBUG_HEADERS.keyed, "head"]);
   return headers;
 }
 

@@ -26,7 +26,7 @@ import { prefixMatch } from "../routing/policies/routing-policy";
 import { SpeculationOverlay } from "../routing/speculation-overlay";
 import { leastLoaded, outstanding, type WorkerLoad, type WorkerView } from "../routing/worker-view";
 import type { CacheIndex } from "../state/cache-index";
-import type { PromptKeys, PromptKeySource } from "../tokenize/prompt-keyer";
+import type { HeadProbe, PromptKeys, PromptKeySource } from "../tokenize/prompt-keyer";
 import { withDeadline } from "../common/deadline";
 import { UNOBSERVED, type DecisionStages } from "./decision-stages";
 import { ModelCatalog, type CatalogModel } from "./model-catalog";
@@ -111,6 +111,8 @@ interface DecidedPlan {
   readonly runs: ReadonlyMap<string, number>;
   readonly decision: PolicyDecision;
   readonly text: string | null;
+  /** The keys cover only the prompt's head: no worker held all of it (prompt-keyer.ts HeadProbe). */
+  readonly headOnly: boolean;
   /** route(): what the commit answered. */
   readonly result?: RouteResult;
 }
@@ -218,11 +220,12 @@ export class RequestRouter {
     if (!prompt.ok) return front.fallback(prompt.failure);
     if (!model) return front.fallback(UNKNOWN_MODEL);
 
-    const tokenized = await withDeadline(this.keysFor(model, prompt.value, stages, deadline, commit === undefined), Math.max(0, deadline - this.now()));
+    const probe = this.headProbe(() => front.eligible, deadline);
+    const tokenized = await withDeadline(this.keysFor(model, prompt.value, stages, deadline, commit === undefined, probe), Math.max(0, deadline - this.now()));
     if (!tokenized.done) return front.fallback(tokenized.error ? { code: "tokenize-error", detail: String(tokenized.error) } : this.timeout());
     if (!tokenized.value.ok) return front.fallback(tokenized.value.failure);
-    const { tokens, chain, text } = tokenized.value.value;
-    return this.decideOn(model, front, { prompt: prompt.value, stream: prompt.value.stream === true }, tokens, chain, text, stages, deadline, loads, commit);
+    const { tokens, chain, text, complete } = tokenized.value.value;
+    return this.decideOn(model, front, { prompt: prompt.value, stream: prompt.value.stream === true }, { tokens, chain, complete }, text, stages, deadline, loads, commit);
   }
 
   /**
@@ -232,7 +235,9 @@ export class RequestRouter {
    */
   private async planFromBody(request: RouteRequest, body: Buffer, stages: DecisionStages, deadline: number, commit: (plan: DecidedPlan) => RouteResult): Promise<Plan> {
     const spec = { blockSize: this.deps.config.blockSize, withText: false, budgetMs: Math.max(0, deadline - this.now()) };
-    const keyed = await withDeadline(this.deps.tokenizers.keysOfBody!(pathOnly(request.path), body, spec), Math.max(0, deadline - this.now()));
+    // The thread names the model only now: the probe finds the eligible workers from it.
+    const probe = this.headProbe((name) => this.eligibleWorkers(this.catalog.resolve(name), request.subset), deadline);
+    const keyed = await withDeadline(this.deps.tokenizers.keysOfBody!(pathOnly(request.path), body, spec, probe), Math.max(0, deadline - this.now()));
     const parsed = keyed.done ? keyed.value.parsed : null;
     const model = parsed ? this.catalog.resolve(parsed.model) : undefined;
     const front = this.front(model, request, null);
@@ -242,8 +247,8 @@ export class RequestRouter {
     if (!result.ok) return front.fallback(result.failure);
     if (!model || !parsed) return front.fallback(UNKNOWN_MODEL); // the thread resolved it from the same config
     recordStages(stages, result.value.stages);
-    const chain = keyChain(result.value.keys);
-    return this.decideOn(model, front, { prompt: null, stream: parsed.stream }, result.value.tokens, chain, null, stages, deadline, undefined, commit);
+    const keyedPrompt = { tokens: result.value.tokens, chain: keyChain(result.value.keys), complete: result.value.complete };
+    return this.decideOn(model, front, { prompt: null, stream: parsed.stream }, keyedPrompt, null, stages, deadline, undefined, commit);
   }
 
   /** A body to parse in a tokenizer thread: a large one, on a parsed path, within the size limit. */
@@ -278,8 +283,7 @@ export class RequestRouter {
     model: CatalogModel,
     front: Extract<Front, { kind: "front" }>,
     asked: { readonly prompt: Prompt | null; readonly stream: boolean },
-    tokens: number,
-    chain: readonly BlockKey[],
+    { tokens, chain, complete }: { readonly tokens: number; readonly chain: readonly BlockKey[]; readonly complete: boolean },
     text: string | null,
     stages: DecisionStages,
     deadline: number,
@@ -306,7 +310,7 @@ export class RequestRouter {
     const input: DecisionInput = { workers: eligible, keys: chain, promptTokens: tokens, match, nowMs };
     const views = loads ? eligible.map((w) => ({ id: w.id, address: w.address, inFlight: 0, load: loads.get(w.id) })) : this.core.snapshot(eligible, nowMs);
     const decision = stages.run("pick", () => this.core.decide(input, views));
-    const decided: DecidedPlan = { kind: "decide", prompt: asked.prompt, stream: asked.stream, model, input, views, runs, decision, text };
+    const decided: DecidedPlan = { kind: "decide", prompt: asked.prompt, stream: asked.stream, model, input, views, runs, decision, text, headOnly: !complete };
     return commit ? { ...decided, result: commit(decided) } : decided;
   }
 
@@ -333,6 +337,7 @@ export class RequestRouter {
       release,
       decidedBy: decision.decidedBy ?? null,
       estimateMs: estimate.ttftMs,
+      headOnly: plan.headOnly,
       fallbacks: decision.estimates ? decision.estimates.slice(1).map((e) => e.worker) : this.fallbacksAfter(plan.views, decision.worker.id),
     };
   }
@@ -368,12 +373,34 @@ export class RequestRouter {
     stages: DecisionStages,
     deadline: number,
     withText: boolean,
-  ): Promise<Result<{ tokens: number; chain: readonly BlockKey[]; text: string | null }>> {
+    probe: HeadProbe | undefined,
+  ): Promise<Result<{ tokens: number; chain: readonly BlockKey[]; complete: boolean; text: string | null }>> {
     const spec = { blockSize: this.deps.config.blockSize, root: model.root, withText, budgetMs: Math.max(0, deadline - this.now()) };
-    const keyed = await this.deps.tokenizers.keys(model.name, prompt, spec);
+    const keyed = await this.deps.tokenizers.keys(model.name, prompt, spec, probe);
     if (!keyed.ok) return keyed;
     recordStages(stages, keyed.value.stages);
-    return { ok: true, value: { tokens: keyed.value.tokens, chain: keyChain(keyed.value.keys), text: keyed.value.text } };
+    return { ok: true, value: { tokens: keyed.value.tokens, chain: keyChain(keyed.value.keys), complete: keyed.value.complete, text: keyed.value.text } };
+  }
+
+  /**
+   * Whether some eligible worker holds every block of a prompt's head (index, then overlay): while
+   * one does, the keyer keys on; once none does, no match can reach past the head and the head's
+   * keys decide. Policies that read no match need no probe (they key the whole prompt). A lookup
+   * that fails or runs out of time cannot tell: keying goes on.
+   */
+  private headProbe(eligibleFor: (model: string) => readonly WorkerConfig[], deadline: number): HeadProbe | undefined {
+    if (!this.core.policy.usesMatch) return undefined;
+    return async ({ model, keys }) => {
+      const chain = keyChain(keys);
+      const budget = Math.min(this.deps.config.routing.lookupTimeoutMs, deadline - this.now());
+      if (chain.length === 0 || budget <= 0) return true;
+      const startedAt = this.now();
+      const lookup = await withDeadline(this.deps.index.lookup(chain, eligibleFor(model).map((w) => w.id)), budget);
+      if (!lookup.done) return true;
+      const runs = this.overlay.merge(chain, lookup.value, this.now(), startedAt);
+      for (const run of runs.values()) if (run >= chain.length) return true;
+      return false;
+    };
   }
 
   private recordSpeculatively(worker: string, chain: readonly string[]): void {

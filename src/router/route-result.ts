@@ -34,6 +34,11 @@ export interface RoutedRequest {
   readonly decidedBy: DecidingTerm | null;
   /** The pick's estimated time to first token, ms; null for a fallback. */
   readonly estimateMs: number | null;
+  /**
+   * The decision keyed only the prompt's head: no worker held all of it, so no match could reach
+   * further (totalBlocks counts the head's blocks; the token count the ledger got is estimated).
+   */
+  readonly headOnly?: boolean;
 }
 
 export interface RejectedRequest {

@@ -152,6 +152,9 @@ export class RouterMetrics {
         [{ result: "miss" }, s.segmentMisses],
       ];
     });
+    mirroredCounter(this.registry, "prefix_router_tokenizer_background_dropped_total", "Long new prompts decided on their head whose rest was not keyed after the answer (too many at once)", [], () => [
+      [{}, sources.tokenizers.stats().backgroundDropped ?? 0],
+    ]);
     new Gauge({
       name: "prefix_router_tokenizer_cache_bytes",
       help: "Memory held by cached token ids of repeated text segments",

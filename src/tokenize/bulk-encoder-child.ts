@@ -1,9 +1,8 @@
 /**
- * The bulk encoder process (started by the tokenizer pool, bulk-encoder.ts): encodes batches of
- * new text too large to be a request's last turn — a cold system prompt, a new document — for every
- * tokenizer thread, at a lower OS priority than the router. Its threads (the Rust encoder's pool
- * among them) then yield the CPU to the threads that answer warm requests whenever both want it,
- * and take whatever is idle otherwise.
+ * The bulk encoder process (started by the tokenizer pool, bulk-encoder.ts): encodes background
+ * batches — the rest of long new prompts, keyed after their answer — for every tokenizer thread,
+ * at a lower OS priority than the router. Its threads (the Rust encoder's pool among them) then
+ * yield the CPU to the router's threads whenever both want it, and take whatever is idle otherwise.
  *
  * The parent sends one IPC message, {socket, models, nice}; the child listens on that local socket
  * (frames: bulk-frames.ts) and exits when its parent goes away (removing the socket file). A

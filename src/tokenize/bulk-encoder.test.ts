@@ -96,7 +96,7 @@ describe("bulk encoder process", () => {
 });
 
 describe("SegmentedEncoder with a bulk encoder", () => {
-  it("encodes a bulk batch itself when the bulk encoder fails it", async () => {
+  it("encodes a background bulk batch itself when the bulk encoder fails it", async () => {
     const files = loadModelFiles(MODELS[0]);
     let asked = 0;
     const failing = () => {
@@ -105,19 +105,23 @@ describe("SegmentedEncoder with a bulk encoder", () => {
     };
     const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, new SegmentCache(0), "q\u0000", null, failing);
     const text = texts().join("\n\n");
-    expect(Array.from(await encoder.encode(text, false))).toEqual(Array.from(await encoder.encodeWhole(text, false)));
+    const ids = await encoder.idsOf(encoder.pieces(text, false)!, () => false, true);
+    expect(Array.from(ids.flatMap((p) => Array.from(p)))).toEqual(Array.from(await encoder.encodeWhole(text, false)));
     expect(asked).toBeGreaterThan(0);
   });
 
-  it("encodes a bulk batch itself once it has yielded until the given time, and not before", async () => {
+  it("sends only background bulk batches to the bulk encoder: a decision's are encoded in the thread", async () => {
     const files = loadModelFiles(MODELS[0]);
-    const never = () => new Promise<Uint32Array[]>(() => undefined); // a starved bulk encoder
-    const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, new SegmentCache(0), "q\u0000", null, never);
+    const sent: number[] = [];
+    const counting = (batch: readonly string[]) => (sent.push(batch.length), null); // unavailable: encoded here after all
+    const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, new SegmentCache(0), "q\u0000", null, counting);
     const text = texts().join("\n\n");
-    const pieces = encoder.pieces(text, false)!;
-    const started = performance.now();
-    const ids = await encoder.idsOf(pieces, () => false, started + 150);
-    expect(performance.now() - started).toBeGreaterThanOrEqual(145);
-    expect(Array.from(ids.flatMap((p) => Array.from(p)))).toEqual(Array.from(await encoder.encodeWhole(text, false)));
+    const whole = Array.from(await encoder.encodeWhole(text, false));
+    const decision = await encoder.idsOf(encoder.pieces(text, false)!);
+    expect(sent).toEqual([]);
+    expect(Array.from(decision.flatMap((p) => Array.from(p)))).toEqual(whole);
+    const background = await encoder.idsOf(encoder.pieces(text, false)!, () => false, true);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(Array.from(background.flatMap((p) => Array.from(p)))).toEqual(whole);
   });
 });

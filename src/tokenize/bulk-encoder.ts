@@ -1,9 +1,11 @@
 /**
  * The bulk encoder process (bulk-encoder-child.ts) and the tokenizer threads' connections to it.
- * Batches of at least BULK_CHARS characters of new text — a cold prompt, never a warm request's new
- * turn — are encoded there, at a lower OS priority (tokenizerCache.bulkNice), so that cold prompts
- * cannot take the CPU from warm requests on a busy machine (measured: warm 1k p99 beside two cold
- * 32k-token prompts went from 4–5× its p99 alone to ~1.4–2.7×; docs/benchmark.md).
+ * Background batches of at least BULK_CHARS characters — the rest of a long new prompt, keyed after
+ * its answer (prompt-keyer.ts), work no decision waits for — are encoded there, at a lower OS
+ * priority (tokenizerCache.bulkNice, default 19), so that they take only CPU routing leaves idle.
+ * A decision's own batches never go there: a prompt new to this router may be cached on a replica,
+ * and starving its routing cost several routers sharing conversations 98 of 500 decisions
+ * (docs/benchmark.md).
  *
  * One process serves every thread, over a local socket (frames: bulk-frames.ts). The pool starts it
  * without waiting for it and replaces it, RESTART_MS after it exits. A thread connects on its first

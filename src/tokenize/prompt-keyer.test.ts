@@ -118,4 +118,75 @@ describe("PromptKeyer", () => {
     expect((await guarded.keys("qwen3", chat([{ role: "user", content: "hi" }]), { ...spec("qwen3"), budgetMs: 1_000 })).ok).toBe(true);
     expect(renders).toBe(2);
   });
+
+  describe("heads first (HeadProbe)", () => {
+    /** A new document of about `paragraphs` × 17 tokens that no cache has seen (`tag` makes it new). */
+    const doc = (tag: string, paragraphs = 600) => Array.from({ length: paragraphs }, (_, i) => `${tag} paragraph ${i}: figure ${i * 13} of table ${i % 29}, new.`).join("\n\n");
+    const reference = async (prompt: Prompt, model = "qwen3") => {
+      const ids = await registry.get(model)!.tokenize(prompt);
+      if (!ids.ok) throw new Error(ids.failure.detail);
+      return { tokens: ids.value.length, keys: Buffer.from(blockKeyBytes(ids.value, 16, spec(model).root)).toString("hex") };
+    };
+    const waitFor = async (done: () => boolean) => {
+      for (let i = 0; i < 400 && !done(); i++) await new Promise((r) => setTimeout(r, 25));
+    };
+
+    it("keys on while the probe says a worker holds the head, growing the head each time: the full keys", async () => {
+      const prompt = chat([{ role: "system", content: doc("held") }, { role: "user", content: "Which figure?" }]);
+      const heads: number[] = [];
+      const keyed = await keyer.keys("qwen3", prompt, spec("qwen3"), async (head) => (heads.push(head.keys.length), true));
+      if (!keyed.ok) throw new Error(keyed.failure.detail);
+      const want = await reference(prompt);
+      expect(keyed.value.complete).toBe(true);
+      expect(keyed.value.tokens).toBe(want.tokens);
+      expect(Buffer.from(keyed.value.keys).toString("hex")).toBe(want.keys);
+      // A ~33k-character document: heads of 2k and 8k characters, then the rest (under 32k + 4k).
+      expect(heads.length).toBe(2);
+      expect(heads[1]).toBeGreaterThan(3 * heads[0]);
+    });
+
+    it("answers with the head's keys once no worker holds the head, estimates the tokens, and keys the rest later", async () => {
+      const prompt = chat([{ role: "system", content: doc("cold") }, { role: "user", content: "Which figure?" }]);
+      const want = await reference(prompt);
+      let asked = 0;
+      const keyed = await keyer.keys("qwen3", prompt, spec("qwen3"), async (head) => (asked++, head.model === "qwen3" ? false : true));
+      if (!keyed.ok) throw new Error(keyed.failure.detail);
+      expect(asked).toBe(1);
+      expect(keyed.value.complete).toBe(false);
+      const head = Buffer.from(keyed.value.keys).toString("hex");
+      expect(head.length).toBeGreaterThan(0);
+      expect(want.keys.startsWith(head)).toBe(true);
+      expect(head.length).toBeLessThan(want.keys.length / 10);
+      expect(Math.abs(keyed.value.tokens - want.tokens) / want.tokens).toBeLessThan(0.15);
+      // The rest was keyed in the background: the same prompt again encodes nothing new.
+      const misses = () => registry.stats().segmentMisses;
+      let before = misses();
+      await waitFor(() => {
+        const now = misses();
+        const settled = now === before;
+        before = now;
+        return settled && now > 0;
+      });
+      const again = misses();
+      const full = await keyer.keys("qwen3", prompt, spec("qwen3"));
+      expect(full.ok && full.value.complete).toBe(true);
+      expect(full.ok && Buffer.from(full.value.keys).toString("hex")).toBe(want.keys);
+      expect(misses()).toBe(again);
+    });
+
+    it("asks nothing about a prompt with little new text", async () => {
+      let asked = 0;
+      const keyed = await keyer.keys("qwen3", chat([{ role: "user", content: doc("short", 20) }]), spec("qwen3"), async () => (asked++, false));
+      expect(keyed.ok && keyed.value.complete).toBe(true);
+      expect(asked).toBe(0);
+    });
+
+    it("keys the rest of at most two prompts at once in the background and counts the ones it drops", async () => {
+      const local = new PromptKeyer(registry, 4 << 20);
+      const prompts = ["d1", "d2", "d3"].map((tag) => chat([{ role: "system", content: doc(tag) }, { role: "user", content: "?" }]));
+      const keyed = await Promise.all(prompts.map((p) => local.keys("qwen3", p, spec("qwen3"), async () => false)));
+      expect(keyed.every((k) => k.ok && !k.value.complete)).toBe(true);
+      expect(local.droppedBackground).toBe(1);
+    });
+  });
 });

@@ -12,6 +12,15 @@
  *     asks the encoder only for the pieces after it.
  * The rendered text itself is not reused: templates may read any message anywhere, so the text is
  * rendered in full each time (in the worker, off the event loop).
+ *
+ * Keys are chained, so no worker can match a prompt past the first block it does not hold. When a
+ * prompt brings much new text, the keyer keys a head of it first and asks the caller (a HeadProbe:
+ * the index and the speculation overlay) whether any worker holds every block keyed so far; while
+ * one does, it keys a head four times longer, and so on. Once none does, the rest of the prompt
+ * cannot change any worker's match: the keys of the head are the answer (`complete` false, the
+ * token count estimated), and the rest is keyed after the answer, as background work — so the
+ * thread's caches are warm when a follow-up brings the same text — at most MAX_BACKGROUND prompts
+ * at once per thread (more are dropped, counted), on the bulk encoder process where there is one.
  */
 import { createHash } from "node:crypto";
 import { fail, ok, type Outcome } from "../failure";
@@ -41,10 +50,15 @@ export interface StageTimes {
 }
 
 export interface PromptKeys {
-  /** Prompt length in tokens. */
+  /** Prompt length in tokens (estimated when not `complete`). */
   readonly tokens: number;
-  /** Keys of the prompt's full blocks, KEY_BYTES each, in chain order. */
+  /** Keys of the prompt's full blocks, KEY_BYTES each, in chain order (of its head when not `complete`). */
   readonly keys: BlockKeyBytes;
+  /**
+   * False when the keys cover only a head of the prompt that no worker held all of (HeadProbe):
+   * no match can reach past it, and `tokens` is estimated from the head's tokens per character.
+   */
+  readonly complete: boolean;
   /** The rendered chat text, when asked for and the prompt is a chat. */
   readonly text: string | null;
   readonly stages: StageTimes;
@@ -63,13 +77,25 @@ export interface BodyKeys {
   readonly parsed: ParsedRequest | null;
 }
 
+/** A prompt's head, keyed: its model (canonical name), the keys of its full blocks so far. */
+export interface KeyedHead {
+  readonly model: string;
+  readonly keys: BlockKeyBytes;
+}
+
+/**
+ * Asked after each head of a prompt with much new text: true when some worker holds every block
+ * keyed so far (keying goes on), false when none does (the head's keys are the answer).
+ */
+export type HeadProbe = (head: KeyedHead) => Promise<boolean>;
+
 /** Where a request's keys come from: a tokenizer pool (worker threads) or a PromptKeyer in process. */
 export interface PromptKeySource {
-  keys(model: string, prompt: Prompt, spec: KeySpec): Promise<Outcome<PromptKeys>>;
+  keys(model: string, prompt: Prompt, spec: KeySpec, probe?: HeadProbe): Promise<Outcome<PromptKeys>>;
   /** Bodies of at least this many bytes may go to keysOfBody() unparsed (a pool only). */
   readonly parsesBodiesOver?: number;
   /** Parses the body off the event loop, resolves the model it names and keys its prompt. */
-  keysOfBody?(path: string, body: Buffer, spec: Omit<KeySpec, "root">): Promise<BodyKeys>;
+  keysOfBody?(path: string, body: Buffer, spec: Omit<KeySpec, "root">, probe?: HeadProbe): Promise<BodyKeys>;
 }
 
 /** Blocks hashed between two turns of the thread's event loop (~1 ms). */
@@ -77,6 +103,17 @@ const HASH_SLICE_BLOCKS = 256;
 
 /** A point is recorded for reuse after at least this many tokens since the last one (and at the end). */
 const POINT_EVERY_TOKENS = 64;
+
+/**
+ * New text of the first head, in characters (~500 tokens: many blocks, encoded in well under a
+ * millisecond); each next head is HEAD_GROWTH times longer, so a prompt is probed O(log) times.
+ */
+const HEAD_CHARS = 2048;
+const HEAD_GROWTH = 4;
+/** A head is keyed first only when at least this much new text would follow it (less costs less than a probe saves). */
+const PROBE_REST_CHARS = 4096;
+/** Prompts whose rest one thread keys in the background at once; more are dropped. */
+const MAX_BACKGROUND = 2;
 
 const epochNow = () => performance.timeOrigin + performance.now();
 
@@ -92,6 +129,8 @@ export class PromptKeyer implements PromptKeySource {
   }
 
   private reusedPieces = 0;
+  private background = 0;
+  private backgroundDropped = 0;
 
   chainStats() {
     return this.chains.stats();
@@ -102,14 +141,22 @@ export class PromptKeyer implements PromptKeySource {
    * point counts as a hit (its ids and keys were both reused), and the bytes are both caches'.
    */
   stats(segments: SegmentCacheStats): SegmentCacheStats {
-    return { segmentHits: segments.segmentHits + this.reusedPieces, segmentMisses: segments.segmentMisses, cachedBytes: segments.cachedBytes + this.chains.stats().bytes };
+    return {
+      segmentHits: segments.segmentHits + this.reusedPieces,
+      segmentMisses: segments.segmentMisses,
+      cachedBytes: segments.cachedBytes + this.chains.stats().bytes,
+      backgroundDropped: this.backgroundDropped,
+    };
   }
 
-  async keys(model: string, prompt: Prompt, spec: KeySpec): Promise<Outcome<PromptKeys>> {
+  /** Prompts whose rest was not keyed in the background because MAX_BACKGROUND were already. */
+  get droppedBackground(): number {
+    return this.backgroundDropped;
+  }
+
+  async keys(model: string, prompt: Prompt, spec: KeySpec, probe?: HeadProbe): Promise<Outcome<PromptKeys>> {
     const deadline = performance.now() + spec.budgetMs;
     const expired = () => performance.now() > deadline;
-    // Bulk batches yield to warm requests (bulk-encoder.ts) for half the budget at most.
-    const yieldUntil = performance.now() + spec.budgetMs / 2;
     const tokenizer = this.tokenizers.get(model);
     if (!tokenizer) return fail("unknown-model", `no tokenizer loaded for ${model}`);
     const started = epochNow();
@@ -118,7 +165,7 @@ export class PromptKeyer implements PromptKeySource {
       if (!ids.ok) return ids;
       const checked = epochNow();
       const keys = blockKeyBytes(ids.value, spec.blockSize, spec.root);
-      return ok({ tokens: ids.value.length, keys, text: null, stages: { template: null, tokenize: [started, checked], hash: [checked, epochNow()] } });
+      return ok({ tokens: ids.value.length, keys, complete: true, text: null, stages: { template: null, tokenize: [started, checked], hash: [checked, epochNow()] } });
     }
     if (prompt.kind === "chat") {
       // A render cannot be interrupted: one that would overrun the deadline is not started.
@@ -133,7 +180,8 @@ export class PromptKeyer implements PromptKeySource {
     const renderedAt = epochNow();
     if (expired()) return timedOut(spec);
     try {
-      const keyed = await this.keysOfText(tokenizer, text.value, prompt.addSpecialTokens, spec, expired, yieldUntil);
+      const headProbe = probe && ((keys: BlockKeyBytes) => probe({ model, keys }));
+      const keyed = await this.keysOfText(tokenizer, text.value, prompt.addSpecialTokens, spec, expired, headProbe);
       const template = prompt.kind === "chat" ? ([started, renderedAt] as const) : null;
       return ok({ ...keyed, text: spec.withText && prompt.kind === "chat" ? text.value : null, stages: { ...keyed.stages, template } });
     } catch (err) {
@@ -148,7 +196,7 @@ export class PromptKeyer implements PromptKeySource {
     addSpecialTokens: boolean,
     spec: KeySpec,
     expired: () => boolean,
-    yieldUntil: number,
+    probe: ((keys: BlockKeyBytes) => Promise<boolean>) | undefined,
   ): Promise<Omit<PromptKeys, "text" | "stages"> & { stages: Omit<StageTimes, "template"> }> {
     const tokenizeStart = epochNow();
     const pieces = tokenizer.encoder.pieces(text, addSpecialTokens);
@@ -157,26 +205,63 @@ export class PromptKeyer implements PromptKeySource {
       const ids = await tokenizer.encoder.encodeWhole(text, addSpecialTokens);
       const tokenized = epochNow();
       const keys = blockKeyBytes(ids, spec.blockSize, spec.root);
-      return { tokens: ids.length, keys, stages: { tokenize: [tokenizeStart, tokenized], hash: [tokenized, epochNow()] } };
+      return { tokens: ids.length, keys, complete: true, stages: { tokenize: [tokenizeStart, tokenized], hash: [tokenized, epochNow()] } };
     }
     const points = pointKeys(pieces, spec);
     const found = this.chains.last(points);
-    const from = found === null ? 0 : found.at + 1;
+    let from = found === null ? 0 : found.at + 1;
     for (let i = 0; i < from; i++) if (pieces[i].text !== null) this.reusedPieces++;
-    const ids = await tokenizer.encoder.idsOf(from === 0 ? pieces : pieces.slice(from), expired, yieldUntil);
+    let state = found?.state ?? null;
+    let tokenizeEnd = tokenizeStart;
+    // Heads first while much new text follows (see the file comment).
+    let rest = newChars(pieces, from, pieces.length);
+    for (let headChars = HEAD_CHARS; probe !== undefined && rest >= headChars + PROBE_REST_CHARS; headChars *= HEAD_GROWTH) {
+      const to = headEnd(pieces, from, headChars);
+      const ids = await tokenizer.encoder.idsOf(pieces.slice(from, to), expired);
+      tokenizeEnd = epochNow();
+      const headTokens = tokensIn(ids);
+      const headText = newChars(pieces, from, to);
+      state = await this.extend(state, ids, points.slice(from, to), spec);
+      from = to;
+      rest -= headText;
+      if (await probe(state.keys)) continue;
+      // No worker holds the whole head: nothing past it can match. The rest is keyed later.
+      this.keyLater(tokenizer, pieces, from, state, points, spec);
+      const estimated = state.tokens + Math.round((rest * headTokens) / Math.max(1, headText));
+      return { tokens: estimated, keys: state.keys, complete: false, stages: { tokenize: [tokenizeStart, tokenizeEnd], hash: [tokenizeEnd, epochNow()] } };
+    }
+    const ids = await tokenizer.encoder.idsOf(pieces.slice(from), expired);
     const tokenized = epochNow();
-    const keys = await this.extend(found?.state ?? null, ids, points.slice(from), spec);
-    return { tokens: keys.tokens, keys: keys.keys, stages: { tokenize: [tokenizeStart, tokenized], hash: [tokenized, epochNow()] } };
+    const keyed = await this.extend(state, ids, points.slice(from), spec);
+    return { tokens: keyed.tokens, keys: keyed.keys, complete: true, stages: { tokenize: [tokenizeStart, tokenized], hash: [tokenized, epochNow()] } };
   }
 
-  /** Hashes `ids` (pieces after `state`) onto the chain, records the new points, returns all keys. */
-  private async extend(state: ChainState | null, ids: readonly Uint32Array[], names: readonly string[], spec: KeySpec): Promise<{ tokens: number; keys: Uint8Array }> {
+  /**
+   * Keys the rest of a prompt after its answer (warming this thread's caches for a follow-up), its
+   * bulk batches on the bulk encoder process when there is one; dropped when MAX_BACKGROUND are
+   * already being keyed.
+   */
+  private keyLater(tokenizer: ModelTokenizer, pieces: readonly EncodePiece[], from: number, state: ChainState, points: readonly string[], spec: KeySpec): void {
+    if (this.background >= MAX_BACKGROUND) {
+      this.backgroundDropped++;
+      return;
+    }
+    this.background++;
+    const rest = pieces.slice(from);
+    tokenizer.encoder
+      .idsOf(rest, () => false, true)
+      .then((ids) => this.extend(state, ids, points.slice(from), spec))
+      .catch(() => undefined) // nothing waits for it; the pieces it could not encode stay uncached
+      .finally(() => this.background--);
+  }
+
+  /** Hashes `ids` (pieces after `state`) onto the chain, records the new points, returns the state at their end. */
+  private async extend(state: ChainState | null, ids: readonly Uint32Array[], names: readonly string[], spec: KeySpec): Promise<ChainState> {
     const { blockSize } = spec;
     const tail = state?.tail ?? new Uint32Array(0);
     const before = state?.tokens ?? 0;
     const doneBlocks = state === null ? 0 : state.keys.length / KEY_BYTES;
-    let added = 0;
-    for (const part of ids) added += part.length;
+    const added = tokensIn(ids);
     const tokens = before + added;
     const blocks = Math.floor(tokens / blockSize);
     // The tokens not yet hashed: the state's partial block, then the new pieces.
@@ -208,8 +293,30 @@ export class PromptKeyer implements PromptKeySource {
       points.push({ key: names[i], tokens: seen, blocks: full, tail: pending.slice(tailFrom, tailFrom + (seen - full * blockSize)) });
     });
     this.chains.put(keys, points);
-    return { tokens, keys };
+    const tailFrom = blocks * blockSize - (before - tail.length);
+    return { tokens, keys, tail: pending.slice(tailFrom) };
   }
+}
+
+/** Characters of text in pieces [from, to) (added tokens and affixes have none). */
+function newChars(pieces: readonly EncodePiece[], from: number, to: number): number {
+  let chars = 0;
+  for (let i = from; i < to; i++) chars += pieces[i].text?.length ?? 0;
+  return chars;
+}
+
+/** The end of a head from `from`: the first piece boundary with at least `chars` of text before it. */
+function headEnd(pieces: readonly EncodePiece[], from: number, chars: number): number {
+  let seen = 0;
+  let i = from;
+  while (i < pieces.length && seen < chars) seen += pieces[i++].text?.length ?? 0;
+  return i;
+}
+
+function tokensIn(ids: readonly Uint32Array[]): number {
+  let n = 0;
+  for (const part of ids) n += part.length;
+  return n;
 }
 
 /** The name of the point after each piece: a digest chained over the pieces' keys. */

@@ -15,6 +15,8 @@ export interface SegmentCacheStats {
   readonly segmentHits: number;
   readonly segmentMisses: number;
   readonly cachedBytes: number;
+  /** Folded in by the prompt keyer: prompts whose rest it did not key in the background (too many at once). */
+  readonly backgroundDropped?: number;
 }
 
 /** A long segment as it was cut into pieces: recognised again by comparing its text. */

@@ -131,11 +131,13 @@ export class SegmentedEncoder {
   /**
    * Each piece's ids: known, cached, shared with a concurrent caller, or encoded now. New texts are
    * encoded in batches of at most BATCH_CHARS, WAVE_BATCHES at a time; once `expired()` says so,
-   * no further wave starts and DeadlineExceeded is thrown (what was encoded stays cached). A bulk
-   * batch waits for the bulk encoder until `yieldUntil` (performance.now() time) at most, then is
-   * encoded here as well, and the first answer is taken.
+   * no further wave starts and DeadlineExceeded is thrown (what was encoded stays cached).
+   * `background`: no decision waits for these ids, so bulk batches go to the bulk encoder (a lower
+   * OS priority) where there is one; a decision's own batches are always encoded here, at the
+   * thread's priority — a prompt new to this router may be cached on a replica, and its routing
+   * must not be starved by warm traffic.
    */
-  async idsOf(pieces: readonly EncodePiece[], expired: () => boolean = () => false, yieldUntil = Infinity): Promise<Uint32Array[]> {
+  async idsOf(pieces: readonly EncodePiece[], expired: () => boolean = () => false, background = false): Promise<Uint32Array[]> {
     const parts: Uint32Array[] = new Array(pieces.length);
     const missing = new Map<string, { text: string; positions: number[] }>(); // by key: a repeat is encoded once
     pieces.forEach((piece, i) => {
@@ -155,7 +157,7 @@ export class SegmentedEncoder {
       // A piece another caller gave up on (its deadline passed) is encoded here after all.
       const retry = async () => {
         if (expired()) throw new DeadlineExceeded();
-        const [ids] = await this.encodeBatch([entry.text], yieldUntil);
+        const [ids] = await this.encodeBatch([entry.text], background);
         this.cache.set(key, ids);
         fill(ids);
       };
@@ -165,40 +167,18 @@ export class SegmentedEncoder {
         waits.push(this.register(key).then(fill));
       }
     }
-    const encoding = this.encodeFresh(fresh, expired, yieldUntil);
+    const encoding = this.encodeFresh(fresh, expired, background);
     await Promise.all([encoding, ...waits]);
     return parts;
   }
 
-  /**
-   * A bulk batch goes to the bulk encoder (lower OS priority) first; it is encoded here instead if
-   * that fails, and also once `yieldUntil` passes without its answer — a prompt that is cold only
-   * to this router's caches (another router saw it first; after a restart) may still be cached on
-   * a replica, so its routing is not starved past that point (prompt-keyer.ts: half its budget).
-   */
-  private encodeBatch(texts: readonly string[], yieldUntil = Infinity): Promise<Uint32Array[]> {
+  /** A background bulk batch goes to the bulk encoder first; it is encoded here when that fails or is unavailable. */
+  private encodeBatch(texts: readonly string[], background: boolean): Promise<Uint32Array[]> {
     let chars = 0;
     for (const t of texts) chars += t.length;
     const here = () => (this.gate === null ? this.encoder.encodeSegments(texts) : this.gate.run(chars, () => this.encoder.encodeSegments(texts)));
-    const elsewhere = chars >= BULK_CHARS && this.bulk !== null ? this.bulk(texts) : null;
-    if (elsewhere === null) return here();
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      let timer: NodeJS.Timeout | undefined;
-      const encodeHere = () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        here().then(resolve, reject);
-      };
-      if (Number.isFinite(yieldUntil)) timer = setTimeout(encodeHere, Math.min(MAX_TIMER_MS, Math.max(0, yieldUntil - performance.now())));
-      elsewhere.then((ids) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(ids);
-      }, encodeHere);
-    });
+    const elsewhere = background && chars >= BULK_CHARS && this.bulk !== null ? this.bulk(texts) : null;
+    return elsewhere === null ? here() : elsewhere.catch(here);
   }
 
   /**
@@ -255,7 +235,7 @@ export class SegmentedEncoder {
   }
 
   /** Encodes new texts in bounded batches and waves; settles every key, encoded or not. */
-  private async encodeFresh(fresh: readonly [string, string][], expired: () => boolean, yieldUntil: number): Promise<void> {
+  private async encodeFresh(fresh: readonly [string, string][], expired: () => boolean, background: boolean): Promise<void> {
     const batches = batchesOf(fresh);
     let next = 0;
     try {
@@ -265,7 +245,7 @@ export class SegmentedEncoder {
         next += wave.length;
         await Promise.all(
           wave.map(async (batch) => {
-            const ids = await this.encodeBatch(batch.map(([, text]) => text), yieldUntil);
+            const ids = await this.encodeBatch(batch.map(([, text]) => text), background);
             batch.forEach(([key], k) => this.settle(key, ids[k]));
           }),
         );
@@ -276,9 +256,6 @@ export class SegmentedEncoder {
     }
   }
 }
-
-/** setTimeout's largest delay (a longer one would fire at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Segments at least this long have their cuts remembered (a shorter one costs one small digest). */
 const REMEMBERED_CHARS = 4096;

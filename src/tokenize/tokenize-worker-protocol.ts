@@ -4,7 +4,7 @@ import type { BulkGateShare } from "./bulk-gate";
 import type { BodyLimits } from "../request/parse-openai-body";
 import type { Prompt } from "../request/prompt";
 import type { ModelTokenizerConfig } from "./model-files";
-import type { KeySpec, ParsedRequest, PromptKeys } from "./prompt-keyer";
+import type { KeyedHead, KeySpec, ParsedRequest, PromptKeys } from "./prompt-keyer";
 import type { SegmentCacheStats } from "./segment-cache";
 
 export interface WorkerInit {
@@ -31,9 +31,20 @@ export interface CatalogEntry {
  * cloning megabytes), resolving the model it names through WorkerInit.catalog (`model` null, and
  * the spec's root comes from the catalog).
  */
-export type WorkerJob =
+export type WorkerJob = (
   | { readonly id: number; readonly model: string; readonly prompt: Prompt; readonly spec: KeySpec }
-  | { readonly id: number; readonly model: null; readonly prompt: { readonly path: string; readonly body: Uint8Array }; readonly spec: Omit<KeySpec, "root"> };
+  | { readonly id: number; readonly model: null; readonly prompt: { readonly path: string; readonly body: Uint8Array }; readonly spec: Omit<KeySpec, "root"> }
+) & {
+  /** The pool answers the job's heads (a "head" reply, then a HeadVerdict): PromptKeyer's HeadProbe. */
+  readonly probes: boolean;
+};
+
+/** The answer to a job's "head" reply: true when some worker holds all of it (keying goes on). */
+export interface HeadVerdict {
+  readonly verdict: "head";
+  readonly id: number;
+  readonly more: boolean;
+}
 
 /** Heap in use after a full collection (the collection only when node runs with --expose-gc). */
 export interface WorkerHeapProbe {
@@ -45,4 +56,5 @@ export type WorkerReply =
   | { readonly kind: "ready" }
   | { readonly kind: "failed"; readonly error: string }
   | { readonly kind: "done"; readonly id: number; readonly result: Outcome<PromptKeys>; readonly parsed: ParsedRequest | null; readonly stats: SegmentCacheStats }
-  | { readonly kind: "heap"; readonly id: number; readonly heapUsed: number };
+  | { readonly kind: "heap"; readonly id: number; readonly heapUsed: number }
+  | { readonly kind: "head"; readonly id: number; readonly head: KeyedHead };

@@ -8,9 +8,9 @@ import { parentPort, workerData } from "node:worker_threads";
 import { fail, UNKNOWN_MODEL } from "../failure";
 import { parseOpenAiBody } from "../request/parse-openai-body";
 import { BulkEncoderClient } from "./bulk-encoder";
-import { PromptKeyer, type BodyKeys } from "./prompt-keyer";
+import { PromptKeyer, type BodyKeys, type HeadProbe } from "./prompt-keyer";
 import { loadTokenizerRegistry } from "./tokenizer-registry";
-import type { WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
+import type { HeadVerdict, WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
 
 async function main(): Promise<void> {
   const port = parentPort!;
@@ -26,7 +26,22 @@ async function main(): Promise<void> {
   const keyer = new PromptKeyer(registry, init.chainCacheBytes);
   const done = (id: number, { result, parsed }: BodyKeys) =>
     port.postMessage({ kind: "done", id, result, parsed, stats: keyer.stats(registry.stats()) } satisfies WorkerReply);
-  port.on("message", (job: WorkerJob | WorkerHeapProbe) => {
+  /** Jobs waiting for the pool's verdict on a head, by id. */
+  const verdicts = new Map<number, (more: boolean) => void>();
+  const probeOf = (job: WorkerJob): HeadProbe | undefined =>
+    job.probes
+      ? (head) =>
+          new Promise<boolean>((resolve) => {
+            verdicts.set(job.id, resolve);
+            port.postMessage({ kind: "head", id: job.id, head } satisfies WorkerReply);
+          })
+      : undefined;
+  port.on("message", (job: WorkerJob | WorkerHeapProbe | HeadVerdict) => {
+    if ("verdict" in job) {
+      verdicts.get(job.id)?.(job.more);
+      verdicts.delete(job.id);
+      return;
+    }
     if ("probe" in job) {
       const gc = (globalThis as { gc?: () => void }).gc;
       gc?.();
@@ -42,14 +57,14 @@ async function main(): Promise<void> {
 
   /** A prompt job as it came; a body job parsed here, its model resolved through the catalog. */
   async function keysOf(job: WorkerJob): Promise<BodyKeys> {
-    if (job.model !== null) return { result: await keyer.keys(job.model, job.prompt, job.spec), parsed: null };
+    if (job.model !== null) return { result: await keyer.keys(job.model, job.prompt, job.spec, probeOf(job)), parsed: null };
     const { path, body } = job.prompt;
     const prompt = parseOpenAiBody(path, Buffer.from(body.buffer, body.byteOffset, body.byteLength), init.limits);
     if (!prompt.ok) return { result: prompt, parsed: null };
     const parsed = { model: prompt.value.model, stream: prompt.value.stream === true };
     const entry = Object.hasOwn(init.catalog, parsed.model) ? init.catalog[parsed.model] : undefined;
     if (entry === undefined) return { result: { ok: false, failure: UNKNOWN_MODEL }, parsed };
-    return { result: await keyer.keys(entry.model, prompt.value, { ...job.spec, root: entry.root }), parsed };
+    return { result: await keyer.keys(entry.model, prompt.value, { ...job.spec, root: entry.root }, probeOf(job)), parsed };
   }
   port.postMessage({ kind: "ready" } satisfies WorkerReply);
 }

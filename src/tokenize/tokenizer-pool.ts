@@ -12,11 +12,12 @@
  * Bodies of `bodyBytesOver` (1 MiB) or more are not parsed on the event loop at all: keysOfBody()
  * hands their bytes to a thread, which parses them and answers with the model they name.
  *
- * Threads are unref'd while no job waits, so an idle pool never keeps the process alive. Bulk
- * batches (a cold prompt's new text) go to the bulk encoder process at a lower OS priority
- * (bulk-encoder.ts, tokenizerCache.bulkNice); encoded in the threads instead (without it, or while
- * it is unavailable), they are bounded across all threads (bulk-gate.ts), so small jobs never queue
- * behind them.
+ * Threads are unref'd while no job waits, so an idle pool never keeps the process alive. A job's
+ * heads are answered through its HeadProbe ("head" replies, HeadVerdict). Background bulk batches
+ * (the rest of a long new prompt decided on its head) go to the bulk encoder process at a lower OS
+ * priority (bulk-encoder.ts, tokenizerCache.bulkNice); bulk batches encoded in the threads (a
+ * decision's, or without the process) are bounded across all threads (bulk-gate.ts), so small
+ * jobs never queue behind them.
  */
 import { availableParallelism } from "node:os";
 import { extname, join } from "node:path";
@@ -27,9 +28,9 @@ import { BulkEncoderProcess } from "./bulk-encoder";
 import { BulkGate } from "./bulk-gate";
 import type { ModelTokenizerConfig } from "./model-files";
 import type { BodyLimits } from "../request/parse-openai-body";
-import type { BodyKeys, KeySpec, PromptKeys, PromptKeySource } from "./prompt-keyer";
+import type { BodyKeys, HeadProbe, KeySpec, PromptKeys, PromptKeySource } from "./prompt-keyer";
 import type { SegmentCacheStats } from "./segment-cache";
-import type { CatalogEntry, WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
+import type { CatalogEntry, HeadVerdict, WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
 
 export interface TokenizerPoolOptions {
   readonly models: readonly ModelTokenizerConfig[];
@@ -42,7 +43,7 @@ export interface TokenizerPoolOptions {
   readonly segmentCacheBytes: number;
   /** Chain-state cache budget of the whole pool (split between threads). */
   readonly chainCacheBytes: number;
-  /** Nice value of the bulk encoder process (bulk-encoder.ts); 0 (default): none, bulk batches are encoded in the threads. */
+  /** Nice value of the bulk encoder process (bulk-encoder.ts); 0 or absent: none, background batches are encoded in the threads. */
   readonly bulkNice?: number;
   /** Bodies this large are parsed in a thread, not on the event loop (default 1 MiB; keysOfBody()). */
   readonly bodyBytesOver?: number;
@@ -54,6 +55,7 @@ const AFFINITY_CHARS = 256;
 
 interface Pending {
   readonly resolve: (keyed: BodyKeys) => void;
+  readonly probe?: HeadProbe;
 }
 
 class PoolThread {
@@ -78,7 +80,7 @@ export class TokenizerPool implements PromptKeySource {
   private nextId = 1;
   private closed = false;
   /** Counts of threads that were replaced, so the pool's counters never go down. */
-  private retired = { segmentHits: 0, segmentMisses: 0 };
+  private retired = { segmentHits: 0, segmentMisses: 0, backgroundDropped: 0 };
 
   private constructor(
     private readonly init: WorkerInit,
@@ -113,22 +115,22 @@ export class TokenizerPool implements PromptKeySource {
   }
 
   /** The prompt travels as a structured clone. */
-  async keys(model: string, prompt: Prompt, spec: KeySpec): Promise<Outcome<PromptKeys>> {
-    return (await this.run(affinity(model, prompt), (id) => ({ id, model, prompt, spec }))).result;
+  async keys(model: string, prompt: Prompt, spec: KeySpec, probe?: HeadProbe): Promise<Outcome<PromptKeys>> {
+    return (await this.run(affinity(model, prompt), (id) => ({ id, model, prompt, spec, probes: probe !== undefined }), probe)).result;
   }
 
   /** A body's bytes (a copy, transferred) to a thread that parses them; its answer names the model. */
-  keysOfBody(path: string, body: Buffer, spec: Omit<KeySpec, "root">): Promise<BodyKeys> {
+  keysOfBody(path: string, body: Buffer, spec: Omit<KeySpec, "root">, probe?: HeadProbe): Promise<BodyKeys> {
     const bytes = new Uint8Array(body);
-    return this.run(bodyAffinity(bytes), (id) => ({ id, model: null, prompt: { path, body: bytes }, spec }), [bytes.buffer]);
+    return this.run(bodyAffinity(bytes), (id) => ({ id, model: null, prompt: { path, body: bytes }, spec, probes: probe !== undefined }), probe, [bytes.buffer]);
   }
 
-  private run(preference: number, job: (id: number) => WorkerJob, transfer: ArrayBuffer[] = []): Promise<BodyKeys> {
+  private run(preference: number, job: (id: number) => WorkerJob, probe: HeadProbe | undefined, transfer: ArrayBuffer[] = []): Promise<BodyKeys> {
     const thread = this.pick(preference);
     if (thread === null) return Promise.resolve({ result: fail("tokenize-error", this.closed ? "the tokenizer pool is closed" : "no tokenizer thread is ready"), parsed: null });
     const id = this.nextId++;
     return new Promise((resolve) => {
-      thread.pending.set(id, { resolve });
+      thread.pending.set(id, { resolve, probe });
       thread.hold();
       thread.worker.postMessage(job(id), transfer);
     });
@@ -136,12 +138,13 @@ export class TokenizerPool implements PromptKeySource {
 
   /** The segment caches of all threads together. */
   stats(): SegmentCacheStats {
-    const total = { segmentHits: this.retired.segmentHits, segmentMisses: this.retired.segmentMisses, cachedBytes: 0 };
+    const total = { ...this.retired, cachedBytes: 0 };
     for (const t of this.threads) {
       if (!t) continue;
       total.segmentHits += t.stats.segmentHits;
       total.segmentMisses += t.stats.segmentMisses;
       total.cachedBytes += t.stats.cachedBytes;
+      total.backgroundDropped += t.stats.backgroundDropped ?? 0;
     }
     return total;
   }
@@ -206,6 +209,13 @@ export class TokenizerPool implements PromptKeySource {
             thread.probes.get(reply.id)?.(reply.heapUsed);
             thread.probes.delete(reply.id);
             return;
+          case "head": {
+            const probe = thread.pending.get(reply.id)?.probe;
+            // A probe that fails cannot tell: keying goes on, as without one.
+            const verdict = probe ? probe(reply.head).catch(() => true) : Promise.resolve(true);
+            void verdict.then((more) => worker.postMessage({ verdict: "head", id: reply.id, more } satisfies HeadVerdict));
+            return;
+          }
           case "done": {
             thread.stats = reply.stats;
             const job = thread.pending.get(reply.id);
@@ -225,6 +235,7 @@ export class TokenizerPool implements PromptKeySource {
         this.failAll(thread, `the tokenizer thread exited (code ${code})`);
         this.retired.segmentHits += thread.stats.segmentHits;
         this.retired.segmentMisses += thread.stats.segmentMisses;
+        this.retired.backgroundDropped += thread.stats.backgroundDropped ?? 0;
         // A thread that ran and died is replaced; one that never loaded is a config error (start() threw).
         if (!this.closed && thread.ready) this.spawn(slot).catch(() => undefined);
       });
