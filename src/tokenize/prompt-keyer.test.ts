@@ -143,6 +143,13 @@ describe("PromptKeyer", () => {
       // A ~33k-character document: heads of 2k and 8k characters, then the rest (under 32k + 4k).
       expect(heads.length).toBe(2);
       expect(heads[1]).toBeGreaterThan(3 * heads[0]);
+      // A follow-up continues from a cached point deep in the document: no head to ask about.
+      const hits = keyer.chainStats().hits;
+      const followUp = chat([{ role: "system", content: doc("held") }, { role: "user", content: "And the next figure?" }]);
+      const again = await keyer.keys("qwen3", followUp, spec("qwen3"), async (head) => (heads.push(head.keys.length), true));
+      expect(again.ok && Buffer.from(again.value.keys).toString("hex")).toBe((await reference(followUp)).keys);
+      expect(keyer.chainStats().hits).toBe(hits + 1);
+      expect(heads.length).toBe(2);
     });
 
     it("answers with the head's keys once no worker holds the head, estimates the tokens, and keys the rest later", async () => {
@@ -172,6 +179,40 @@ describe("PromptKeyer", () => {
       expect(full.ok && full.value.complete).toBe(true);
       expect(full.ok && Buffer.from(full.value.keys).toString("hex")).toBe(want.keys);
       expect(misses()).toBe(again);
+    });
+
+    it("cuts a long prompt new to the thread only as far as its head before answering", async () => {
+      const counted = { pieces: 0 };
+      const counting = {
+        get: (model: string) => {
+          const t = registry.get(model)!;
+          const encoder = new Proxy(t.encoder, {
+            get: (target, prop, receiver) =>
+              prop === "pieceStream"
+                ? (text: string, add: boolean) => {
+                    const inner = target.pieceStream(text, add)!;
+                    return (function* () {
+                      for (const piece of inner) (counted.pieces++, yield piece);
+                    })();
+                  }
+                : Reflect.get(target, prop, receiver),
+          });
+          return new Proxy(t, { get: (target, prop, receiver) => (prop === "encoder" ? encoder : Reflect.get(target, prop, receiver)) });
+        },
+      };
+      const local = new PromptKeyer(counting, 4 << 20);
+      const prompt = chat([{ role: "system", content: doc("lazy", 3000) }, { role: "user", content: "?" }]);
+      const rendered = registry.get("qwen3")!.render(prompt);
+      if (!rendered.ok) throw new Error(rendered.failure.detail);
+      const all = registry.get("qwen3")!.encoder.pieces(rendered.value, false)!.length;
+      const keyed = await local.keys("qwen3", prompt, spec("qwen3"), async () => false);
+      expect(keyed.ok && keyed.value.complete).toBe(false);
+      const atAnswer = counted.pieces;
+      expect(all).toBeGreaterThan(20);
+      expect(atAnswer).toBeLessThan(all / 4);
+      // The rest is cut after the answer.
+      await waitFor(() => counted.pieces === all);
+      expect(counted.pieces).toBe(all);
     });
 
     it("asks nothing about a prompt with little new text", async () => {

@@ -7,9 +7,8 @@
  *   - the ids of repeated pieces come from the segment cache (segmented-encoder.ts);
  *   - the keys of a repeated prefix come from the chain-state cache (prefix/chain-state-cache.ts).
  *     A point of the prompt is named by a chained digest of the pieces before it
- *     (state[i] = SHA-256(state[i-1] ‖ key of piece i), state[-1] from the chain root and block
- *     size), so a prompt continues hashing from the last point it shares with an earlier one and
- *     asks the encoder only for the pieces after it.
+ *     (prompt-pieces.ts), so a prompt continues hashing from the last point it shares with an
+ *     earlier one and asks the encoder only for the pieces after it.
  * The rendered text itself is not reused: templates may read any message anywhere, so the text is
  * rendered in full each time (in the worker, off the event loop).
  *
@@ -21,15 +20,17 @@
  * token count estimated), and the rest is keyed after the answer, as background work — so the
  * thread's caches are warm when a follow-up brings the same text — at most MAX_BACKGROUND prompts
  * at once per thread (more are dropped, counted), on the bulk encoder process where there is one.
+ * A text whose beginning the thread never keyed has no cached point past that beginning, so its
+ * pieces are cut only as far as its heads reach before the answer (prompt-pieces.ts).
  */
-import { createHash } from "node:crypto";
 import { fail, ok, type Outcome } from "../failure";
 import { blockKeyBytes, hashBlocksInto, KEY_BYTES, type BlockKeyBytes } from "../prefix/block-keys";
 import { ChainStateCache, type ChainState, type RunPoint } from "../prefix/chain-state-cache";
 import type { Prompt } from "../request/prompt";
 import type { SegmentCacheStats } from "./segment-cache";
 import { RenderCost } from "./render-cost";
-import { DeadlineExceeded, type EncodePiece } from "./segmented-encoder";
+import { PromptPieces, SeenBeginnings } from "./prompt-pieces";
+import { DeadlineExceeded } from "./segmented-encoder";
 import type { ModelTokenizer, TokenizerRegistry } from "./tokenizer-registry";
 
 export interface KeySpec {
@@ -112,6 +113,8 @@ const HEAD_CHARS = 2048;
 const HEAD_GROWTH = 4;
 /** A head is keyed first only when at least this much new text would follow it (less costs less than a probe saves). */
 const PROBE_REST_CHARS = 4096;
+/** Beginnings of keyed texts a thread remembers (prompt-pieces.ts SeenBeginnings; ~100 B each). */
+const SEEN_BEGINNINGS = 16_384;
 /** Prompts whose rest one thread keys in the background at once; more are dropped. */
 const MAX_BACKGROUND = 2;
 
@@ -129,6 +132,7 @@ export class PromptKeyer implements PromptKeySource {
   }
 
   private reusedPieces = 0;
+  private readonly beginnings = new SeenBeginnings(HEAD_CHARS, SEEN_BEGINNINGS);
   private background = 0;
   private backgroundDropped = 0;
 
@@ -199,37 +203,41 @@ export class PromptKeyer implements PromptKeySource {
     probe: ((keys: BlockKeyBytes) => Promise<boolean>) | undefined,
   ): Promise<Omit<PromptKeys, "text" | "stages"> & { stages: Omit<StageTimes, "template"> }> {
     const tokenizeStart = epochNow();
-    const pieces = tokenizer.encoder.pieces(text, addSpecialTokens);
-    if (pieces === null) {
+    const stream = tokenizer.encoder.pieceStream(text, addSpecialTokens);
+    if (stream === null) {
       // Only whole-text encoding is exact for this tokenizer: nothing to reuse.
       const ids = await tokenizer.encoder.encodeWhole(text, addSpecialTokens);
       const tokenized = epochNow();
       const keys = blockKeyBytes(ids, spec.blockSize, spec.root);
       return { tokens: ids.length, keys, complete: true, stages: { tokenize: [tokenizeStart, tokenized], hash: [tokenized, epochNow()] } };
     }
-    const points = pointKeys(pieces, spec);
+    const cut = new PromptPieces(stream, spec.root, spec.blockSize, text.length);
+    // A text whose beginning this thread never keyed has no cached point past it: read only that far.
+    const seen = this.beginnings.check(text);
+    if (probe !== undefined && !seen && text.length >= HEAD_CHARS + PROBE_REST_CHARS) cut.readTo(this.beginnings.chars);
+    else cut.readAll();
+    const { pieces, points } = cut;
     const found = this.chains.last(points);
     let from = found === null ? 0 : found.at + 1;
     for (let i = 0; i < from; i++) if (pieces[i].text !== null) this.reusedPieces++;
     let state = found?.state ?? null;
     let tokenizeEnd = tokenizeStart;
     // Heads first while much new text follows (see the file comment).
-    let rest = newChars(pieces, from, pieces.length);
-    for (let headChars = HEAD_CHARS; probe !== undefined && rest >= headChars + PROBE_REST_CHARS; headChars *= HEAD_GROWTH) {
-      const to = headEnd(pieces, from, headChars);
+    for (let headChars = HEAD_CHARS; probe !== undefined && cut.charsFrom(from) >= headChars + PROBE_REST_CHARS; headChars *= HEAD_GROWTH) {
+      const to = cut.headEnd(from, headChars);
       const ids = await tokenizer.encoder.idsOf(pieces.slice(from, to), expired);
       tokenizeEnd = epochNow();
       const headTokens = tokensIn(ids);
-      const headText = newChars(pieces, from, to);
+      const headText = cut.charsTo(to) - cut.charsTo(from);
       state = await this.extend(state, ids, points.slice(from, to), spec);
       from = to;
-      rest -= headText;
       if (await probe(state.keys)) continue;
       // No worker holds the whole head: nothing past it can match. The rest is keyed later.
-      this.keyLater(tokenizer, pieces, from, state, points, spec);
-      const estimated = state.tokens + Math.round((rest * headTokens) / Math.max(1, headText));
+      const estimated = state.tokens + Math.round((cut.charsFrom(from) * headTokens) / Math.max(1, headText));
+      this.keyLater(tokenizer, cut, from, state, spec);
       return { tokens: estimated, keys: state.keys, complete: false, stages: { tokenize: [tokenizeStart, tokenizeEnd], hash: [tokenizeEnd, epochNow()] } };
     }
+    cut.readAll();
     const ids = await tokenizer.encoder.idsOf(pieces.slice(from), expired);
     const tokenized = epochNow();
     const keyed = await this.extend(state, ids, points.slice(from), spec);
@@ -237,20 +245,22 @@ export class PromptKeyer implements PromptKeySource {
   }
 
   /**
-   * Keys the rest of a prompt after its answer (warming this thread's caches for a follow-up), its
-   * bulk batches on the bulk encoder process when there is one; dropped when MAX_BACKGROUND are
-   * already being keyed.
+   * Keys the rest of a prompt after its answer (warming this thread's caches for a follow-up): its
+   * pieces are cut on the next turn of the thread's loop, their bulk batches encoded on the bulk
+   * encoder process when there is one. Dropped when MAX_BACKGROUND are already being keyed.
    */
-  private keyLater(tokenizer: ModelTokenizer, pieces: readonly EncodePiece[], from: number, state: ChainState, points: readonly string[], spec: KeySpec): void {
+  private keyLater(tokenizer: ModelTokenizer, cut: PromptPieces, from: number, state: ChainState, spec: KeySpec): void {
     if (this.background >= MAX_BACKGROUND) {
       this.backgroundDropped++;
       return;
     }
     this.background++;
-    const rest = pieces.slice(from);
-    tokenizer.encoder
-      .idsOf(rest, () => false, true)
-      .then((ids) => this.extend(state, ids, points.slice(from), spec))
+    new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => {
+        cut.readAll();
+        return tokenizer.encoder.idsOf(cut.pieces.slice(from), () => false, true);
+      })
+      .then((ids) => this.extend(state, ids, cut.points.slice(from), spec))
       .catch(() => undefined) // nothing waits for it; the pieces it could not encode stay uncached
       .finally(() => this.background--);
   }
@@ -298,34 +308,10 @@ export class PromptKeyer implements PromptKeySource {
   }
 }
 
-/** Characters of text in pieces [from, to) (added tokens and affixes have none). */
-function newChars(pieces: readonly EncodePiece[], from: number, to: number): number {
-  let chars = 0;
-  for (let i = from; i < to; i++) chars += pieces[i].text?.length ?? 0;
-  return chars;
-}
-
-/** The end of a head from `from`: the first piece boundary with at least `chars` of text before it. */
-function headEnd(pieces: readonly EncodePiece[], from: number, chars: number): number {
-  let seen = 0;
-  let i = from;
-  while (i < pieces.length && seen < chars) seen += pieces[i++].text?.length ?? 0;
-  return i;
-}
-
 function tokensIn(ids: readonly Uint32Array[]): number {
   let n = 0;
   for (const part of ids) n += part.length;
   return n;
-}
-
-/** The name of the point after each piece: a digest chained over the pieces' keys. */
-function pointKeys(pieces: readonly EncodePiece[], spec: KeySpec): string[] {
-  let state = createHash("sha256").update(spec.root).update(`:${spec.blockSize}`).digest();
-  return pieces.map((piece) => {
-    state = createHash("sha256").update(state).update(piece.key).digest();
-    return state.toString("base64");
-  });
 }
 
 function timedOut(spec: KeySpec, what = "tokenizing took"): Outcome<never> {

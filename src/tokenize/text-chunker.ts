@@ -76,8 +76,15 @@ const SPACE = 0x20;
 
 /** The text in chunks (one chunk when it is shorter than 2 × min or has no allowed cut). */
 export function chunkText(text: string, sizes: ChunkSizes = DEFAULT_CHUNK_SIZES): string[] {
-  if (text.length < 2 * sizes.min) return [text];
-  const chunks: string[] = [];
+  return [...textChunks(text, sizes)];
+}
+
+/** chunkText(), one chunk at a time: the text past the last chunk read is not scanned. */
+export function* textChunks(text: string, sizes: ChunkSizes = DEFAULT_CHUNK_SIZES): Generator<string> {
+  if (text.length < 2 * sizes.min) {
+    yield text;
+    return;
+  }
   let last = 0;
   for (let p = last + sizes.min; p < text.length - sizes.min; p++) {
     const before = text.charCodeAt(p - 1);
@@ -85,12 +92,11 @@ export function chunkText(text: string, sizes: ChunkSizes = DEFAULT_CHUNK_SIZES)
     const allowed = (before === NEWLINE && isAsciiLetter(at)) || (at === SPACE && isAsciiLetter(before));
     if (!allowed) continue;
     if (p - last < sizes.max && (localHash(text, p) & CUT_MASK) !== 0) continue;
-    chunks.push(text.slice(last, p));
+    yield text.slice(last, p);
     last = p;
     p = last + sizes.min - 1;
   }
-  chunks.push(text.slice(last));
-  return chunks;
+  yield text.slice(last);
 }
 
 /** A cheap hash of the 12 characters before p: where to cut depends only on the nearby text. */
