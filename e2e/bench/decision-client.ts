@@ -6,6 +6,7 @@
 import { parentPort } from "node:worker_threads";
 import { summarize, type Summary } from "../../src/bench/metrics/stats";
 import { EnvoyExtProcClient } from "../support/envoy-ext-proc-client";
+import { chat, HISTORY } from "./decision-bodies";
 
 export type BodyKind = "cold" | "warm-prefix" | "warm-identical" | "huge-tools" | "many-messages";
 
@@ -28,17 +29,8 @@ export interface ClientResult {
   readonly perSecond: number;
 }
 
-const HISTORY = ["What does this cover?", "It covers the material above in detail."];
-
 /** The text with a marker in every paragraph: no piece of it was ever tokenized before. */
 const fresh = (text: string, k: number) => `(${k}) ` + text.replaceAll("\n\n", `\n\n(${k}) `);
-
-function chat(system: string, history: readonly string[], user: string, tools?: unknown[]): string {
-  const messages = [{ role: "system", content: system }];
-  history.forEach((h, i) => messages.push({ role: i % 2 ? "assistant" : "user", content: h }));
-  messages.push({ role: "user", content: user });
-  return JSON.stringify({ model: "qwen3", messages, ...(tools ? { tools } : {}) });
-}
 
 let systems: Record<number, string> = {};
 let hugeText = "";

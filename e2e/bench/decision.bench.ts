@@ -11,6 +11,10 @@
  *                   once with a 30 s budget, then 4 at once under the default 150 ms budget
  * Requests come from a client thread (decision-client.ts), as Envoy's come from another process;
  * every row records the server thread's event-loop delay (perf_hooks.monitorEventLoopDelay).
+ * The warm rows measure a prefix the replicas hold, as production sees it: after the priming
+ * requests, the worker each was routed to reports its blocks as stored over the ingest API, as
+ * vLLM's KV events do within ~100 ms of a prefill (without them every warm request would find its
+ * prefix only speculatively recorded, and re-record 2,048 speculative entries at 32k).
  * Prints a table and the targets (PASS/FAIL, not a gate) and writes bench-results/decision.json.
  * Run: npm run bench:decision
  */
@@ -26,6 +30,8 @@ import { externalProcessorService } from "../../src/extproc/proto";
 import { parseOpenAiBody } from "../../src/request/parse-openai-body";
 import { mainThreadTokenizers, realPrompts, REPO_ROOT, startTestRouter, testConfig, type RunningRouter } from "../support/router-fixture";
 import { table } from "../../src/bench/report/console-report";
+import { IngestTestClient, tokenFor } from "../support/ingest-client";
+import { chat, HISTORY } from "./decision-bodies";
 import type { BodyKind, ClientCommand, ClientResult } from "./decision-client";
 
 const SIZES = [1_000, 8_000, 32_000];
@@ -59,6 +65,32 @@ async function startNoopServer() {
     },
   });
   return bindAndWrap(server, "127.0.0.1:0");
+}
+
+/** The router's config: 4 workers that report KV events (they heartbeat in production; here they never go stale). */
+function benchConfig(decisionTimeoutMs: number) {
+  const base = testConfig();
+  return testConfig({
+    routing: { decisionTimeoutMs },
+    limits: BIG_LIMITS,
+    ...TOKENIZER_OVERRIDES,
+    workers: base.workers.map((w) => ({ id: w.id, address: w.address, models: w.models, ingestToken: tokenFor(w.id) })),
+    ingest: { listen: "127.0.0.1:0", livenessTimeoutMs: 3_600_000 },
+  });
+}
+
+/**
+ * What the replica a primed warm prompt went to reports once it has prefilled it: every full block
+ * of the prompt, stored (vLLM's KV events; here over the ingest API, as the plugin pushes them).
+ */
+async function confirmPrefix(router: RunningRouter, ingest: IngestTestClient, body: string, seqs: Map<string, number>): Promise<void> {
+  const explained = await router.service.router.explain({ method: "POST", path: "/v1/chat/completions", body: Buffer.from(body), subset: null });
+  const holder = [...explained.runs].sort((a, b) => b[1] - a[1])[0];
+  if (!holder || holder[1] === 0) throw new Error("the primed prompt is recorded on no worker");
+  const seq = (seqs.get(holder[0]) ?? 0) + 1;
+  seqs.set(holder[0], seq);
+  const reply = await ingest.push({ worker: holder[0], seq, events: [{ stored: [...explained.keys] }] });
+  if (reply.status !== "APPLIED") throw new Error(`ingest answered ${reply.status}: ${reply.message}`);
 }
 
 /** Builds a system prompt of about `tokens` tokens from real text, paragraphs separated by blank lines. */
@@ -100,7 +132,9 @@ const mib = () => process.memoryUsage().rss / 2 ** 20;
 
 async function main(): Promise<void> {
   const load = loadavg()[0];
-  const router = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 30_000 }, limits: BIG_LIMITS, ...TOKENIZER_OVERRIDES }));
+  const router = await startTestRouter(benchConfig(30_000));
+  const ingest = new IngestTestClient(router.service.ingest!.server.address);
+  const seqs = new Map<string, number>(); // each worker's batch sequence
   const noop = await startNoopServer();
   const tokenizer = (await mainThreadTokenizers(router.service.config)).get("qwen3")!;
   const count = async (text: string) => {
@@ -127,6 +161,7 @@ async function main(): Promise<void> {
     // Prime the warm scenarios' caches (each tokenizer thread may serve them).
     await run(at, "warm-prefix", size, 4);
     await run(at, "warm-identical", size, 4);
+    await confirmPrefix(router, ingest, chat(systems[size], HISTORY, "a question the replica has seen?"), seqs);
     for (const kind of ["cold", "warm-prefix", "warm-identical"] as const) {
       const r = await run(at, kind, size, n);
       results.push({ promptTokens: size, scenario: kind, ...r });
@@ -164,10 +199,11 @@ async function main(): Promise<void> {
   results.push({ scenario: "5 MB tool description, 30 s budget", ...hugeOne, rssMiB: { before: rssBefore, after: rssAfterOne } });
   row("5 MB", "tools, 30 s budget", hugeOne, `RSS ${rssBefore.toFixed(0)}→${rssAfterOne.toFixed(0)} MiB`);
   await noop.close();
+  ingest.close();
   await router.stop();
 
   // The same four at once on a router with the default decision budget (150 ms).
-  const defaults: RunningRouter = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 150 }, limits: BIG_LIMITS, ...TOKENIZER_OVERRIDES }));
+  const defaults: RunningRouter = await startTestRouter(benchConfig(150));
   const rssDefaultsStart = mib();
   const hugeFour = await run(defaults.service.extProc.address, "huge-tools", 0, 8, 4);
   const rssDefaultsEnd = mib();
