@@ -89,6 +89,11 @@ describe("ext_proc routing", () => {
     expect(header(next, "x-prefix-router-decision")).toBe("hit");
     expect(header(next, "x-prefix-router-worker")).toBe(header(first, "x-prefix-router-worker"));
     await next.complete(200);
+    // explain says so too, for another new document.
+    const other = await r.service.router.explain({ method: "POST", path: "/v1/chat/completions", body: Buffer.from(chatBody(`Another document. ${SYSTEM}`, "Summarize it.")), subset: null });
+    expect(other.headOnly).toBe(true);
+    expect(other.keys.length).toBeGreaterThan(0);
+    expect(other.keys.length).toBeLessThan(2 * headBlocks);
   });
 
   it("keys a short prompt whole", async () => {

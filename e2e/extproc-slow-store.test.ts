@@ -19,14 +19,16 @@ const LOOKUP_TIMEOUT_MS = 200;
 const DECISION_TIMEOUT_MS = 1_000;
 const BURST = 10;
 
-/** A memory index whose lookups take `delayMs` (Infinity: never answer, like a hung Redis). */
-function slowIndex(delayMs: number): CacheIndex {
+/** A memory index whose lookups take `delayMs` (Infinity: never answer, like a hung Redis); `asked` counts them. */
+function slowIndex(delayMs: number, asked = { lookups: 0 }): CacheIndex {
   const inner = new MemoryCacheIndex({ maxEntries: 100_000 });
   return new Proxy(inner, {
     get(target, prop, receiver) {
       if (prop !== "lookup") return Reflect.get(target, prop, receiver) as unknown;
-      return (keys: readonly BlockKey[], workers: readonly WorkerId[]) =>
-        delayMs === Infinity ? new Promise(() => undefined) : new Promise((resolve) => setTimeout(() => resolve(target.lookup(keys, workers)), delayMs));
+      return (keys: readonly BlockKey[], workers: readonly WorkerId[]) => {
+        asked.lookups++;
+        return delayMs === Infinity ? new Promise(() => undefined) : new Promise((resolve) => setTimeout(() => resolve(target.lookup(keys, workers)), delayMs));
+      };
     },
   });
 }
@@ -65,5 +67,25 @@ describe("a slow or hung store", () => {
     const answers = await burst(150);
     expect(answers.map((a) => a.decision).every((d) => d === "hit" || d === "miss")).toBe(true);
     for (const a of answers) expect(a.micros).toBeLessThan(DECISION_TIMEOUT_MS * 1000);
+  });
+
+  it("hung: a long new prompt asks about one head, then keys it whole and falls back on the lookup timeout", async () => {
+    const asked = { lookups: 0 };
+    const config = testConfig({ routing: { lookupTimeoutMs: LOOKUP_TIMEOUT_MS, decisionTimeoutMs: 5_000, load: { scrapeMetrics: false } } });
+    const service = await startRouterService(config, { logger: silentLogger, index: slowIndex(Infinity, asked) });
+    const client = new EnvoyExtProcClient(service.extProc.address);
+    try {
+      // ~50k characters of new text: heads of 2k and 8k would be asked about, then the rest.
+      const document = Array.from({ length: 1_000 }, (_, i) => `Line ${i} of a new document, figure ${i * 7}.`).join("\n");
+      const ex = await client.process({ path: "/v1/chat/completions", body: chatBody(document, "Summarize it."), messageTimeoutMs: 10_000 });
+      await ex.complete(200);
+      expect(ex.upstreamHeaders.get("x-prefix-router-reason")).toBe("store-error");
+      expect(ex.upstreamHeaders.get("x-prefix-router-keyed")).toBeUndefined();
+      // The first head's lookup timed out: no second head was asked about, only the whole prompt's.
+      expect(asked.lookups).toBe(2);
+    } finally {
+      client.close();
+      await service.close();
+    }
   });
 });

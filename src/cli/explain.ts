@@ -99,6 +99,7 @@ function render(e: Explanation, source: string, config: RouterConfig, showText: 
   }
   if (!e.decision || e.decision.kind === "reject") return [...out, "pick:       none — no eligible worker (503)"].join("\n") + "\n";
   out.push(`blocks:     ${e.keys.length} full blocks of ${config.blockSize} tokens (${e.tokens} tokens keyed)`);
+  if (e.headOnly) out.push("keyed:      the prompt's head only — no worker holds all of it, so no cached prefix reaches further");
   if (e.keys.length) out.push(`keys:       ${e.keys[0]} … ${e.keys[e.keys.length - 1]}`);
   out.push(`state from: ${source}`);
   out.push("");
@@ -142,6 +143,7 @@ function toJson(e: Explanation, source: string): unknown {
     promptKind: e.prompt?.kind ?? null,
     failure: e.failure,
     blockCount: e.keys.length,
+    headOnly: e.headOnly ?? false,
     keys: e.keys,
     stateSource: source,
     workers: e.workers.map((w) => ({ ...w, matchedBlocks: e.runs.get(w.id) ?? 0 })),

@@ -62,6 +62,8 @@ export interface Explanation {
   /** Tokens covered by full blocks. */
   readonly tokens: number | null;
   readonly keys: readonly string[];
+  /** The keys cover only the prompt's head: no worker held all of it (prompt-keyer.ts HeadProbe). */
+  readonly headOnly?: boolean;
   readonly runs: ReadonlyMap<string, number>;
   readonly decision: PolicyDecision | null;
   readonly policy: RouterConfig["routing"]["policy"];
@@ -198,7 +200,7 @@ export class RequestRouter {
       case "decide":
         return {
           ...base, prompt: plan.prompt, model: plan.model.name, workers: plan.views, failure: null, text: plan.text,
-          tokens: plan.input.keys.length * this.deps.config.blockSize, keys: plan.input.keys, runs: plan.runs, decision: plan.decision,
+          tokens: plan.input.keys.length * this.deps.config.blockSize, keys: plan.input.keys, headOnly: plan.headOnly, runs: plan.runs, decision: plan.decision,
         };
     }
   }
@@ -386,17 +388,22 @@ export class RequestRouter {
    * Whether some eligible worker holds every block of a prompt's head (index, then overlay): while
    * one does, the keyer keys on; once none does, no match can reach past the head and the head's
    * keys decide. Policies that read no match need no probe (they key the whole prompt). A lookup
-   * that fails or runs out of time cannot tell: keying goes on.
+   * that fails or runs out of time cannot tell: keying goes on, and the request asks no more
+   * (a store that failed once would cost each later head its timeout).
    */
   private headProbe(eligibleFor: (model: string) => readonly WorkerConfig[], deadline: number): HeadProbe | undefined {
     if (!this.core.policy.usesMatch) return undefined;
+    let blind = false;
     return async ({ model, keys }) => {
       const chain = keyChain(keys);
       const budget = Math.min(this.deps.config.routing.lookupTimeoutMs, deadline - this.now());
-      if (chain.length === 0 || budget <= 0) return true;
+      if (blind || chain.length === 0 || budget <= 0) return true;
       const startedAt = this.now();
       const lookup = await withDeadline(this.deps.index.lookup(chain, eligibleFor(model).map((w) => w.id)), budget);
-      if (!lookup.done) return true;
+      if (!lookup.done) {
+        blind = true;
+        return true;
+      }
       const runs = this.overlay.merge(chain, lookup.value, this.now(), startedAt);
       for (const run of runs.values()) if (run >= chain.length) return true;
       return false;
