@@ -41,7 +41,7 @@ const MIX_REQUESTS = 480;
 const BIG_LIMITS = { maxBodyBytes: 64 << 20, maxPromptChars: 10_000_000 };
 /**
  * tokenizerCache overrides: BENCH_TOKENIZER_THREADS=n the thread count (default: one per core, at
- * most 4); BENCH_BULK_NICE=n bulkNice (default 0: no bulk encoder process).
+ * most 4); BENCH_BULK_NICE=n bulkNice (default: the config default, 19; 0: no bulk encoder process).
  */
 const TOKENIZER_OVERRIDES = {
   tokenizerCache: {
