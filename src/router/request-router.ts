@@ -7,7 +7,7 @@
  *
  * One deadline per request (routing.decisionTimeoutMs) starts when route() is called and covers
  * parsing, rendering, tokenizing and the lookup (the lookup also has its own routing.lookupTimeoutMs).
- * A large body (the pool's parsesBodiesOver, 1 MiB) is parsed in a tokenizer thread, not here.
+ * A large body (the pool's parsesBodiesOver, 16 KiB) is parsed in a tokenizer thread, not here.
  * No decision waits for another: concurrent requests on a new prefix see each other's routes
  * through the speculation overlay (routing/speculation-overlay.ts), merged synchronously.
  */

@@ -9,8 +9,12 @@
  * jobs waiting than the least busy one, which then takes the job (and caches the prefix too). A
  * thread that dies fails its jobs (the requests fall back) and is replaced.
  *
- * Bodies of `bodyBytesOver` (1 MiB) or more are not parsed on the event loop at all: keysOfBody()
- * hands their bytes to a thread, which parses them and answers with the model they name.
+ * Bodies of `bodyBytesOver` (16 KiB) or more are not parsed on the event loop at all: keysOfBody()
+ * hands their bytes to a thread, which parses them and answers with the model they name. Parsing
+ * on the event loop and then cloning the parsed prompt to a thread copies its text twice (the
+ * clone costs about what the parse does); a body large enough for that to matter is parsed once,
+ * where it is keyed (warm 1k/8k/32k mix at 16 in flight: +10 % throughput, −7 % CPU per request
+ * against 1 MiB, five alternating pairs; docs/benchmark.md).
  *
  * Threads are unref'd while no job waits, so an idle pool never keeps the process alive. A job's
  * heads are answered through its HeadProbe ("head" replies, HeadVerdict). Background bulk batches
@@ -45,7 +49,7 @@ export interface TokenizerPoolOptions {
   readonly chainCacheBytes: number;
   /** Nice value of the bulk encoder process (bulk-encoder.ts); 0 or absent: none, background batches are encoded in the threads. */
   readonly bulkNice?: number;
-  /** Bodies this large are parsed in a thread, not on the event loop (default 1 MiB; keysOfBody()). */
+  /** Bodies this large are parsed in a thread, not on the event loop (default 16 KiB; keysOfBody()). */
   readonly bodyBytesOver?: number;
 }
 
@@ -104,7 +108,7 @@ export class TokenizerPool implements PromptKeySource {
       bulkGate: BulkGate.share(bulkLimit()),
       bulkSocket: bulk?.socket ?? null,
     };
-    const pool = new TokenizerPool(init, size, options.bodyBytesOver ?? 1 << 20, bulk);
+    const pool = new TokenizerPool(init, size, options.bodyBytesOver ?? 16 << 10, bulk);
     try {
       await Promise.all(pool.threads.map((_, slot) => pool.spawn(slot)));
     } catch (err) {
