@@ -76,6 +76,8 @@ describe("ext_proc routing", () => {
   });
 
   it("keys only the head of a long prompt no worker holds, says so, and sends what follows it to the same worker", async () => {
+    const headDecisions = async () => (await r.service.metrics.registry.getSingleMetricAsString("prefix_router_head_decisions_total")).match(/_total (\d+)/)![1];
+    const before = Number(await headDecisions());
     const document = `A new document. ${SYSTEM}`;
     const first = await r.client.process({ path: "/v1/chat/completions", body: chatBody(document, "Summarize it."), mode: "buffered" });
     expect(header(first, "x-prefix-router-decision")).toBe("miss");
@@ -85,6 +87,9 @@ describe("ext_proc routing", () => {
     expect(headBlocks).toBeGreaterThan(0);
     expect(headBlocks * 16 * 4).toBeLessThan(document.length / 2);
     await first.complete(200);
+    // Counted when the stream ends (the server sees the end a moment after the client).
+    for (let i = 0; i < 50 && Number(await headDecisions()) === before; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(Number(await headDecisions())).toBe(before + 1);
     const next = await r.client.process({ path: "/v1/chat/completions", body: chatBody(document, "And the second part?"), mode: "buffered" });
     expect(header(next, "x-prefix-router-decision")).toBe("hit");
     expect(header(next, "x-prefix-router-worker")).toBe(header(first, "x-prefix-router-worker"));

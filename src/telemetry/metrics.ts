@@ -32,6 +32,7 @@ export class RouterMetrics {
   readonly registry = new Registry();
   private readonly decisionSeconds: Histogram<"outcome">;
   private readonly decisions: Counter<"outcome" | "reason">;
+  private readonly headDecisions: Counter;
   private readonly matchedBlocks: Histogram<"outcome">;
   private readonly promptBlocks: Histogram<"outcome">;
   private readonly streams: Counter<"end">;
@@ -49,6 +50,7 @@ export class RouterMetrics {
     this.decisions = new Counter({ name: "prefix_router_decisions_total", help: "Routing decisions by outcome (hit, miss, fallback, reject) and reason", labelNames: ["outcome", "reason"], registers });
     this.matchedBlocks = new Histogram({ name: "prefix_router_matched_blocks", help: "Cached leading blocks of the chosen worker per decision", labelNames: ["outcome"], buckets: BLOCK_BUCKETS, registers });
     this.promptBlocks = new Histogram({ name: "prefix_router_prompt_blocks", help: "Full blocks in the prompt per decision", labelNames: ["outcome"], buckets: BLOCK_BUCKETS, registers });
+    this.headDecisions = new Counter({ name: "prefix_router_head_decisions_total", help: "Decisions keyed on the prompt's head only: no worker held all of it, so no cached prefix reached further", registers });
     this.decidedBy = new Counter({ name: "prefix_router_decided_by_total", help: "min-ttft decisions by the term that decided (cache, load, shared-prefix, tie, only-candidate)", labelNames: ["term"], registers });
     this.scrapes = new Counter({ name: "prefix_router_worker_scrapes_total", help: "Scrapes of the workers' vLLM /metrics (result: ok, failed)", labelNames: ["worker", "result"], registers });
     this.scrapeSeconds = new Histogram({ name: "prefix_router_worker_scrape_duration_seconds", help: "Round trip of a successful /metrics scrape", buckets: MICRO_BUCKETS, registers });
@@ -81,6 +83,7 @@ export class RouterMetrics {
     }
     this.decisions.inc({ outcome: r.outcome, reason: r.reason ?? "" });
     if (r.decidedBy) this.decidedBy.inc({ term: r.decidedBy });
+    if (r.headOnly) this.headDecisions.inc();
     if (o.served) this.served.inc({ served: o.served });
     this.decisionSeconds.observe({ outcome: r.outcome }, r.decisionMicros / 1e6);
     this.matchedBlocks.observe({ outcome: r.outcome }, r.matchedBlocks);
