@@ -88,4 +88,22 @@ describe("a slow or hung store", () => {
       await service.close();
     }
   });
+
+  it("a long new prompt no worker holds is looked up once: its decision uses its head's lookup", async () => {
+    const asked = { lookups: 0 };
+    const config = testConfig({ routing: { lookupTimeoutMs: LOOKUP_TIMEOUT_MS, decisionTimeoutMs: 5_000, load: { scrapeMetrics: false } } });
+    const service = await startRouterService(config, { logger: silentLogger, index: slowIndex(0, asked) });
+    const client = new EnvoyExtProcClient(service.extProc.address);
+    try {
+      const document = Array.from({ length: 1_000 }, (_, i) => `Line ${i} of another new document, figure ${i * 11}.`).join("\n");
+      const ex = await client.process({ path: "/v1/chat/completions", body: chatBody(document, "Summarize it."), messageTimeoutMs: 10_000 });
+      await ex.complete(200);
+      expect(ex.upstreamHeaders.get("x-prefix-router-keyed")).toBe("head");
+      expect(ex.upstreamHeaders.get("x-prefix-router-decision")).toBe("miss");
+      expect(asked.lookups).toBe(1);
+    } finally {
+      client.close();
+      await service.close();
+    }
+  });
 });

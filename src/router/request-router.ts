@@ -123,6 +123,24 @@ type RejectPlan = { readonly kind: "reject"; readonly detail: string; readonly m
 type FallbackPlan = { readonly kind: "fallback"; readonly prompt: Prompt | null; readonly eligible: readonly WorkerConfig[]; readonly failure: Failure; readonly model: string | null; readonly keys: readonly string[]; readonly text: string | null };
 type Plan = RejectPlan | FallbackPlan | DecidedPlan;
 
+/** The index's answer for a chain: when it was asked (performance.now() and the router's clock) and what it said. */
+interface ChainLookup {
+  readonly chain: readonly BlockKey[];
+  readonly runs: ReadonlyMap<string, number>;
+  /** The router's clock (deps.now), for the overlay. */
+  readonly startedAt: number;
+  /** performance.now(), for the lookup stage. */
+  readonly span: readonly [number, number];
+}
+
+/** A prompt's keys; `headLookup`: the last head the probe looked up (a head decision's keys are that head's). */
+interface KeyedPrompt {
+  readonly tokens: number;
+  readonly chain: readonly BlockKey[];
+  readonly complete: boolean;
+  readonly headLookup: ChainLookup | null;
+}
+
 /** Before the keys: no eligible worker (reject), or the eligible ones and how to fall back among them. */
 type Front =
   | RejectPlan
@@ -222,12 +240,13 @@ export class RequestRouter {
     if (!prompt.ok) return front.fallback(prompt.failure);
     if (!model) return front.fallback(UNKNOWN_MODEL);
 
-    const probe = this.headProbe(() => front.eligible, deadline);
+    let headLookup: ChainLookup | null = null;
+    const probe = this.headProbe(() => front.eligible, deadline, (looked) => (headLookup = looked));
     const tokenized = await withDeadline(this.keysFor(model, prompt.value, stages, deadline, commit === undefined, probe), Math.max(0, deadline - this.now()));
     if (!tokenized.done) return front.fallback(tokenized.error ? { code: "tokenize-error", detail: String(tokenized.error) } : this.timeout());
     if (!tokenized.value.ok) return front.fallback(tokenized.value.failure);
     const { tokens, chain, text, complete } = tokenized.value.value;
-    return this.decideOn(model, front, { prompt: prompt.value, stream: prompt.value.stream === true }, { tokens, chain, complete }, text, stages, deadline, loads, commit);
+    return this.decideOn(model, front, { prompt: prompt.value, stream: prompt.value.stream === true }, { tokens, chain, complete, headLookup }, text, stages, deadline, loads, commit);
   }
 
   /**
@@ -238,7 +257,8 @@ export class RequestRouter {
   private async planFromBody(request: RouteRequest, body: Buffer, stages: DecisionStages, deadline: number, commit: (plan: DecidedPlan) => RouteResult): Promise<Plan> {
     const spec = { blockSize: this.deps.config.blockSize, withText: false, budgetMs: Math.max(0, deadline - this.now()) };
     // The thread names the model only now: the probe finds the eligible workers from it.
-    const probe = this.headProbe((name) => this.eligibleWorkers(this.catalog.resolve(name), request.subset), deadline);
+    let headLookup: ChainLookup | null = null;
+    const probe = this.headProbe((name) => this.eligibleWorkers(this.catalog.resolve(name), request.subset), deadline, (looked) => (headLookup = looked));
     const keyed = await withDeadline(this.deps.tokenizers.keysOfBody!(pathOnly(request.path), body, spec, probe), Math.max(0, deadline - this.now()));
     const parsed = keyed.done ? keyed.value.parsed : null;
     const model = parsed ? this.catalog.resolve(parsed.model) : undefined;
@@ -249,7 +269,7 @@ export class RequestRouter {
     if (!result.ok) return front.fallback(result.failure);
     if (!model || !parsed) return front.fallback(UNKNOWN_MODEL); // the thread resolved it from the same config
     recordStages(stages, result.value.stages);
-    const keyedPrompt = { tokens: result.value.tokens, chain: keyChain(result.value.keys), complete: result.value.complete };
+    const keyedPrompt = { tokens: result.value.tokens, chain: keyChain(result.value.keys), complete: result.value.complete, headLookup };
     return this.decideOn(model, front, { prompt: null, stream: parsed.stream }, keyedPrompt, null, stages, deadline, undefined, commit);
   }
 
@@ -285,7 +305,7 @@ export class RequestRouter {
     model: CatalogModel,
     front: Extract<Front, { kind: "front" }>,
     asked: { readonly prompt: Prompt | null; readonly stream: boolean },
-    { tokens, chain, complete }: { readonly tokens: number; readonly chain: readonly BlockKey[]; readonly complete: boolean },
+    { tokens, chain, complete, headLookup }: KeyedPrompt,
     text: string | null,
     stages: DecisionStages,
     deadline: number,
@@ -294,8 +314,14 @@ export class RequestRouter {
   ): Promise<Plan> {
     const { eligible, fallback } = front;
     let runs: ReadonlyMap<string, number> = NO_RUNS;
-    const lookupStartedAt = this.now();
-    if (this.core.policy.usesMatch) {
+    let lookupStartedAt = this.now();
+    // A head decision's keys are the head the probe just looked up: its answer is the lookup.
+    const known = !complete && headLookup !== null && sameChain(headLookup.chain, chain) ? headLookup : null;
+    if (known !== null) {
+      runs = known.runs;
+      lookupStartedAt = known.startedAt;
+      stages.record?.("lookup", known.span[0], known.span[1]);
+    } else if (this.core.policy.usesMatch) {
       const budget = Math.min(this.deps.config.routing.lookupTimeoutMs, deadline - this.now());
       if (budget <= 0) return fallback(this.timeout(), chain, text);
       const lookup = await stages.run("lookup", () => withDeadline(this.deps.index.lookup(chain, eligible.map((w) => w.id)), budget));
@@ -391,7 +417,7 @@ export class RequestRouter {
    * that fails or runs out of time cannot tell: keying goes on, and the request asks no more
    * (a store that failed once would cost each later head its timeout).
    */
-  private headProbe(eligibleFor: (model: string) => readonly WorkerConfig[], deadline: number): HeadProbe | undefined {
+  private headProbe(eligibleFor: (model: string) => readonly WorkerConfig[], deadline: number, looked: (lookup: ChainLookup) => void): HeadProbe | undefined {
     if (!this.core.policy.usesMatch) return undefined;
     let blind = false;
     return async ({ model, keys }) => {
@@ -399,11 +425,13 @@ export class RequestRouter {
       const budget = Math.min(this.deps.config.routing.lookupTimeoutMs, deadline - this.now());
       if (blind || chain.length === 0 || budget <= 0) return true;
       const startedAt = this.now();
+      const spanStart = performance.now();
       const lookup = await withDeadline(this.deps.index.lookup(chain, eligibleFor(model).map((w) => w.id)), budget);
       if (!lookup.done) {
         blind = true;
         return true;
       }
+      looked({ chain, runs: lookup.value, startedAt, span: [spanStart, performance.now()] });
       const runs = this.overlay.merge(chain, lookup.value, this.now(), startedAt);
       for (const run of runs.values()) if (run >= chain.length) return true;
       return false;
@@ -465,4 +493,9 @@ function recordStages(stages: DecisionStages, times: PromptKeys["stages"]): void
   if (times.template) stages.record("template", local(times.template[0]), local(times.template[1]));
   stages.record("tokenize", local(times.tokenize[0]), local(times.tokenize[1]));
   stages.record("hash", local(times.hash[0]), local(times.hash[1]));
+}
+
+/** Whether two chains are the same keys (a head's chain and the keys a decision came back with). */
+function sameChain(a: readonly BlockKey[], b: readonly BlockKey[]): boolean {
+  return a.length === b.length && (a.length === 0 || a[a.length - 1] === b[b.length - 1]);
 }
