@@ -227,7 +227,7 @@ describe("PromptKeyer", () => {
       const prompts = ["d1", "d2", "d3"].map((tag) => chat([{ role: "system", content: doc(tag) }, { role: "user", content: "?" }]));
       const keyed = await Promise.all(prompts.map((p) => local.keys("qwen3", p, spec("qwen3"), async () => false)));
       expect(keyed.every((k) => k.ok && !k.value.complete)).toBe(true);
-      expect(local.droppedBackground).toBe(1);
+      expect(local.stats(registry.stats()).backgroundDropped).toBe(1);
     });
   });
 });

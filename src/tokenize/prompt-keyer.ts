@@ -153,11 +153,6 @@ export class PromptKeyer implements PromptKeySource {
     };
   }
 
-  /** Prompts whose rest was not keyed in the background because MAX_BACKGROUND were already. */
-  get droppedBackground(): number {
-    return this.backgroundDropped;
-  }
-
   async keys(model: string, prompt: Prompt, spec: KeySpec, probe?: HeadProbe): Promise<Outcome<PromptKeys>> {
     const deadline = performance.now() + spec.budgetMs;
     const expired = () => performance.now() > deadline;
@@ -212,8 +207,9 @@ export class PromptKeyer implements PromptKeySource {
       return { tokens: ids.length, keys, complete: true, stages: { tokenize: [tokenizeStart, tokenized], hash: [tokenized, epochNow()] } };
     }
     const cut = new PromptPieces(stream, spec.root, spec.blockSize, text.length);
-    // A text whose beginning this thread never keyed has no cached point past it: read only that far.
-    const seen = this.beginnings.check(text);
+    // A text whose beginning this thread never keyed has no cached point past it: read only that
+    // far. Only a text longer than the beginning can have such a point.
+    const seen = text.length > this.beginnings.chars && this.beginnings.check(text);
     if (probe !== undefined && !seen && text.length >= HEAD_CHARS + PROBE_REST_CHARS) cut.readTo(this.beginnings.chars);
     else cut.readAll();
     const { pieces, points } = cut;

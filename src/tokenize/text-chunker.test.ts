@@ -7,7 +7,9 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Tokenizer } from "tokenizers";
 import { describe, expect, it } from "vitest";
-import { chunkablePipeline, chunkText, DEFAULT_CHUNK_SIZES } from "./text-chunker";
+import { chunkablePipeline, DEFAULT_CHUNK_SIZES, textChunks, type ChunkSizes } from "./text-chunker";
+
+const chunkText = (text: string, sizes?: ChunkSizes) => [...textChunks(text, sizes)];
 
 const dirOf = (pkg: string) => dirname(require.resolve(`${pkg}/models/tokenizer.json`));
 const prompts: string[] = (JSON.parse(readFileSync(join(__dirname, "../../data/workloads/sharegpt_v3_firstturn_500.json"), "utf8")) as { conversations: { value: string }[] }[]).map(
@@ -26,7 +28,7 @@ function adversarial(seed: number, length: number): string {
   return out;
 }
 
-describe("chunkText", () => {
+describe("textChunks", () => {
   it("cuts only after a newline before an ASCII letter, or between an ASCII letter and a space, and loses nothing", () => {
     const text = prompts.slice(0, 40).join("\n\n");
     const chunks = chunkText(text);

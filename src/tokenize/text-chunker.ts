@@ -74,12 +74,10 @@ const isAsciiLetter = (c: number) => (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c
 const NEWLINE = 0x0a;
 const SPACE = 0x20;
 
-/** The text in chunks (one chunk when it is shorter than 2 × min or has no allowed cut). */
-export function chunkText(text: string, sizes: ChunkSizes = DEFAULT_CHUNK_SIZES): string[] {
-  return [...textChunks(text, sizes)];
-}
-
-/** chunkText(), one chunk at a time: the text past the last chunk read is not scanned. */
+/**
+ * The text in chunks (one chunk when it is shorter than 2 × min or has no allowed cut), one at a
+ * time: the text past the last chunk read is not scanned.
+ */
 export function* textChunks(text: string, sizes: ChunkSizes = DEFAULT_CHUNK_SIZES): Generator<string> {
   if (text.length < 2 * sizes.min) {
     yield text;
