@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IngestTestClient, tokenFor } from "./support/ingest-client";
+import { IngestTestClient, withIngestTokens } from "./support/ingest-client";
 import { chatBody, REPO_ROOT, routerKeys, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
 
 const TSX = join(REPO_ROOT, "node_modules", ".bin", "tsx");
@@ -23,7 +23,7 @@ describe("explain and inspect", () => {
   beforeAll(async () => {
     const base = testConfig();
     const config = testConfig({
-      workers: base.workers.map((w) => ({ id: w.id, address: w.address, models: w.models, ingestToken: tokenFor(w.id) })),
+      workers: withIngestTokens(base.workers),
       ingest: { listen: "127.0.0.1:0", livenessTimeoutMs: 600_000 }, // the CLI runs take a while
       admin: { listen: "127.0.0.1:0" },
     });

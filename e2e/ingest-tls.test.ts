@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { encodeKeys } from "../src/ingest/ingest-batch";
 import { kvIngestClient } from "../src/ingest/ingest-proto";
 import { chainOf } from "../src/state/cache-index.contract";
-import { tokenFor } from "./support/ingest-client";
+import { tokenFor, withIngestTokens } from "./support/ingest-client";
 import { startTestRouter, testConfig } from "./support/router-fixture";
 
 type Client = { Push(req: object, md: Metadata, cb: (e: ServiceError | null, r?: { status: string }) => void): void; close(): void };
@@ -27,7 +27,7 @@ describe("ingest over TLS", () => {
     const base = testConfig();
     const r = await startTestRouter(
       testConfig({
-        workers: base.workers.map((w) => ({ id: w.id, address: w.address, models: w.models, ingestToken: tokenFor(w.id) })),
+        workers: withIngestTokens(base.workers),
         ingest: { listen: "127.0.0.1:0", tls: { cert: tls.cert, key: tls.key } },
       }),
     );

@@ -6,13 +6,13 @@ import { status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config/load-config";
 import { chainOf } from "../src/state/cache-index.contract";
-import { IngestTestClient, tokenFor } from "./support/ingest-client";
+import { IngestTestClient, tokenFor, withIngestTokens } from "./support/ingest-client";
 import { chatBody, QWEN3_TOKENIZER, routerKeys, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
 
 function ingestConfig(overrides: Record<string, unknown> = {}) {
   const base = testConfig();
   return testConfig({
-    workers: base.workers.map((w) => ({ id: w.id, address: w.address, models: w.models, ingestToken: tokenFor(w.id) })),
+    workers: withIngestTokens(base.workers),
     ingest: { listen: "127.0.0.1:0", livenessTimeoutMs: 60_000, maxEventsPerBatch: 50, ...overrides },
   });
 }

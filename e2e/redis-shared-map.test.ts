@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chainOf } from "../src/state/cache-index.contract";
-import { IngestTestClient, tokenFor } from "./support/ingest-client";
+import { IngestTestClient, withIngestTokens } from "./support/ingest-client";
 import { startRedisServer, type RedisServer } from "./support/redis-server";
 import { chatBody, routerKeys, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
 
@@ -13,7 +13,7 @@ function redisConfig(url: string, extra: Record<string, unknown> = {}) {
   const base = testConfig();
   return testConfig({
     store: { kind: "redis", url, namespace: "e2e", commandTimeoutMs: 500 },
-    workers: base.workers.map((w) => ({ id: w.id, address: w.address, models: w.models, ingestToken: tokenFor(w.id) })),
+    workers: withIngestTokens(base.workers),
     ingest: { listen: "127.0.0.1:0", livenessTimeoutMs: 600_000 },
     admin: { listen: "127.0.0.1:0" },
     ...extra,

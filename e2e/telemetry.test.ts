@@ -11,7 +11,7 @@ import { startRouterService } from "../src/router-service";
 import { silentLogger } from "../src/telemetry/logger";
 import { chainOf } from "../src/state/cache-index.contract";
 import { EnvoyExtProcClient } from "./support/envoy-ext-proc-client";
-import { IngestTestClient, tokenFor } from "./support/ingest-client";
+import { IngestTestClient, withIngestTokens } from "./support/ingest-client";
 import { chatBody, testConfig } from "./support/router-fixture";
 
 const exporter = new InMemorySpanExporter();
@@ -20,7 +20,7 @@ function config(reflection = false) {
   const base = testConfig();
   return testConfig({
     extProc: { listen: "127.0.0.1:0", reflection },
-    workers: base.workers.map((w) => ({ id: w.id, address: w.address, models: w.models, ingestToken: tokenFor(w.id) })),
+    workers: withIngestTokens(base.workers),
     ingest: { listen: "127.0.0.1:0" },
     admin: { listen: "127.0.0.1:0" },
   });

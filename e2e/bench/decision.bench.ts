@@ -30,7 +30,7 @@ import { externalProcessorService } from "../../src/extproc/proto";
 import { parseOpenAiBody } from "../../src/request/parse-openai-body";
 import { mainThreadTokenizers, realPrompts, REPO_ROOT, startTestRouter, testConfig, type RunningRouter } from "../support/router-fixture";
 import { table } from "../../src/bench/report/console-report";
-import { IngestTestClient, tokenFor } from "../support/ingest-client";
+import { IngestTestClient, withIngestTokens } from "../support/ingest-client";
 import { chat, HISTORY } from "./decision-bodies";
 import type { BodyKind, ClientCommand, ClientResult } from "./decision-client";
 
@@ -74,7 +74,7 @@ function benchConfig(decisionTimeoutMs: number) {
     routing: { decisionTimeoutMs },
     limits: BIG_LIMITS,
     ...TOKENIZER_OVERRIDES,
-    workers: base.workers.map((w) => ({ id: w.id, address: w.address, models: w.models, ingestToken: tokenFor(w.id) })),
+    workers: withIngestTokens(base.workers),
     ingest: { listen: "127.0.0.1:0", livenessTimeoutMs: 3_600_000 },
   });
 }

@@ -103,6 +103,11 @@ export function tokenFor(worker: string): string {
   return `token-for-${worker}-0123456789`;
 }
 
+/** Workers as configured, each with its ingest token (tokenFor): the config of workers that report KV events. */
+export function withIngestTokens(workers: readonly { readonly id: string; readonly address: string; readonly models: readonly string[] }[]) {
+  return workers.map((w) => ({ id: w.id, address: w.address, models: w.models, ingestToken: tokenFor(w.id) }));
+}
+
 function metadata(token: string | null): Metadata {
   const md = new Metadata();
   if (token !== null) md.set("authorization", `Bearer ${token}`);
