@@ -56,6 +56,23 @@ async function burst(delayMs: number): Promise<{ reason: string | undefined; dec
   }
 }
 
+/** One ~50k-character new document (heads of 2k and 8k would be asked about, then the rest) through a router whose lookups take `delayMs`. */
+async function longNewPrompt(delayMs: number): Promise<{ headers: ReadonlyMap<string, string>; lookups: number }> {
+  const asked = { lookups: 0 };
+  const config = testConfig({ routing: { lookupTimeoutMs: LOOKUP_TIMEOUT_MS, decisionTimeoutMs: 5_000, load: { scrapeMetrics: false } } });
+  const service = await startRouterService(config, { logger: silentLogger, index: slowIndex(delayMs, asked) });
+  const client = new EnvoyExtProcClient(service.extProc.address);
+  try {
+    const document = Array.from({ length: 1_000 }, (_, i) => `Line ${i} of a new document, figure ${i * 7}.`).join("\n");
+    const ex = await client.process({ path: "/v1/chat/completions", body: chatBody(document, "Summarize it."), messageTimeoutMs: 10_000 });
+    await ex.complete(200);
+    return { headers: ex.upstreamHeaders, lookups: asked.lookups };
+  } finally {
+    client.close();
+    await service.close();
+  }
+}
+
 describe("a slow or hung store", () => {
   it(`hung: ${BURST} requests sharing a first block all fall back on the lookup timeout, none on the decision deadline`, async () => {
     const answers = await burst(Infinity);
@@ -70,40 +87,17 @@ describe("a slow or hung store", () => {
   });
 
   it("hung: a long new prompt asks about one head, then keys it whole and falls back on the lookup timeout", async () => {
-    const asked = { lookups: 0 };
-    const config = testConfig({ routing: { lookupTimeoutMs: LOOKUP_TIMEOUT_MS, decisionTimeoutMs: 5_000, load: { scrapeMetrics: false } } });
-    const service = await startRouterService(config, { logger: silentLogger, index: slowIndex(Infinity, asked) });
-    const client = new EnvoyExtProcClient(service.extProc.address);
-    try {
-      // ~50k characters of new text: heads of 2k and 8k would be asked about, then the rest.
-      const document = Array.from({ length: 1_000 }, (_, i) => `Line ${i} of a new document, figure ${i * 7}.`).join("\n");
-      const ex = await client.process({ path: "/v1/chat/completions", body: chatBody(document, "Summarize it."), messageTimeoutMs: 10_000 });
-      await ex.complete(200);
-      expect(ex.upstreamHeaders.get("x-prefix-router-reason")).toBe("store-error");
-      expect(ex.upstreamHeaders.get("x-prefix-router-keyed")).toBeUndefined();
-      // The first head's lookup timed out: no second head was asked about, only the whole prompt's.
-      expect(asked.lookups).toBe(2);
-    } finally {
-      client.close();
-      await service.close();
-    }
+    const { headers, lookups } = await longNewPrompt(Infinity);
+    expect(headers.get("x-prefix-router-reason")).toBe("store-error");
+    expect(headers.get("x-prefix-router-keyed")).toBeUndefined();
+    // The first head's lookup timed out: no second head was asked about, only the whole prompt's.
+    expect(lookups).toBe(2);
   });
 
   it("a long new prompt no worker holds is looked up once: its decision uses its head's lookup", async () => {
-    const asked = { lookups: 0 };
-    const config = testConfig({ routing: { lookupTimeoutMs: LOOKUP_TIMEOUT_MS, decisionTimeoutMs: 5_000, load: { scrapeMetrics: false } } });
-    const service = await startRouterService(config, { logger: silentLogger, index: slowIndex(0, asked) });
-    const client = new EnvoyExtProcClient(service.extProc.address);
-    try {
-      const document = Array.from({ length: 1_000 }, (_, i) => `Line ${i} of another new document, figure ${i * 11}.`).join("\n");
-      const ex = await client.process({ path: "/v1/chat/completions", body: chatBody(document, "Summarize it."), messageTimeoutMs: 10_000 });
-      await ex.complete(200);
-      expect(ex.upstreamHeaders.get("x-prefix-router-keyed")).toBe("head");
-      expect(ex.upstreamHeaders.get("x-prefix-router-decision")).toBe("miss");
-      expect(asked.lookups).toBe(1);
-    } finally {
-      client.close();
-      await service.close();
-    }
+    const { headers, lookups } = await longNewPrompt(0);
+    expect(headers.get("x-prefix-router-keyed")).toBe("head");
+    expect(headers.get("x-prefix-router-decision")).toBe("miss");
+    expect(lookups).toBe(1);
   });
 });
