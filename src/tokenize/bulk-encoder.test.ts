@@ -124,4 +124,25 @@ describe("SegmentedEncoder with a bulk encoder", () => {
     expect(sent.length).toBeGreaterThan(0);
     expect(Array.from(background.flatMap((p) => Array.from(p)))).toEqual(whole);
   });
+
+  it("never makes a decision wait for pieces the bulk encoder is still encoding for the background: it encodes them itself", async () => {
+    const files = loadModelFiles(MODELS[0]);
+    // A bulk encoder that answers only when told (a process at nice 19 on a saturated host).
+    const held: ((err: Error) => void)[] = [];
+    const stalled = () => new Promise<Uint32Array[]>((_, reject) => held.push(reject));
+    const encoder = await SegmentedEncoder.create(files.tokenizer, files.addedTokens, files.pipeline, new SegmentCache(64 << 20), "q\u0000", null, stalled);
+    const text = texts().join("\n\n");
+    const whole = Array.from(await encoder.encodeWhole(text, false));
+    let backgroundDone = false;
+    const background = encoder.idsOf(encoder.pieces(text, false)!, () => false, true).finally(() => (backgroundDone = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(held.length).toBeGreaterThan(0);
+    expect(backgroundDone).toBe(false);
+    const decision = await Promise.race([encoder.idsOf(encoder.pieces(text, false)!), new Promise<null>((r) => setTimeout(() => r(null), 5_000))]);
+    expect(decision && Array.from(decision.flatMap((p) => Array.from(p)))).toEqual(whole);
+    expect(backgroundDone).toBe(false);
+    // The background completes once its bulk batches are answered (here: failed, so encoded in process).
+    held.forEach((reject) => reject(new Error("answered late")));
+    expect(Array.from((await background).flatMap((p) => Array.from(p)))).toEqual(whole);
+  });
 });

@@ -162,9 +162,17 @@ export class SegmentedEncoder {
     if (missing.size === 0) return parts;
     const waits: Promise<void>[] = [];
     const fresh: [string, string][] = [];
+    // Pieces a background caller is encoding at a lower priority: a decision never waits for those,
+    // it encodes them here (settling the background's wait too).
+    const promoted = new Map<string, (ids: Uint32Array) => void>();
     for (const [key, entry] of missing) {
       const fill = (ids: Uint32Array) => entry.positions.forEach((i) => (parts[i] = ids));
       const pending = this.inFlight.get(key);
+      if (pending && !background && this.backgroundKeys.has(key)) {
+        promoted.set(key, fill);
+        fresh.push([key, entry.text]);
+        continue;
+      }
       // A piece another caller gave up on (its deadline passed) is encoded here after all.
       const retry = async () => {
         if (expired()) throw new DeadlineExceeded();
@@ -175,10 +183,10 @@ export class SegmentedEncoder {
       if (pending) waits.push(pending.then(fill, retry));
       else {
         fresh.push([key, entry.text]);
-        waits.push(this.register(key).then(fill));
+        waits.push(this.register(key, background).then(fill));
       }
     }
-    const encoding = this.encodeFresh(fresh, expired, background);
+    const encoding = this.encodeFresh(fresh, expired, background, promoted);
     await Promise.all([encoding, ...waits]);
     return parts;
   }
@@ -231,28 +239,40 @@ export class SegmentedEncoder {
     return this.namespace + createHash("sha256").update(text).digest("base64");
   }
 
-  private register(key: string): Promise<Uint32Array> {
+  private register(key: string, background: boolean): Promise<Uint32Array> {
     const deferred = defer();
     deferred.promise.catch(() => undefined); // a failure surfaces through encodeFresh
     this.inFlight.set(key, deferred.promise);
     this.deferreds.set(key, deferred);
+    if (background) this.backgroundKeys.add(key);
     return deferred.promise;
   }
 
   private readonly deferreds = new Map<string, Deferred>();
+  /** In-flight keys that only background callers are encoding (idsOf's `background`). */
+  private readonly backgroundKeys = new Set<string>();
 
   private settle(key: string, ids: Uint32Array | null, err?: unknown): void {
     const deferred = this.deferreds.get(key);
     this.deferreds.delete(key);
     this.inFlight.delete(key);
+    this.backgroundKeys.delete(key);
     if (ids !== null) {
       this.cache.set(key, ids);
       deferred?.resolve(ids);
     } else deferred?.reject(err);
   }
 
-  /** Encodes new texts in bounded batches and waves; settles every key, encoded or not. */
-  private async encodeFresh(fresh: readonly [string, string][], expired: () => boolean, background: boolean): Promise<void> {
+  /**
+   * Encodes new texts in bounded batches and waves; settles every key, encoded or not — except a
+   * `promoted` one (a background caller's, filled directly): its failure is left to that caller's own encode.
+   */
+  private async encodeFresh(
+    fresh: readonly [string, string][],
+    expired: () => boolean,
+    background: boolean,
+    promoted: ReadonlyMap<string, (ids: Uint32Array) => void>,
+  ): Promise<void> {
     const batches = batchesOf(fresh);
     let next = 0;
     try {
@@ -263,12 +283,15 @@ export class SegmentedEncoder {
         await Promise.all(
           wave.map(async (batch) => {
             const ids = await this.encodeBatch(batch.map(([, text]) => text), background);
-            batch.forEach(([key], k) => this.settle(key, ids[k]));
+            batch.forEach(([key], k) => {
+              promoted.get(key)?.(ids[k]);
+              this.settle(key, ids[k]);
+            });
           }),
         );
       }
     } catch (err) {
-      for (const batch of batches) for (const [key] of batch) if (this.deferreds.has(key)) this.settle(key, null, err);
+      for (const batch of batches) for (const [key] of batch) if (this.deferreds.has(key) && !promoted.has(key)) this.settle(key, null, err);
       throw err;
     }
   }
