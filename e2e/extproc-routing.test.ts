@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Exchange } from "./support/envoy-ext-proc-client";
-import { chatBody, realPrompts, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
+import { IngestTestClient, withIngestTokens } from "./support/ingest-client";
+import { chatBody, realPrompts, routerKeys, startTestRouter, testConfig, type RunningRouter } from "./support/router-fixture";
 
 const MODES = ["buffered", "full-duplex-streamed"] as const;
 // A long shared prefix: the three longest real prompts (a few thousand tokens).
@@ -152,6 +153,39 @@ describe("ext_proc routing", () => {
     expect(Number(header(ex, "x-prefix-router-decision-us"))).toBeGreaterThan(0);
     expect(header(ex, "x-prefix-router-model")).toBe("qwen3");
     await ex.complete(200);
+  });
+});
+
+describe("a head decision's route", () => {
+  it("covers the whole prompt once its rest is keyed: the follow-up stays there though another worker reported more than the head", async () => {
+    const base = testConfig();
+    const r = await startTestRouter(testConfig({ workers: withIngestTokens(base.workers), ingest: { listen: "127.0.0.1:0", livenessTimeoutMs: 600_000 } }));
+    const ingest = new IngestTestClient(r.service.ingest!.server.address);
+    try {
+      const document = `A document the chosen worker computes whole. ${SYSTEM}`;
+      const body = chatBody(document, "Summarize it.");
+      const first = await r.client.process({ path: "/v1/chat/completions", body, mode: "buffered" });
+      expect(header(first, "x-prefix-router-keyed")).toBe("head");
+      const chosen = header(first, "x-prefix-router-worker")!;
+      const [, headBlocks] = header(first, "x-prefix-router-blocks")!.split("/").map(Number);
+      await first.complete(200);
+      const keys = await routerKeys(r.service, body);
+      expect(keys.length).toBeGreaterThan(4 * headBlocks);
+      // Another worker's KV events say it holds three heads' worth of the same prompt.
+      const other = base.workers.map((w) => w.id).find((id) => id !== chosen)!;
+      await ingest.push({ worker: other, seq: 1, events: [{ stored: keys.slice(0, 3 * headBlocks) }] });
+      // The rest is keyed after the answer; then the chosen worker's route covers all of it.
+      const held = async () => (await r.service.index.lookup(keys, [chosen])).get(chosen) ?? 0;
+      for (let i = 0; i < 100 && (await held()) < keys.length; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await held()).toBe(keys.length);
+      const next = await r.client.process({ path: "/v1/chat/completions", body: chatBody(document, "And the second part?"), mode: "buffered" });
+      expect(header(next, "x-prefix-router-worker")).toBe(chosen);
+      expect(Number(header(next, "x-prefix-router-blocks")!.split("/")[0])).toBeGreaterThan(3 * headBlocks);
+      await next.complete(200);
+    } finally {
+      ingest.close();
+      await r.stop();
+    }
   });
 });
 

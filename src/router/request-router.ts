@@ -13,7 +13,7 @@
  */
 import type { LimitsConfig, RouterConfig, WorkerConfig } from "../config/schema";
 import { fail, UNKNOWN_MODEL, type Failure, type Outcome as Result } from "../failure";
-import { keyChain, type BlockKey } from "../prefix/block-keys";
+import { keyChain, type BlockKey, type BlockKeyBytes } from "../prefix/block-keys";
 import type { Prompt } from "../request/prompt";
 import { parseOpenAiBody } from "../request/parse-openai-body";
 import { DecisionCore, type DecisionInput } from "../routing/decision-core";
@@ -115,6 +115,8 @@ interface DecidedPlan {
   readonly text: string | null;
   /** The keys cover only the prompt's head: no worker held all of it (prompt-keyer.ts HeadProbe). */
   readonly headOnly: boolean;
+  /** When headOnly: the whole prompt's keys once keyed (PromptKeys.rest). */
+  readonly rest?: Promise<BlockKeyBytes | null>;
   /** route(): what the commit answered. */
   readonly result?: RouteResult;
 }
@@ -139,6 +141,7 @@ interface KeyedPrompt {
   readonly chain: readonly BlockKey[];
   readonly complete: boolean;
   readonly headLookup: ChainLookup | null;
+  readonly rest?: Promise<BlockKeyBytes | null>;
 }
 
 /** Before the keys: no eligible worker (reject), or the eligible ones and how to fall back among them. */
@@ -245,8 +248,8 @@ export class RequestRouter {
     const tokenized = await withDeadline(this.keysFor(model, prompt.value, stages, deadline, commit === undefined, probe), Math.max(0, deadline - this.now()));
     if (!tokenized.done) return front.fallback(tokenized.error ? { code: "tokenize-error", detail: String(tokenized.error) } : this.timeout());
     if (!tokenized.value.ok) return front.fallback(tokenized.value.failure);
-    const { tokens, chain, text, complete } = tokenized.value.value;
-    return this.decideOn(model, front, { prompt: prompt.value, stream: prompt.value.stream === true }, { tokens, chain, complete, headLookup }, text, stages, deadline, loads, commit);
+    const { tokens, chain, text, complete, rest } = tokenized.value.value;
+    return this.decideOn(model, front, { prompt: prompt.value, stream: prompt.value.stream === true }, { tokens, chain, complete, headLookup, rest }, text, stages, deadline, loads, commit);
   }
 
   /**
@@ -269,7 +272,7 @@ export class RequestRouter {
     if (!result.ok) return front.fallback(result.failure);
     if (!model || !parsed) return front.fallback(UNKNOWN_MODEL); // the thread resolved it from the same config
     recordStages(stages, result.value.stages);
-    const keyedPrompt = { tokens: result.value.tokens, chain: keyChain(result.value.keys), complete: result.value.complete, headLookup };
+    const keyedPrompt = { tokens: result.value.tokens, chain: keyChain(result.value.keys), complete: result.value.complete, headLookup, rest: result.value.rest };
     return this.decideOn(model, front, { prompt: null, stream: parsed.stream }, keyedPrompt, null, stages, deadline, undefined, commit);
   }
 
@@ -305,7 +308,7 @@ export class RequestRouter {
     model: CatalogModel,
     front: Extract<Front, { kind: "front" }>,
     asked: { readonly prompt: Prompt | null; readonly stream: boolean },
-    { tokens, chain, complete, headLookup }: KeyedPrompt,
+    { tokens, chain, complete, headLookup, rest }: KeyedPrompt,
     text: string | null,
     stages: DecisionStages,
     deadline: number,
@@ -338,7 +341,7 @@ export class RequestRouter {
     const input: DecisionInput = { workers: eligible, keys: chain, promptTokens: tokens, match, nowMs };
     const views = loads ? eligible.map((w) => ({ id: w.id, address: w.address, inFlight: 0, load: loads.get(w.id) })) : this.core.snapshot(eligible, nowMs);
     const decision = stages.run("pick", () => this.core.decide(input, views));
-    const decided: DecidedPlan = { kind: "decide", prompt: asked.prompt, stream: asked.stream, model, input, views, runs, decision, text, headOnly: !complete };
+    const decided: DecidedPlan = { kind: "decide", prompt: asked.prompt, stream: asked.stream, model, input, views, runs, decision, text, headOnly: !complete, rest };
     return commit ? { ...decided, result: commit(decided) } : decided;
   }
 
@@ -348,7 +351,13 @@ export class RequestRouter {
       return { kind: "reject", status: 503, reason: "no-eligible-worker", detail: "no candidates", model: model.name, decisionMicros: micros() };
     }
     const { release, estimate } = this.core.commit(decision, input, plan.stream);
-    if (this.core.policy.usesMatch) this.recordSpeculatively(decision.worker.id, input.keys);
+    if (this.core.policy.usesMatch) {
+      this.recordSpeculatively(decision.worker.id, input.keys);
+      // The worker computes the whole prompt, not only the head that decided: once the rest is
+      // keyed, the route covers all of it (a follow-up must find it there before the KV events do).
+      const worker = decision.worker.id;
+      plan.rest?.then((keys) => keys && this.recordSpeculatively(worker, keyChain(keys)), () => undefined);
+    }
     const sticky = this.deps.config.routing.policy === "sticky-least-loaded";
     const reason: RouteReason | null = sticky && decision.guardTripped ? "load-guard" : decision.gainDeclined ? "min-gain" : null;
     return {
@@ -402,12 +411,12 @@ export class RequestRouter {
     deadline: number,
     withText: boolean,
     probe: HeadProbe | undefined,
-  ): Promise<Result<{ tokens: number; chain: readonly BlockKey[]; complete: boolean; text: string | null }>> {
+  ): Promise<Result<{ tokens: number; chain: readonly BlockKey[]; complete: boolean; text: string | null; rest?: Promise<BlockKeyBytes | null> }>> {
     const spec = { blockSize: this.deps.config.blockSize, root: model.root, withText, budgetMs: Math.max(0, deadline - this.now()) };
     const keyed = await this.deps.tokenizers.keys(model.name, prompt, spec, probe);
     if (!keyed.ok) return keyed;
     recordStages(stages, keyed.value.stages);
-    return { ok: true, value: { tokens: keyed.value.tokens, chain: keyChain(keyed.value.keys), complete: keyed.value.complete, text: keyed.value.text } };
+    return { ok: true, value: { tokens: keyed.value.tokens, chain: keyChain(keyed.value.keys), complete: keyed.value.complete, text: keyed.value.text, rest: keyed.value.rest } };
   }
 
   /**

@@ -165,15 +165,11 @@ describe("PromptKeyer", () => {
       expect(want.keys.startsWith(head)).toBe(true);
       expect(head.length).toBeLessThan(want.keys.length / 10);
       expect(Math.abs(keyed.value.tokens - want.tokens) / want.tokens).toBeLessThan(0.15);
-      // The rest was keyed in the background: the same prompt again encodes nothing new.
+      // The rest is keyed in the background, into the whole prompt's keys (the router records
+      // them as the chosen worker's route); then the same prompt again encodes nothing new.
+      const rest = await keyed.value.rest;
+      expect(rest && Buffer.from(rest).toString("hex")).toBe(want.keys);
       const misses = () => registry.stats().segmentMisses;
-      let before = misses();
-      await waitFor(() => {
-        const now = misses();
-        const settled = now === before;
-        before = now;
-        return settled && now > 0;
-      });
       const again = misses();
       const full = await keyer.keys("qwen3", prompt, spec("qwen3"));
       expect(full.ok && full.value.complete).toBe(true);
@@ -228,6 +224,9 @@ describe("PromptKeyer", () => {
       const keyed = await Promise.all(prompts.map((p) => local.keys("qwen3", p, spec("qwen3"), async () => false)));
       expect(keyed.every((k) => k.ok && !k.value.complete)).toBe(true);
       expect(local.stats(registry.stats()).backgroundDropped).toBe(1);
+      // The dropped one has no whole keys to offer; the others do.
+      const rests = await Promise.all(keyed.map((k) => (k.ok ? k.value.rest : undefined)));
+      expect(rests.map((r) => (r === null ? "none" : r === undefined ? "undefined" : "keys"))).toEqual(["keys", "keys", "none"]);
     });
   });
 });

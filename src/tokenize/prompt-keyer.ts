@@ -17,8 +17,9 @@
  * the index and the speculation overlay) whether any worker holds every block keyed so far; while
  * one does, it keys a head four times longer, and so on. Once none does, the rest of the prompt
  * cannot change any worker's match: the keys of the head are the answer (`complete` false, the
- * token count estimated), and the rest is keyed after the answer, as background work — so the
- * thread's caches are warm when a follow-up brings the same text — at most MAX_BACKGROUND prompts
+ * token count estimated), and the rest is keyed after the answer, as background work — into the
+ * whole prompt's keys (`rest`: the chosen worker computes all of it, and the router records them as
+ * its route), warming the thread's caches for a follow-up — at most MAX_BACKGROUND prompts
  * at once per thread (more are dropped, counted), on the bulk encoder process where there is one.
  * A text whose beginning the thread never keyed has no cached point past that beginning, so its
  * pieces are cut only as far as its heads reach before the answer (prompt-pieces.ts).
@@ -63,6 +64,12 @@ export interface PromptKeys {
   /** The rendered chat text, when asked for and the prompt is a chat. */
   readonly text: string | null;
   readonly stages: StageTimes;
+  /**
+   * When not `complete`: the keys of the whole prompt once they are keyed after the answer (the
+   * chosen worker computes all of it: RequestRouter records them as its speculative route), null
+   * when that keying was dropped or failed. Not sent across threads (the pool makes its own).
+   */
+  readonly rest?: Promise<BlockKeyBytes | null>;
 }
 
 /** What a thread read from a body it parsed: the model the client named and the stream flag. */
@@ -230,8 +237,8 @@ export class PromptKeyer implements PromptKeySource {
       if (await probe(state.keys)) continue;
       // No worker holds the whole head: nothing past it can match. The rest is keyed later.
       const estimated = state.tokens + Math.round((cut.charsFrom(from) * headTokens) / Math.max(1, headText));
-      this.keyLater(tokenizer, cut, from, state, spec);
-      return { tokens: estimated, keys: state.keys, complete: false, stages: { tokenize: [tokenizeStart, tokenizeEnd], hash: [tokenizeEnd, epochNow()] } };
+      const rest = this.keyLater(tokenizer, cut, from, state, spec);
+      return { tokens: estimated, keys: state.keys, complete: false, rest, stages: { tokenize: [tokenizeStart, tokenizeEnd], hash: [tokenizeEnd, epochNow()] } };
     }
     cut.readAll();
     const ids = await tokenizer.encoder.idsOf(pieces.slice(from), expired);
@@ -244,20 +251,22 @@ export class PromptKeyer implements PromptKeySource {
    * Keys the rest of a prompt after its answer (warming this thread's caches for a follow-up): its
    * pieces are cut on the next turn of the thread's loop, their bulk batches encoded on the bulk
    * encoder process when there is one. Dropped when MAX_BACKGROUND are already being keyed.
+   * Resolves to the whole prompt's keys, null when dropped or failed.
    */
-  private keyLater(tokenizer: ModelTokenizer, cut: PromptPieces, from: number, state: ChainState, spec: KeySpec): void {
+  private keyLater(tokenizer: ModelTokenizer, cut: PromptPieces, from: number, state: ChainState, spec: KeySpec): Promise<BlockKeyBytes | null> {
     if (this.background >= MAX_BACKGROUND) {
       this.backgroundDropped++;
-      return;
+      return Promise.resolve(null);
     }
     this.background++;
-    new Promise<void>((resolve) => setImmediate(resolve))
+    return new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => {
         cut.readAll();
         return tokenizer.encoder.idsOf(cut.pieces.slice(from), () => false, true);
       })
       .then((ids) => this.extend(state, ids, cut.points.slice(from), spec))
-      .catch(() => undefined) // nothing waits for it; the pieces it could not encode stay uncached
+      .then((whole) => whole.keys)
+      .catch(() => null) // the pieces it could not encode stay uncached
       .finally(() => this.background--);
   }
 

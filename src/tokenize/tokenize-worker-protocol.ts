@@ -4,6 +4,7 @@ import type { BulkGateShare } from "./bulk-gate";
 import type { BodyLimits } from "../request/parse-openai-body";
 import type { Prompt } from "../request/prompt";
 import type { ModelTokenizerConfig } from "./model-files";
+import type { BlockKeyBytes } from "../prefix/block-keys";
 import type { KeyedHead, KeySpec, ParsedRequest, PromptKeys } from "./prompt-keyer";
 import type { SegmentCacheStats } from "./segment-cache";
 
@@ -57,4 +58,6 @@ export type WorkerReply =
   | { readonly kind: "failed"; readonly error: string }
   | { readonly kind: "done"; readonly id: number; readonly result: Outcome<PromptKeys>; readonly parsed: ParsedRequest | null; readonly stats: SegmentCacheStats }
   | { readonly kind: "heap"; readonly id: number; readonly heapUsed: number }
-  | { readonly kind: "head"; readonly id: number; readonly head: KeyedHead };
+  | { readonly kind: "head"; readonly id: number; readonly head: KeyedHead }
+  /** After a "done" whose keys are not `complete`: the whole prompt's keys (PromptKeys.rest), null when not keyed. */
+  | { readonly kind: "rest"; readonly id: number; readonly keys: BlockKeyBytes | null };

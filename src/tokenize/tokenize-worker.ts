@@ -24,8 +24,13 @@ async function main(): Promise<void> {
     return;
   }
   const keyer = new PromptKeyer(registry, init.chainCacheBytes);
-  const done = (id: number, { result, parsed }: BodyKeys) =>
-    port.postMessage({ kind: "done", id, result, parsed, stats: keyer.stats(registry.stats()) } satisfies WorkerReply);
+  const done = (id: number, { result, parsed }: BodyKeys) => {
+    // A head decision's rest follows in its own message once keyed (a promise does not cross threads).
+    const rest = result.ok ? result.value.rest : undefined;
+    const sent = result.ok && rest !== undefined ? { ...result, value: { ...result.value, rest: undefined } } : result;
+    port.postMessage({ kind: "done", id, result: sent, parsed, stats: keyer.stats(registry.stats()) } satisfies WorkerReply);
+    void rest?.then((keys) => port.postMessage({ kind: "rest", id, keys } satisfies WorkerReply));
+  };
   /** Jobs waiting for the pool's verdict on a head, by id. */
   const verdicts = new Map<number, (more: boolean) => void>();
   const probeOf = (job: WorkerJob): HeadProbe | undefined =>

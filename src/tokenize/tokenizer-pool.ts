@@ -27,6 +27,7 @@ import { availableParallelism } from "node:os";
 import { extname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { fail, type Outcome } from "../failure";
+import type { BlockKeyBytes } from "../prefix/block-keys";
 import type { Prompt } from "../request/prompt";
 import { BulkEncoderProcess } from "./bulk-encoder";
 import { BulkGate } from "./bulk-gate";
@@ -65,6 +66,8 @@ interface Pending {
 class PoolThread {
   readonly pending = new Map<number, Pending>();
   readonly probes = new Map<number, (heapUsed: number) => void>();
+  /** Head decisions whose rest ("rest" reply) the thread is still keying, by job id. */
+  readonly rests = new Map<number, (keys: BlockKeyBytes | null) => void>();
   stats: SegmentCacheStats = { segmentHits: 0, segmentMisses: 0, cachedBytes: 0 };
   ready = false;
 
@@ -226,9 +229,13 @@ export class TokenizerPool implements PromptKeySource {
             if (!job) return;
             thread.pending.delete(reply.id);
             thread.release();
-            job.resolve({ result: reply.result, parsed: reply.parsed });
+            job.resolve({ result: this.withRest(thread, reply.id, reply.result), parsed: reply.parsed });
             return;
           }
+          case "rest":
+            thread.rests.get(reply.id)?.(reply.keys);
+            thread.rests.delete(reply.id);
+            return;
         }
       });
       worker.on("error", (err) => reject(err));
@@ -246,11 +253,20 @@ export class TokenizerPool implements PromptKeySource {
     });
   }
 
+  /** Keys that cover only a head get the promise of the whole prompt's keys, which the thread sends after them. */
+  private withRest(thread: PoolThread, id: number, result: Outcome<PromptKeys>): Outcome<PromptKeys> {
+    if (!result.ok || result.value.complete) return result;
+    const rest = new Promise<BlockKeyBytes | null>((resolve) => thread.rests.set(id, resolve));
+    return { ok: true, value: { ...result.value, rest } };
+  }
+
   private failAll(thread: PoolThread, detail: string): void {
     for (const job of thread.pending.values()) job.resolve({ result: fail("tokenize-error", detail), parsed: null });
     thread.pending.clear();
     for (const probe of thread.probes.values()) probe(0);
     thread.probes.clear();
+    for (const rest of thread.rests.values()) rest(null);
+    thread.rests.clear();
   }
 }
 
