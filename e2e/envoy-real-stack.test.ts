@@ -18,6 +18,7 @@ interface LoadSummary {
   readonly requests: number;
   readonly errors: number;
   readonly hitRate: number;
+  readonly historyHitRate: number;
   readonly replicas: { id: string; requests: number }[];
 }
 
@@ -69,14 +70,20 @@ describe.skipIf(SKIP !== null)(`prefix-router stack + load — ${SKIP ? `SKIPPED
     );
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     const [routed, baseline] = JSON.parse(r.stdout) as LoadSummary[];
-    console.log(`load through the stack: hit rate ${(100 * routed.hitRate).toFixed(1)}% routed vs ${(100 * baseline.hitRate).toFixed(1)}% round-robin`);
+    const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+    console.log(`load through the stack: hit rate ${pct(routed.hitRate)} routed vs ${pct(baseline.hitRate)} round-robin; history cached ${pct(routed.historyHitRate)} vs ${pct(baseline.historyHitRate)}`);
     expect(routed.requests).toBe(48);
     expect(routed.errors + baseline.errors).toBe(0);
     // Every replica took part in both runs.
     expect(routed.replicas.map((x) => x.id)).toEqual(["sim-1", "sim-2", "sim-3", "sim-4"]);
     expect(baseline.replicas.map((x) => x.id)).toEqual(["sim-1", "sim-2", "sim-3", "sim-4"]);
-    // Follow-up turns find their conversation's document cached only when routed by prefix.
-    expect(routed.hitRate).toBeGreaterThan(baseline.hitRate + 0.15);
+    // Follow-up turns find their conversation's history cached when routed by prefix (all of them
+    // but a few the policy may move for load); round-robin only where one lands on the replica of
+    // the turn before (about one in four). Its hit rate still counts the shared system prompts and
+    // the history other replicas happen to hold, so it is compared by sign, not by a margin.
+    expect(routed.historyHitRate).toBeGreaterThanOrEqual(0.85);
+    expect(routed.historyHitRate).toBeGreaterThan(baseline.historyHitRate);
+    expect(routed.hitRate).toBeGreaterThan(baseline.hitRate);
   }, 150_000);
 
   it("Ctrl-C stops everything the stack started", async () => {

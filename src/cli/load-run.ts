@@ -2,7 +2,8 @@
  * One run of `prefix-router load`: closed-loop users, each sending a conversation turn by turn
  * (streaming chat completions, usage included) until the run's request count is reached, and the
  * figures the table shows — requests, errors, cache hit rate from the replicas' own
- * usage.prompt_tokens_details.cached_tokens, time to first token overall and per replica.
+ * usage.prompt_tokens_details.cached_tokens, the follow-ups that found their conversation's history
+ * cached, time to first token overall and per replica.
  */
 import { seededRandom } from "../common/seeded-random";
 import { ChatWorkload, type ChatTurn } from "./load-workload";
@@ -20,6 +21,8 @@ export interface LoadOptions {
   readonly documentSentences: number;
   /** A user pauses a uniform 0..thinkMs between turns (closed-loop users in lockstep would make round-robin sticky by accident). */
   readonly thinkMs: number;
+  /** The replicas' KV block size: only whole blocks of a prompt are cached. */
+  readonly blockSize: number;
 }
 
 export interface LoadRecord {
@@ -29,6 +32,8 @@ export interface LoadRecord {
   readonly ttftMs: number | null;
   readonly promptTokens: number;
   readonly cachedTokens: number;
+  /** A follow-up turn: the prompt tokens of its conversation's previous turn (null: a first turn, or unknown). */
+  readonly previousPromptTokens: number | null;
   readonly error: string | null;
 }
 
@@ -37,6 +42,12 @@ export interface RunSummary {
   readonly errors: number;
   /** Cached prompt tokens / prompt tokens, over the requests that reported usage. */
   readonly hitRate: number | null;
+  /**
+   * Of the follow-up turns that reported usage, the share whose replica held the conversation's
+   * history: every whole block of the previous turn's prompt was cached. Round-robin finds it only
+   * where a follow-up happens to land on the replica of the turn before.
+   */
+  readonly historyHitRate: number | null;
   readonly ttftP50: number | null;
   readonly ttftP90: number | null;
   readonly replicas: ReadonlyArray<{ readonly id: string; readonly requests: number; readonly ttftP50: number | null; readonly hitRate: number | null }>;
@@ -51,6 +62,13 @@ export function percentile(values: readonly number[], p: number): number | null 
 function hitRate(records: readonly LoadRecord[]): number | null {
   const prompt = records.reduce((n, r) => n + r.promptTokens, 0);
   return prompt > 0 ? records.reduce((n, r) => n + r.cachedTokens, 0) / prompt : null;
+}
+
+function historyHitRate(records: readonly LoadRecord[], blockSize: number): number | null {
+  const followUps = records.filter((r) => r.previousPromptTokens !== null && r.promptTokens > 0);
+  if (followUps.length === 0) return null;
+  const held = followUps.filter((r) => r.cachedTokens >= Math.floor(r.previousPromptTokens! / blockSize) * blockSize);
+  return held.length / followUps.length;
 }
 
 export class LoadRun {
@@ -78,11 +96,13 @@ export class LoadRun {
   private async user(): Promise<void> {
     while (this.started < this.o.requests) {
       const history: ChatTurn[] = this.workload.startConversation();
+      let previousPromptTokens: number | null = null;
       for (let turn = 0; turn < this.o.turns && this.started < this.o.requests; turn++) {
         this.started++;
         history.push(this.workload.userTurn(turn));
-        const { record, reply } = await this.send(history);
+        const { record, reply } = await this.send(history, previousPromptTokens);
         this.records.push(record);
+        previousPromptTokens = record.promptTokens > 0 ? record.promptTokens : null;
         if (reply === null) break; // a failed turn ends the conversation
         history.push({ role: "assistant", content: reply });
         if (this.o.thinkMs > 0) await new Promise((r) => setTimeout(r, this.think() * this.o.thinkMs));
@@ -90,7 +110,7 @@ export class LoadRun {
     }
   }
 
-  private async send(messages: readonly ChatTurn[]): Promise<{ record: LoadRecord; reply: string | null }> {
+  private async send(messages: readonly ChatTurn[], previousPromptTokens: number | null): Promise<{ record: LoadRecord; reply: string | null }> {
     const sent = performance.now();
     const body = JSON.stringify({ model: this.o.model, messages, max_tokens: this.o.maxTokens, stream: true, stream_options: { include_usage: true } });
     let replica = "?";
@@ -101,7 +121,7 @@ export class LoadRun {
       replica = res.headers.get("x-sim-replica") ?? res.headers.get("x-prefix-router-worker") ?? "?";
       if (status !== 200 || !res.body) {
         await res.text().catch(() => "");
-        return { record: { replica, status, ttftMs: null, promptTokens: 0, cachedTokens: 0, error: `HTTP ${status}` }, reply: null };
+        return { record: { replica, status, ttftMs: null, promptTokens: 0, cachedTokens: 0, previousPromptTokens, error: `HTTP ${status}` }, reply: null };
       }
       let ttftMs: number | null = null;
       let reply = "";
@@ -123,10 +143,10 @@ export class LoadRun {
       }
       const promptTokens = usage?.prompt_tokens ?? 0;
       const cachedTokens = usage?.prompt_tokens_details?.cached_tokens ?? 0;
-      return { record: { replica, status, ttftMs, promptTokens, cachedTokens, error: null }, reply };
+      return { record: { replica, status, ttftMs, promptTokens, cachedTokens, previousPromptTokens, error: null }, reply };
     } catch (err) {
       const cause = (err as Error).cause ?? err;
-      return { record: { replica, status, ttftMs: null, promptTokens: 0, cachedTokens: 0, error: String(cause) }, reply: null };
+      return { record: { replica, status, ttftMs: null, promptTokens: 0, cachedTokens: 0, previousPromptTokens, error: String(cause) }, reply: null };
     }
   }
 
@@ -138,6 +158,7 @@ export class LoadRun {
       requests: this.records.length,
       errors: this.records.length - ok.length,
       hitRate: hitRate(ok),
+      historyHitRate: historyHitRate(ok, this.o.blockSize),
       ttftP50: percentile(ttfts(ok), 50),
       ttftP90: percentile(ttfts(ok), 90),
       replicas: ids.map((id) => {

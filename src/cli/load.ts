@@ -1,7 +1,7 @@
 /**
  * `prefix-router load --url URL [--baseline-url URL]`: sends a multi-turn chat workload through
  * Envoy and prints a live table — requests, cache hit rate (usage.prompt_tokens_details.cached_tokens
- * as the replicas report it), time to first token overall and per replica — then the same for a
+ * as the replicas report it), follow-ups that found their history cached, time to first token overall and per replica — then the same for a
  * baseline (e.g. the round-robin listener of `prefix-router stack`) with fresh conversations.
  */
 import type { Command } from "commander";
@@ -20,6 +20,7 @@ interface LoadFlags {
   systemSentences: string;
   documentSentences: string;
   thinkMs: string;
+  blockSize: string;
   json?: boolean;
 }
 
@@ -39,6 +40,7 @@ export function registerLoad(program: Command): void {
     .option("--system-sentences <n>", "sentences per system prompt (~15 tokens each)", "40")
     .option("--document-sentences <n>", "sentences of the document each conversation's first turn brings (~15 tokens each)", "400")
     .option("--think-ms <ms>", "each user pauses up to this long between turns", "200")
+    .option("--block-size <n>", "the replicas' KV block size (a follow-up found its history when every whole block of the previous turn's prompt was cached)", "16")
     .option("--json", "print the final summaries as JSON instead of a table")
     .action((flags: LoadFlags) => load(flags));
 }
@@ -63,6 +65,7 @@ async function load(flags: LoadFlags): Promise<void> {
     systemSentences: positive("system-sentences", flags.systemSentences),
     documentSentences: Math.max(0, Number(flags.documentSentences) || 0),
     thinkMs: Math.max(0, Number(flags.thinkMs) || 0),
+    blockSize: positive("block-size", flags.blockSize),
   };
   const seed = Number(flags.seed) || 1;
   const runs = [new LoadRun(`prefix-router ${flags.url}`, { ...base, url: flags.url.replace(/\/$/, ""), seed })];
@@ -93,11 +96,11 @@ const ms = (x: number | null) => (x === null ? "-" : x.toFixed(0));
 
 /** The table: one line per run, then one per replica under it. */
 export function renderRuns(rows: ReadonlyArray<{ name: string; summary: RunSummary; total: number }>): string {
-  const header = ["run", "requests", "errors", "hit rate", "TTFT p50 ms", "TTFT p90 ms"];
+  const header = ["run", "requests", "errors", "hit rate", "history cached", "TTFT p50 ms", "TTFT p90 ms"];
   const lines: string[][] = [];
   for (const { name, summary: s, total } of rows) {
-    lines.push([name, `${s.requests}/${total}`, String(s.errors), pct(s.hitRate), ms(s.ttftP50), ms(s.ttftP90)]);
-    for (const r of s.replicas) lines.push([`  ${r.id}`, String(r.requests), "", pct(r.hitRate), ms(r.ttftP50), ""]);
+    lines.push([name, `${s.requests}/${total}`, String(s.errors), pct(s.hitRate), pct(s.historyHitRate), ms(s.ttftP50), ms(s.ttftP90)]);
+    for (const r of s.replicas) lines.push([`  ${r.id}`, String(r.requests), "", pct(r.hitRate), "", ms(r.ttftP50), ""]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (l: string[]) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");

@@ -218,15 +218,41 @@ describe("PromptKeyer", () => {
       expect(asked).toBe(0);
     });
 
-    it("keys the rest of at most two prompts at once in the background and counts the ones it drops", async () => {
-      const local = new PromptKeyer(registry, 4 << 20);
-      const prompts = ["d1", "d2", "d3"].map((tag) => chat([{ role: "system", content: doc(tag) }, { role: "user", content: "?" }]));
+    it("keys the rest of at most two prompts at once, sixteen more in line, and drops and counts the ones past that", async () => {
+      let running = 0;
+      let most = 0;
+      const counting = {
+        get: (model: string) => {
+          const t = registry.get(model)!;
+          const encoder = new Proxy(t.encoder, {
+            get: (target, prop, receiver) =>
+              prop === "idsOf"
+                ? async (...args: Parameters<typeof target.idsOf>) => {
+                    if (args[2] !== true) return target.idsOf(...args);
+                    most = Math.max(most, ++running);
+                    try {
+                      return await target.idsOf(...args);
+                    } finally {
+                      running--;
+                    }
+                  }
+                : Reflect.get(target, prop, receiver),
+          });
+          return new Proxy(t, { get: (target, prop, receiver) => (prop === "encoder" ? encoder : Reflect.get(target, prop, receiver)) });
+        },
+      };
+      const local = new PromptKeyer(counting, 16 << 20);
+      const prompts = Array.from({ length: 19 }, (_, i) => chat([{ role: "system", content: doc(`burst${i}`, 200) }, { role: "user", content: "?" }]));
       const keyed = await Promise.all(prompts.map((p) => local.keys("qwen3", p, spec("qwen3"), async () => false)));
       expect(keyed.every((k) => k.ok && !k.value.complete)).toBe(true);
       expect(local.stats(registry.stats()).backgroundDropped).toBe(1);
-      // The dropped one has no whole keys to offer; the others do.
+      // The dropped one has no whole keys to offer; the others do, each its own prompt's.
       const rests = await Promise.all(keyed.map((k) => (k.ok ? k.value.rest : undefined)));
-      expect(rests.map((r) => (r === null ? "none" : r === undefined ? "undefined" : "keys"))).toEqual(["keys", "keys", "none"]);
+      expect(rests.filter((r) => r === null)).toHaveLength(1);
+      expect(rests.filter((r) => r instanceof Uint8Array)).toHaveLength(18);
+      const last = rests.findLastIndex((r) => r !== null);
+      expect(Buffer.from(rests[last]!).toString("hex")).toBe((await reference(prompts[last])).keys);
+      expect(most).toBe(2);
     });
   });
 });

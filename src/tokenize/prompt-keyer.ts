@@ -20,7 +20,8 @@
  * token count estimated), and the rest is keyed after the answer, as background work — into the
  * whole prompt's keys (`rest`: the chosen worker computes all of it, and the router records them as
  * its route), warming the thread's caches for a follow-up — at most MAX_BACKGROUND prompts
- * at once per thread (more are dropped, counted), on the bulk encoder process where there is one.
+ * at once per thread, MAX_WAITING more in line (past that dropped, counted), on the bulk encoder
+ * process where there is one.
  * A text whose beginning the thread never keyed has no cached point past that beginning, so its
  * pieces are cut only as far as its heads reach before the answer (prompt-pieces.ts).
  */
@@ -122,8 +123,14 @@ const HEAD_GROWTH = 4;
 const PROBE_REST_CHARS = 4096;
 /** Beginnings of keyed texts a thread remembers (prompt-pieces.ts SeenBeginnings; ~100 B each). */
 const SEEN_BEGINNINGS = 16_384;
-/** Prompts whose rest one thread keys in the background at once; more are dropped. */
+/** Prompts whose rest one thread keys in the background at once; more wait in line. */
 const MAX_BACKGROUND = 2;
+/**
+ * Prompts waiting in line for that; more are dropped. The rest is the chosen worker's route (a
+ * follow-up finds its history there), so a burst of new documents waits rather than loses it; only
+ * a sustained overload sheds it.
+ */
+const MAX_WAITING = 16;
 
 const epochNow = () => performance.timeOrigin + performance.now();
 
@@ -141,6 +148,7 @@ export class PromptKeyer implements PromptKeySource {
   private reusedPieces = 0;
   private readonly beginnings = new SeenBeginnings(HEAD_CHARS, SEEN_BEGINNINGS);
   private background = 0;
+  private readonly waiting: (() => void)[] = [];
   private backgroundDropped = 0;
 
   chainStats() {
@@ -250,16 +258,21 @@ export class PromptKeyer implements PromptKeySource {
   /**
    * Keys the rest of a prompt after its answer (warming this thread's caches for a follow-up): its
    * pieces are cut on the next turn of the thread's loop, their bulk batches encoded on the bulk
-   * encoder process when there is one. Dropped when MAX_BACKGROUND are already being keyed.
+   * encoder process when there is one. MAX_BACKGROUND at once, MAX_WAITING in line, more dropped.
    * Resolves to the whole prompt's keys, null when dropped or failed.
    */
   private keyLater(tokenizer: ModelTokenizer, cut: PromptPieces, from: number, state: ChainState, spec: KeySpec): Promise<BlockKeyBytes | null> {
-    if (this.background >= MAX_BACKGROUND) {
+    let turn: Promise<void>;
+    if (this.background < MAX_BACKGROUND) {
+      this.background++;
+      turn = new Promise<void>((resolve) => setImmediate(resolve));
+    } else if (this.waiting.length < MAX_WAITING) {
+      turn = new Promise<void>((resolve) => this.waiting.push(resolve)); // its slot is handed over
+    } else {
       this.backgroundDropped++;
       return Promise.resolve(null);
     }
-    this.background++;
-    return new Promise<void>((resolve) => setImmediate(resolve))
+    return turn
       .then(() => {
         cut.readAll();
         return tokenizer.encoder.idsOf(cut.pieces.slice(from), () => false, true);
@@ -267,7 +280,11 @@ export class PromptKeyer implements PromptKeySource {
       .then((ids) => this.extend(state, ids, cut.points.slice(from), spec))
       .then((whole) => whole.keys)
       .catch(() => null) // the pieces it could not encode stay uncached
-      .finally(() => this.background--);
+      .finally(() => {
+        const next = this.waiting.shift();
+        if (next) next();
+        else this.background--;
+      });
   }
 
   /** Hashes `ids` (pieces after `state`) onto the chain, records the new points, returns the state at their end. */
