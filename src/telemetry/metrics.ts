@@ -155,7 +155,7 @@ export class RouterMetrics {
         [{ result: "miss" }, s.segmentMisses],
       ];
     });
-    mirroredCounter(this.registry, "prefix_router_tokenizer_background_dropped_total", "Long new prompts decided on their head whose rest was not keyed after the answer (too many at once)", [], () => [
+    mirroredCounter(this.registry, "prefix_router_tokenizer_background_dropped_total", "Long new prompts decided on their head whose rest was not keyed after the answer (2 at once and 16 in line per tokenizer thread were already)", [], () => [
       [{}, sources.tokenizers.stats().backgroundDropped ?? 0],
     ]);
     new Gauge({

@@ -15,7 +15,7 @@ export interface SegmentCacheStats {
   readonly segmentHits: number;
   readonly segmentMisses: number;
   readonly cachedBytes: number;
-  /** Folded in by the prompt keyer: prompts whose rest it did not key in the background (too many at once). */
+  /** Folded in by the prompt keyer: prompts whose rest it did not key in the background (its line was full). */
   readonly backgroundDropped?: number;
 }
 
