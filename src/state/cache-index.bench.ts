@@ -12,7 +12,7 @@
  *            eviction at the bound; each with its wall time, the longest event-loop stall
  *            (memory) and the longest Redis script (SLOWLOG, Redis)
  * Run: npx tsx --expose-gc src/state/cache-index.bench.ts   → table on stdout and
- * bench-results/cache-index.json. Env: BENCH_ENTRIES (default "1000000,4000000"; Redis takes
+ * bench-results/cache-index.json (or BENCH_OUT, a file name in bench-results/). Env: BENCH_ENTRIES (default "1000000,4000000"; Redis takes
  * the first only unless BENCH_REDIS_ALL=1), BENCH_LOOKUPS (1,000), BENCH_BACKENDS ("memory,redis").
  */
 import { randomBytes } from "node:crypto";
@@ -263,8 +263,9 @@ async function main() {
     if (!gc) console.log("note: run with --expose-gc for exact heap figures");
     const dir = join(__dirname, "..", "..", "bench-results");
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "cache-index.json"), `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`wrote ${join(dir, "cache-index.json")}`);
+    const out = join(dir, process.env.BENCH_OUT ?? "cache-index.json");
+    writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`wrote ${out}`);
   } finally {
     admin.disconnect();
     await server.stop();
