@@ -3,7 +3,8 @@
  *   ingest   block events/s through apply() batches (one worker per batch, each key ends up held
  *            by 4 workers), one batch in flight and, for Redis, 8 in flight (ingest shards by worker)
  *   lookup   p50/p99 of lookup() over 512- and 2,048-block chains asking 8 or 64 workers whose
- *            leading runs are spread evenly from 0 to the whole chain (the walk covers the chain)
+ *            leading runs are spread evenly from 0 to the whole chain (the walk covers the chain);
+ *            the chains as the router passes them (keyChain: hex keys and their 64-bit values)
  *   memory   bytes per (block, worker) entry at each of BENCH_ENTRIES, with 1 and 4 workers per
  *            block: V8 heap plus ArrayBuffer delta after GC (the memory backend lives in typed
  *            arrays, outside the JS heap) / Redis INFO used_memory delta
@@ -21,7 +22,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
 import { startRedisServer } from "../../e2e/support/redis-server";
-import { blockKeys, chainRoot } from "../prefix/block-keys";
+import { blockKeyBytes, chainRoot, keyChain, type KeyChain } from "../prefix/block-keys";
 import type { CacheIndex } from "./cache-index";
 import { MemoryCacheIndex } from "./memory-cache-index";
 import { RedisCacheIndex } from "./redis-cache-index";
@@ -76,9 +77,10 @@ async function ingest(index: CacheIndex, size: number, inFlight: number): Promis
   return (work.length * size) / seconds;
 }
 
-function chain(blocks: number, salt: string): string[] {
+/** A chain as the router passes it to lookup(): keyChain() of the keyer's key bytes (hex keys with their 64-bit values). */
+function chain(blocks: number, salt: string): KeyChain {
   const tokens = Array.from({ length: blocks * 16 }, (_, i) => (i * 7919 + salt.length) % 100_000);
-  return blockKeys(tokens, 16, chainRoot({ hashSeed: salt, model: "bench" }));
+  return keyChain(blockKeyBytes(tokens, 16, chainRoot({ hashSeed: salt, model: "bench" })));
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
