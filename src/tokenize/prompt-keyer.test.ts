@@ -244,5 +244,17 @@ describe("PromptKeyer", () => {
       expect(Buffer.from(rests[last]!).toString("hex")).toBe((await reference(prompts[last])).keys);
       expect(most).toBe(2);
     });
+
+    it("holds at most ~4M characters of rest text in line: a burst of huge prompts is shed sooner", async () => {
+      const local = new PromptKeyer(registry, 16 << 20);
+      // Rests of ~2.2M characters each: two are keyed at once, one waits, the fourth would pass 4M.
+      const prompts = Array.from({ length: 4 }, (_, i) => chat([{ role: "system", content: doc(`huge${i}`, 40_000) }, { role: "user", content: "?" }]));
+      expect(prompts.every((p) => p.kind === "chat" && p.messages[0].content.length > 2_100_000)).toBe(true);
+      const keyed = await Promise.all(prompts.map((p) => local.keys("qwen3", p, spec("qwen3"), async () => false)));
+      expect(keyed.every((k) => k.ok && !k.value.complete)).toBe(true);
+      expect(local.stats(registry.stats()).backgroundDropped).toBe(1);
+      const rests = await Promise.all(keyed.map((k) => (k.ok ? k.value.rest : undefined)));
+      expect(rests.filter((r) => r === null)).toHaveLength(1);
+    }, 60_000);
   });
 });

@@ -20,8 +20,8 @@
  * token count estimated), and the rest is keyed after the answer, as background work — into the
  * whole prompt's keys (`rest`: the chosen worker computes all of it, and the router records them as
  * its route), warming the thread's caches for a follow-up — at most MAX_BACKGROUND prompts
- * at once per thread, MAX_WAITING more in line (past that dropped, counted), on the bulk encoder
- * process where there is one.
+ * at once per thread, MAX_WAITING more in line (and MAX_WAITING_CHARS of text; past that dropped,
+ * counted), on the bulk encoder process where there is one.
  * A text whose beginning the thread never keyed has no cached point past that beginning, so its
  * pieces are cut only as far as its heads reach before the answer (prompt-pieces.ts).
  */
@@ -131,6 +131,8 @@ const MAX_BACKGROUND = 2;
  * a sustained overload sheds it.
  */
 const MAX_WAITING = 16;
+/** Characters of rest text the line may hold at once (~8 MB as UTF-16): a burst of huge prompts is shed sooner. */
+const MAX_WAITING_CHARS = 4_000_000;
 
 const epochNow = () => performance.timeOrigin + performance.now();
 
@@ -149,6 +151,7 @@ export class PromptKeyer implements PromptKeySource {
   private readonly beginnings = new SeenBeginnings(HEAD_CHARS, SEEN_BEGINNINGS);
   private background = 0;
   private readonly waiting: (() => void)[] = [];
+  private waitingChars = 0;
   private backgroundDropped = 0;
 
   chainStats() {
@@ -258,7 +261,8 @@ export class PromptKeyer implements PromptKeySource {
   /**
    * Keys the rest of a prompt after its answer (warming this thread's caches for a follow-up): its
    * pieces are cut on the next turn of the thread's loop, their bulk batches encoded on the bulk
-   * encoder process when there is one. MAX_BACKGROUND at once, MAX_WAITING in line, more dropped.
+   * encoder process when there is one. MAX_BACKGROUND at once, MAX_WAITING (at most
+   * MAX_WAITING_CHARS of text) in line, more dropped.
    * Resolves to the whole prompt's keys, null when dropped or failed.
    */
   private keyLater(tokenizer: ModelTokenizer, cut: PromptPieces, from: number, state: ChainState, spec: KeySpec): Promise<BlockKeyBytes | null> {
@@ -266,8 +270,11 @@ export class PromptKeyer implements PromptKeySource {
     if (this.background < MAX_BACKGROUND) {
       this.background++;
       turn = new Promise<void>((resolve) => setImmediate(resolve));
-    } else if (this.waiting.length < MAX_WAITING) {
-      turn = new Promise<void>((resolve) => this.waiting.push(resolve)); // its slot is handed over
+    } else if (this.waiting.length < MAX_WAITING && this.waitingChars + cut.charsFrom(from) <= MAX_WAITING_CHARS) {
+      const chars = cut.charsFrom(from);
+      this.waitingChars += chars;
+      // Its slot is handed over when a running one ends.
+      turn = new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => void (this.waitingChars -= chars));
     } else {
       this.backgroundDropped++;
       return Promise.resolve(null);
