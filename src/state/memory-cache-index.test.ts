@@ -170,6 +170,26 @@ describe("MemoryCacheIndex specifics", () => {
     expect((await index.stats()).workers.w1).toEqual({ blocks: 39_996, speculative: 0 });
   });
 
+  it("a speculative chain larger than one slice is stored in slices that yield, and later calls wait for it", async () => {
+    const index = new MemoryCacheIndex({ maxEntries: 1_000_000 });
+    const big = chainOf(40_000, "speculated");
+    const stored = index.addSpeculative("w1", big, 60_000);
+    const removed = index.remove("w1", big.slice(0, 1)); // issued after: must apply after it
+    const seen: number[] = [];
+    let done = false;
+    void stored.then(() => (done = true));
+    while (!done) {
+      seen.push((await index.lookup(big.slice(1), ["w1"])).get("w1")!);
+      await new Promise((r) => setImmediate(r));
+    }
+    await removed;
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen[0]).toBeLessThan(39_999); // a lookup ran between slices
+    expect(await run(index, big.slice(1))).toBe(39_999);
+    expect(await run(index, big)).toBe(0);
+    expect((await index.stats()).workers.w1).toEqual({ blocks: 0, speculative: 39_999 });
+  });
+
   it("clearWorker hides the worker at once and frees a large worker in slices", async () => {
     const index = new MemoryCacheIndex({ maxEntries: 1_000_000 });
     const chain = chainOf(40_000, "big");

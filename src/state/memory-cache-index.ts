@@ -83,9 +83,18 @@ export class MemoryCacheIndex implements CacheIndex {
     return this.apply(worker, [{ op: "add", keys }]);
   }
 
+  /** Like apply(): a chain of more than SLICE keys (a prompt of ~250k tokens) is stored in slices that yield. */
   addSpeculative(worker: WorkerId, keys: readonly BlockKey[], ttlMs: number): Promise<void> {
     if (keys.length === 0 || !(ttlMs > 0)) return Promise.resolve();
-    return this.serial(worker, () => this.store(this.attach(worker), keys, 0, keys.length, this.now() + ttlMs));
+    const expiry = this.now() + ttlMs;
+    return this.serial(worker, () => (keys.length > SLICE ? this.speculateInSlices(worker, keys, expiry) : this.store(this.attach(worker), keys, 0, keys.length, expiry)));
+  }
+
+  private async speculateInSlices(worker: WorkerId, keys: readonly BlockKey[], expiry: number): Promise<void> {
+    for (let from = 0; from < keys.length; from += SLICE) {
+      if (from > 0) await yieldToEventLoop();
+      this.store(this.attach(worker), keys, from, Math.min(keys.length, from + SLICE), expiry);
+    }
   }
 
   remove(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
