@@ -19,6 +19,7 @@ interface LoadSummary {
   readonly errors: number;
   readonly hitRate: number;
   readonly historyHitRate: number;
+  readonly decisions: Record<string, number>;
   readonly replicas: { id: string; requests: number }[];
 }
 
@@ -71,7 +72,7 @@ describe.skipIf(SKIP !== null)(`prefix-router stack + load — ${SKIP ? `SKIPPED
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     const [routed, baseline] = JSON.parse(r.stdout) as LoadSummary[];
     const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-    console.log(`load through the stack: hit rate ${pct(routed.hitRate)} routed vs ${pct(baseline.hitRate)} round-robin; history cached ${pct(routed.historyHitRate)} vs ${pct(baseline.historyHitRate)}`);
+    console.log(`load through the stack: hit rate ${pct(routed.hitRate)} routed vs ${pct(baseline.hitRate)} round-robin; history cached ${pct(routed.historyHitRate)} vs ${pct(baseline.historyHitRate)}; decisions ${JSON.stringify(routed.decisions)}`);
     expect(routed.requests).toBe(48);
     expect(routed.errors + baseline.errors).toBe(0);
     // Every replica took part in both runs.

@@ -32,6 +32,8 @@ export interface LoadRecord {
   readonly ttftMs: number | null;
   readonly promptTokens: number;
   readonly cachedTokens: number;
+  /** The router's decision as its debug headers told it (`hit`, `miss`, `fallback/<reason>`), null without them. */
+  readonly decision: string | null;
   /** A follow-up turn: the prompt tokens of its conversation's previous turn (null: a first turn, or unknown). */
   readonly previousPromptTokens: number | null;
   readonly error: string | null;
@@ -48,6 +50,8 @@ export interface RunSummary {
    * where a follow-up happens to land on the replica of the turn before.
    */
   readonly historyHitRate: number | null;
+  /** The router's decisions by outcome (and a fallback's reason), from its debug headers; empty without a router. */
+  readonly decisions: Readonly<Record<string, number>>;
   readonly ttftP50: number | null;
   readonly ttftP90: number | null;
   readonly replicas: ReadonlyArray<{ readonly id: string; readonly requests: number; readonly ttftP50: number | null; readonly hitRate: number | null }>;
@@ -62,6 +66,19 @@ export function percentile(values: readonly number[], p: number): number | null 
 function hitRate(records: readonly LoadRecord[]): number | null {
   const prompt = records.reduce((n, r) => n + r.promptTokens, 0);
   return prompt > 0 ? records.reduce((n, r) => n + r.cachedTokens, 0) / prompt : null;
+}
+
+const OUTCOMES = new Set(["hit", "miss", "fallback"]);
+/** A reason header is a short token of the router's own (route-result.ts); anything else is not echoed. */
+const REASON = /^[a-z][a-z-]{0,40}$/;
+
+/** The decision a response's debug headers report, as `hit`, `miss` or `fallback/<reason>`. */
+export function decisionOf(headers: Headers): string | null {
+  const outcome = headers.get("x-prefix-router-decision");
+  if (outcome === null) return null;
+  if (!OUTCOMES.has(outcome)) return "other";
+  const reason = headers.get("x-prefix-router-reason");
+  return outcome === "fallback" && reason !== null && REASON.test(reason) ? `fallback/${reason}` : outcome;
 }
 
 function historyHitRate(records: readonly LoadRecord[], blockSize: number): number | null {
@@ -115,13 +132,15 @@ export class LoadRun {
     const body = JSON.stringify({ model: this.o.model, messages, max_tokens: this.o.maxTokens, stream: true, stream_options: { include_usage: true } });
     let replica = "?";
     let status = 0;
+    let decision: string | null = null;
     try {
       const res = await fetch(`${this.o.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
       status = res.status;
       replica = res.headers.get("x-sim-replica") ?? res.headers.get("x-prefix-router-worker") ?? "?";
+      decision = decisionOf(res.headers);
       if (status !== 200 || !res.body) {
         await res.text().catch(() => "");
-        return { record: { replica, status, ttftMs: null, promptTokens: 0, cachedTokens: 0, previousPromptTokens, error: `HTTP ${status}` }, reply: null };
+        return { record: { replica, status, ttftMs: null, promptTokens: 0, cachedTokens: 0, decision, previousPromptTokens, error: `HTTP ${status}` }, reply: null };
       }
       let ttftMs: number | null = null;
       let reply = "";
@@ -143,10 +162,10 @@ export class LoadRun {
       }
       const promptTokens = usage?.prompt_tokens ?? 0;
       const cachedTokens = usage?.prompt_tokens_details?.cached_tokens ?? 0;
-      return { record: { replica, status, ttftMs, promptTokens, cachedTokens, previousPromptTokens, error: null }, reply };
+      return { record: { replica, status, ttftMs, promptTokens, cachedTokens, decision, previousPromptTokens, error: null }, reply };
     } catch (err) {
       const cause = (err as Error).cause ?? err;
-      return { record: { replica, status, ttftMs: null, promptTokens: 0, cachedTokens: 0, previousPromptTokens, error: String(cause) }, reply: null };
+      return { record: { replica, status, ttftMs: null, promptTokens: 0, cachedTokens: 0, decision, previousPromptTokens, error: String(cause) }, reply: null };
     }
   }
 
@@ -159,6 +178,7 @@ export class LoadRun {
       errors: this.records.length - ok.length,
       hitRate: hitRate(ok),
       historyHitRate: historyHitRate(ok, this.o.blockSize),
+      decisions: tally(this.records.map((r) => r.decision)),
       ttftP50: percentile(ttfts(ok), 50),
       ttftP90: percentile(ttfts(ok), 90),
       replicas: ids.map((id) => {
@@ -167,4 +187,10 @@ export class LoadRun {
       }),
     };
   }
+}
+
+function tally(values: readonly (string | null)[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) if (v !== null) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
 }
