@@ -39,4 +39,30 @@ describe("shared-prefix charge", () => {
     expect(s.discountMs(4)).toBe(0);
     expect(s.discountMs(9)).toBe(0);
   });
+
+  it("reads popularity O(runs · log blocks) times and charges exactly what a block-by-block walk does", () => {
+    // Random monotone counts along a 2,048-block chain: a few runs, as shared prompts make them.
+    let seed = 7;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    for (let trial = 0; trial < 20; trial++) {
+      const counts: number[] = [];
+      let c = 50 + Math.floor(random() * 200);
+      for (let i = 0; i < 2048; i++) {
+        if (random() < 0.004) c = Math.floor(c * random());
+        counts.push(c);
+      }
+      let reads = 0;
+      const view = { requests: 1000, requestsWith: (_: readonly string[], at: number) => (reads++, counts[at]) };
+      const chain = keys(2048, "k");
+      const got = sharedHeadCharges(chain, view, 8, 1);
+      const want: number[] = [];
+      for (const count of counts) {
+        if (count <= 8) break;
+        want.push(8 / count);
+      }
+      expect(got).toEqual(want);
+      const runs = new Set(counts.slice(0, want.length + 1)).size;
+      expect(reads).toBeLessThanOrEqual(runs * 13);
+    }
+  });
 });

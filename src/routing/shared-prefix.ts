@@ -41,14 +41,28 @@ export interface SharedPrefixInput {
   readonly cost: CostModel;
 }
 
-/** The charge a (a < 1) of each block of the shared head, in chain order; empty when there is none. */
+/**
+ * The charge a (a < 1) of each block of the shared head, in chain order; empty when there is none.
+ * Counts never rise along a chain, so blocks carried by equally many requests form runs, and each
+ * run's end is found by binary search: O(runs · log blocks) popularity reads, not one per block
+ * (a 2,048-block prompt every request shares is one run).
+ */
 export function sharedHeadCharges(keys: readonly BlockKey[], popularity: PopularityView, workers: number, reuseScale: number): number[] {
   const r = Math.min(1, Math.max(0, reuseScale));
   const charges: number[] = [];
-  for (let i = 0; i < keys.length; i++) {
-    const reuses = popularity.requestsWith(keys, i) * r;
+  let i = 0;
+  while (i < keys.length) {
+    const count = popularity.requestsWith(keys, i);
+    const reuses = count * r;
     if (reuses <= workers) break;
-    charges.push(workers / reuses);
+    let last = i; // the run's last block: the last one carried by `count` requests too
+    let hi = keys.length - 1;
+    while (last < hi) {
+      const mid = (last + hi + 1) >>> 1;
+      if (popularity.requestsWith(keys, mid) === count) last = mid;
+      else hi = mid - 1;
+    }
+    for (const charge = workers / reuses; i <= last; i++) charges.push(charge);
   }
   return charges;
 }
