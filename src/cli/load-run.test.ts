@@ -46,3 +46,20 @@ describe("LoadRun summary", () => {
     expect(decisionOf(h({ "x-prefix-router-decision": "x".repeat(500) }))).toBe("other");
   });
 });
+
+describe("the load table", () => {
+  it("lists the router's decisions under the table, for the runs that had a router", async () => {
+    const { renderRuns } = await import("./load");
+    const routed = run();
+    routed.records.push(record(100, 0, null, "miss"), record(140, 96, 100, "hit"), record(150, 0, 140, "fallback/decision-timeout"));
+    const baseline = run();
+    baseline.records.push(record(100, 0, null, null));
+    const text = renderRuns([
+      { name: "routed", summary: routed.summary(), total: 3 },
+      { name: "baseline", summary: baseline.summary(), total: 1 },
+    ]);
+    expect(text.split("\n").at(-1)).toBe("routed decisions: miss 1, hit 1, fallback/decision-timeout 1");
+    expect(text).not.toMatch(/baseline decisions/);
+    expect(text.split("\n")[0]).toMatch(/history cached/);
+  });
+});

@@ -104,5 +104,9 @@ export function renderRuns(rows: ReadonlyArray<{ name: string; summary: RunSumma
   }
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (l: string[]) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
-  return [fmt(header), ...lines.map(fmt)].join("\n");
+  // What the router said about each decision (its debug headers), under the table.
+  const decided = rows
+    .filter(({ summary }) => Object.keys(summary.decisions).length > 0)
+    .map(({ name, summary }) => `${name} decisions: ${Object.entries(summary.decisions).map(([d, n]) => `${d} ${n}`).join(", ")}`);
+  return [fmt(header), ...lines.map(fmt), ...decided].join("\n");
 }
