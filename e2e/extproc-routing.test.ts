@@ -174,9 +174,10 @@ describe("a head decision's route", () => {
       // Another worker's KV events say it holds three heads' worth of the same prompt.
       const other = base.workers.map((w) => w.id).find((id) => id !== chosen)!;
       await ingest.push({ worker: other, seq: 1, events: [{ stored: keys.slice(0, 3 * headBlocks) }] });
-      // The rest is keyed after the answer; then the chosen worker's route covers all of it.
+      // The rest is keyed after the answer (encoded at nice 19: slow on a busy machine, hence the
+      // generous wait); then the chosen worker's route covers all of it.
       const held = async () => (await r.service.index.lookup(keys, [chosen])).get(chosen) ?? 0;
-      for (let i = 0; i < 100 && (await held()) < keys.length; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < 400 && (await held()) < keys.length; i++) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(await held()).toBe(keys.length);
       const next = await r.client.process({ path: "/v1/chat/completions", body: chatBody(document, "And the second part?"), mode: "buffered" });
       expect(header(next, "x-prefix-router-worker")).toBe(chosen);
