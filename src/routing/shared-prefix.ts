@@ -19,7 +19,7 @@
  */
 import type { BlockKey } from "../prefix/block-keys";
 import { prefillComputeMs, type CostModel } from "./cost-model";
-import type { PopularityView } from "./policies/routing-policy";
+import { firstKeyBelow, type PopularityView } from "./policies/routing-policy";
 
 export interface SharedPrefix {
   /** Leading blocks charged less than in full. */
@@ -55,14 +55,9 @@ export function sharedHeadCharges(keys: readonly BlockKey[], popularity: Popular
     const count = popularity.requestsWith(keys, i);
     const reuses = count * r;
     if (reuses <= workers) break;
-    let last = i; // the run's last block: the last one carried by `count` requests too
-    let hi = keys.length - 1;
-    while (last < hi) {
-      const mid = (last + hi + 1) >>> 1;
-      if (popularity.requestsWith(keys, mid) === count) last = mid;
-      else hi = mid - 1;
-    }
-    for (const charge = workers / reuses; i <= last; i++) charges.push(charge);
+    // The run ends where fewer requests carried a block.
+    const end = firstKeyBelow(keys, popularity, count, i + 1);
+    for (const charge = workers / reuses; i < end; i++) charges.push(charge);
   }
   return charges;
 }

@@ -15,7 +15,7 @@
  */
 import type { PolicyDecision } from "../policy";
 import { HashRing } from "./hash-ring";
-import { blindRoute, keyHash32, mix32, type PopularityView, type RoutingInput, type RoutingPolicy } from "./routing-policy";
+import { blindRoute, firstKeyBelow, keyHash32, mix32, type PopularityView, type RoutingInput, type RoutingPolicy } from "./routing-policy";
 
 export interface ConsistentHashOptions {
   readonly popularity: PopularityView;
@@ -29,15 +29,7 @@ export const CONSISTENT_HASH_DEFAULTS = Object.freeze({ capacityFactor: 1.25, vi
 
 /** Index of the first non-shared key (see above); the last key when all are shared; -1 for none. */
 export function firstNonSharedBlock(keys: readonly string[], popularity: PopularityView, fraction: number, minShared: number): number {
-  const limit = Math.max(minShared, fraction * popularity.requests);
-  // Popularity never rises along a chain: binary search for the first key below the limit.
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (popularity.requestsWith(keys, mid) < limit) hi = mid;
-    else lo = mid + 1;
-  }
+  const lo = firstKeyBelow(keys, popularity, Math.max(minShared, fraction * popularity.requests));
   return lo < keys.length ? lo : keys.length > 0 ? keys.length - 1 : -1;
 }
 

@@ -24,6 +24,21 @@ export interface PopularityView {
   readonly requests: number;
 }
 
+/**
+ * The first position at or after `from` whose key fewer than `limit` recent requests carried
+ * (keys.length if none): popularity never rises along a chain, so a binary search finds it.
+ */
+export function firstKeyBelow(keys: readonly BlockKey[], popularity: PopularityView, limit: number, from = 0): number {
+  let lo = from;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (popularity.requestsWith(keys, mid) < limit) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
 export interface RoutingInput {
   /** Frozen snapshot of the eligible workers, in a stable order (round-robin cycles over it). */
   readonly workers: readonly WorkerView[];
