@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../common/seeded-random";
 import { DEFAULT_COST_MODEL, prefillComputeMs } from "./cost-model";
 import { KeyPopularity } from "./policies/key-popularity";
 import { sharedHeadCharges, sharedPrefix } from "./shared-prefix";
@@ -42,8 +43,7 @@ describe("shared-prefix charge", () => {
 
   it("reads popularity O(runs · log blocks) times and charges exactly what a block-by-block walk does", () => {
     // Random monotone counts along a 2,048-block chain: a few runs, as shared prompts make them.
-    let seed = 7;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = seededRandom(7);
     for (let trial = 0; trial < 20; trial++) {
       const counts: number[] = [];
       let c = 50 + Math.floor(random() * 200);
