@@ -45,6 +45,14 @@ const SLOT_LIMIT = 65_536;
 const INITIAL_CAPACITY = 1024;
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Runs `work` over [0, length) in slices of SLICE, yielding to the event loop between them (the first runs at once). */
+async function inSlices(length: number, work: (from: number, to: number) => void): Promise<void> {
+  for (let from = 0; from < length; from += SLICE) {
+    if (from > 0) await yieldToEventLoop();
+    work(from, Math.min(length, from + SLICE));
+  }
+}
+
 export class MemoryCacheIndex implements CacheIndex {
   private readonly table: BlockTable;
   private readonly holders: HolderSets;
@@ -87,14 +95,8 @@ export class MemoryCacheIndex implements CacheIndex {
   addSpeculative(worker: WorkerId, keys: readonly BlockKey[], ttlMs: number): Promise<void> {
     if (keys.length === 0 || !(ttlMs > 0)) return Promise.resolve();
     const expiry = this.now() + ttlMs;
-    return this.serial(worker, () => (keys.length > SLICE ? this.speculateInSlices(worker, keys, expiry) : this.store(this.attach(worker), keys, 0, keys.length, expiry)));
-  }
-
-  private async speculateInSlices(worker: WorkerId, keys: readonly BlockKey[], expiry: number): Promise<void> {
-    for (let from = 0; from < keys.length; from += SLICE) {
-      if (from > 0) await yieldToEventLoop();
-      this.store(this.attach(worker), keys, from, Math.min(keys.length, from + SLICE), expiry);
-    }
+    const speculate = (from: number, to: number) => this.store(this.attach(worker), keys, from, to, expiry);
+    return this.serial(worker, () => (keys.length > SLICE ? inSlices(keys.length, speculate) : speculate(0, keys.length)));
   }
 
   remove(worker: WorkerId, keys: readonly BlockKey[]): Promise<void> {
@@ -324,15 +326,10 @@ export class MemoryCacheIndex implements CacheIndex {
     this.workerOfSlot[slot] = undefined;
     const ids = this.lists.take(slot);
     if (ids.length <= SLICE) {
-      this.freeSlot(slot, ids, 0, ids.length);
+      this.freeSlot(slot, ids, 0, ids.length); // an empty slot too: freeSlot returns it to the free list
       return Promise.resolve();
     }
-    return (async () => {
-      for (let from = 0; from < ids.length; from += SLICE) {
-        if (from > 0) await yieldToEventLoop();
-        this.freeSlot(slot, ids, from, Math.min(ids.length, from + SLICE));
-      }
-    })();
+    return inSlices(ids.length, (from, to) => this.freeSlot(slot, ids, from, to));
   }
 
   /** Drops the slot's entries among ids[from, to); after the last slice, the slot is reusable. */
