@@ -267,11 +267,11 @@ export class PromptKeyer implements PromptKeySource {
    */
   private keyLater(tokenizer: ModelTokenizer, cut: PromptPieces, from: number, state: ChainState, spec: KeySpec): Promise<BlockKeyBytes | null> {
     let turn: Promise<void>;
+    const chars = cut.charsFrom(from);
     if (this.background < MAX_BACKGROUND) {
       this.background++;
       turn = new Promise<void>((resolve) => setImmediate(resolve));
-    } else if (this.waiting.length < MAX_WAITING && this.waitingChars + cut.charsFrom(from) <= MAX_WAITING_CHARS) {
-      const chars = cut.charsFrom(from);
+    } else if (this.waiting.length < MAX_WAITING && this.waitingChars + chars <= MAX_WAITING_CHARS) {
       this.waitingChars += chars;
       // Its slot is handed over when a running one ends.
       turn = new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => void (this.waitingChars -= chars));
