@@ -165,17 +165,22 @@ function startScraper(config: RouterConfig, router: RequestRouter, metrics: Rout
   return scraper;
 }
 
-/** The tokenizer threads: one per core (at most 4) unless configured; the cache budget split 7/8 segments, 1/8 chain states. */
+/**
+ * The tokenizer threads: one per core (at most 4) unless configured, and half as many (at least one)
+ * for large prompts; the cache budget split 7/8 segments, 1/8 chain states.
+ */
 function startTokenizerPool(config: RouterConfig): Promise<TokenizerPool> {
-  const { maxBytes, threads, bulkNice } = config.tokenizerCache;
+  const { maxBytes, threads, bulkNice, largeLane } = config.tokenizerCache;
+  const small = threads ?? Math.min(availableParallelism(), 4);
   return TokenizerPool.start({
     models: config.models,
     catalog: new ModelCatalog(config.models, config.workers, config.hashSeed).keyRoots(),
     limits: config.limits,
-    threads: threads ?? Math.min(availableParallelism(), 4),
+    threads: small,
     segmentCacheBytes: maxBytes - Math.floor(maxBytes / 8),
     chainCacheBytes: Math.floor(maxBytes / 8),
     bulkNice,
+    largeLane: { threads: largeLane.threads ?? Math.max(1, Math.floor(small / 2)), bodyBytes: largeLane.bodyBytes, nice: largeLane.nice },
   });
 }
 

@@ -32,8 +32,9 @@ export function testConfig(overrides: Record<string, unknown> = {}, workers = 4)
     // Generous: tests assert routing, not speed (decision-timeout has its own test). The workers'
     // addresses are not reachable: no /metrics scraping unless a test serves it.
     routing: { decisionTimeoutMs: 10_000, load: { scrapeMetrics: false }, ...(overrides.routing as object | undefined) },
-    // One tokenizer thread: each loads every model's tokenizer, and tests start many routers.
-    tokenizerCache: { threads: 1 },
+    // One tokenizer thread and no large-prompt lane: each thread loads every model's tokenizer, and
+    // tests start many routers (the lane has its own tests: tokenizer-pool.test.ts).
+    tokenizerCache: { threads: 1, largeLane: { threads: 0 } },
     ...Object.fromEntries(Object.entries(overrides).filter(([k]) => k !== "routing")),
   });
 }

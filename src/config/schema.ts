@@ -253,6 +253,19 @@ export const limitsSchema = z
   })
   .strict();
 
+export const largeLaneSchema = z
+  .object({
+    threads: z.number().int().min(0).max(64).optional().describe("threads of the large-prompt lane, besides tokenizerCache.threads; default: half as many, at least one; 0: no lane, every prompt shares the threads"),
+    bodyBytes: z
+      .number()
+      .int()
+      .min(16 * 1024)
+      .default(64 * 1024)
+      .describe("request bodies of this many bytes or more (64 KiB: about 16k tokens of text) are keyed in the lane"),
+    nice: z.number().int().min(0).max(19).default(5).describe("OS nice value of the lane's threads (Linux sets it per thread; elsewhere they keep the process's priority): under a saturated CPU a nice-5 thread gets about a quarter of a core against a nice-0 one, idle CPU all of it; 0: same priority, own threads only"),
+  })
+  .strict();
+
 export const tokenizerCacheSchema = z
   .object({
     maxBytes: z.number().int().min(0).default(256 * MiB).describe("memory for cached token ids of repeated text segments (7/8) and block keys of repeated prefixes (1/8), split between the tokenizer threads"),
@@ -264,6 +277,7 @@ export const tokenizerCacheSchema = z
       .max(19)
       .default(19)
       .describe("1–19: a bulk encoder process at this OS nice value encodes work no decision waits for — the rest of a long new prompt that was decided on its head (no worker held the head), keyed after the answer to warm the caches for a follow-up — so it takes only CPU that routing leaves idle; 19 (default): the lowest priority. 0: no process, that work runs in the tokenizer threads at their priority. A decision's own text is always encoded in the threads. Measured in docs/benchmark.md"),
+    largeLane: largeLaneSchema.default(largeLaneSchema.parse({})).describe("large prompts are keyed in threads of their own at a lower OS priority, so a small request never waits behind a large one's milliseconds (shortest job first; measured in docs/benchmark.md)"),
   })
   .strict();
 

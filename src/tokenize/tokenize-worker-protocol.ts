@@ -19,6 +19,8 @@ export interface WorkerInit {
   readonly bulkGate: BulkGateShare;
   /** Where the bulk encoder process listens (bulk-encoder.ts); null: bulk batches are encoded in the thread. */
   readonly bulkSocket: string | null;
+  /** The OS nice value this thread lowers itself to once loaded (the large-prompt lane); 0: none. */
+  readonly nice: number;
 }
 
 export interface CatalogEntry {
@@ -54,7 +56,8 @@ export interface WorkerHeapProbe {
 }
 
 export type WorkerReply =
-  | { readonly kind: "ready" }
+  /** Loaded; the thread's tid and the nice value it runs at (thread-priority.ts), null where unknown. */
+  | { readonly kind: "ready"; readonly tid: number | null; readonly nice: number | null }
   | { readonly kind: "failed"; readonly error: string }
   | { readonly kind: "done"; readonly id: number; readonly result: Outcome<PromptKeys>; readonly parsed: ParsedRequest | null; readonly stats: SegmentCacheStats }
   | { readonly kind: "heap"; readonly id: number; readonly heapUsed: number }

@@ -9,6 +9,7 @@ import { fail, UNKNOWN_MODEL } from "../failure";
 import { parseOpenAiBody } from "../request/parse-openai-body";
 import { BulkEncoderClient } from "./bulk-encoder";
 import { PromptKeyer, type BodyKeys, type HeadProbe } from "./prompt-keyer";
+import { niceThisThread } from "./thread-priority";
 import { loadTokenizerRegistry } from "./tokenizer-registry";
 import type { HeadVerdict, WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
 
@@ -71,7 +72,10 @@ async function main(): Promise<void> {
     if (entry === undefined) return { result: { ok: false, failure: UNKNOWN_MODEL }, parsed };
     return { result: await keyer.keys(entry.model, prompt.value, { ...job.spec, root: entry.root }, probeOf(job)), parsed };
   }
-  port.postMessage({ kind: "ready" } satisfies WorkerReply);
+  // Once loaded: the pool started libuv's threads first (they encode for every thread of the
+  // process and must not inherit a lowered priority).
+  const priority = niceThisThread(init.nice);
+  port.postMessage({ kind: "ready", ...priority } satisfies WorkerReply);
 }
 
 void main();

@@ -1,9 +1,12 @@
 /**
  * The tokenizer pool (real worker threads, real tokenizers) gives the same keys as a PromptKeyer in
  * process — from a parsed prompt, or from the body bytes a thread parses itself, resolving the
- * model (or alias) the body names —, reports its caches, fails as values (never throws) once
- * closed, and refuses to start on a tokenizer folder that does not load, with the loader's message.
+ * model (or alias) the body names —, keys large bodies in their own lane at a lower OS priority,
+ * reports its caches, fails as values (never throws) once closed, and refuses to start on a
+ * tokenizer folder that does not load, with the loader's message.
  */
+import { readdirSync, readFileSync } from "node:fs";
+import { getPriority } from "node:os";
 import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chainRoot } from "../prefix/block-keys";
@@ -76,6 +79,52 @@ describe("TokenizerPool", () => {
     for (const model of ["nope", "constructor", "__proto__"]) {
       const named = await pool.keysOfBody("/v1/completions", Buffer.from(JSON.stringify({ model, prompt: "hi" })), bodySpec);
       expect([named.result.ok ? null : named.result.failure.code, named.parsed]).toEqual(["unknown-model", { model, stream: false }]);
+    }
+  });
+
+  it("keys large bodies in a lane of their own, its thread alone at a lower OS priority", async () => {
+    const laned = await TokenizerPool.start({
+      models: MODELS,
+      catalog: CATALOG,
+      limits: LIMITS,
+      threads: 1,
+      segmentCacheBytes: 8 << 20,
+      chainCacheBytes: 1 << 20,
+      bodyBytesOver: 0,
+      largeLane: { threads: 1, bodyBytes: 16 << 10, nice: 7 },
+    });
+    try {
+      const body = (i: number, repeat: number) => JSON.stringify({ model: "qwen3", messages: [{ role: "system", content: `Rules ${i}. `.repeat(repeat) }, { role: "user", content: `question ${i}` }] });
+      const bodies = [body(1, 10), body(2, 2_000), body(3, 20), body(4, 3_000), body(5, 30)];
+      const large = bodies.filter((b) => b.length >= 16 << 10).length;
+      expect(large).toBe(2);
+      const results = await Promise.all(
+        bodies.map(async (text) => {
+          const parsed = parseOpenAiBody("/v1/chat/completions", Buffer.from(text), LIMITS);
+          if (!parsed.ok) throw new Error(parsed.failure.detail);
+          return Promise.all([laned.keysOfBody("/v1/chat/completions", Buffer.from(text), bodySpec), keyer.keys("qwen3", parsed.value, spec)]);
+        }),
+      );
+      for (const [fromBody, expected] of results) {
+        if (!fromBody.result.ok || !expected.ok) throw new Error("a job failed");
+        expect(hex(fromBody.result.value.keys)).toBe(hex(expected.value.keys));
+      }
+      const info = laned.threadInfo();
+      expect(info.map((t) => [t.lane, t.jobs])).toEqual([
+        ["small", bodies.length - large],
+        ["large", large],
+      ]);
+      if (process.platform !== "linux") return;
+      // The kernel's own reading (field 19 of the thread's stat): the large lane's thread runs at
+      // nice 7, and no other thread of the process does (libuv's pool threads encode for all).
+      const niceOf = (tid: number | string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1].split(" ")[16]);
+      const [small, big] = info;
+      expect([small.nice, big.nice]).toEqual([getPriority(), 7]);
+      expect(niceOf(big.tid!)).toBe(7);
+      expect(niceOf(small.tid!)).toBe(getPriority());
+      expect(readdirSync("/proc/self/task").filter((tid) => niceOf(tid) === 7)).toEqual([String(big.tid)]);
+    } finally {
+      await laned.close();
     }
   });
 

@@ -16,6 +16,16 @@
  * where it is keyed (warm 1k/8k/32k mix at 16 in flight: +10 % throughput, −7 % CPU per request
  * against 1 MiB, five alternating pairs; docs/benchmark.md).
  *
+ * Large prompts have a lane of their own (TokenizerPoolOptions.largeLane): bodies of
+ * `bodyBytes` (64 KiB, ~16k tokens) or more go to its threads, which run at a lower OS priority
+ * (Linux: a nice value per thread, thread-priority.ts). A prompt's render, parse and hashing cost
+ * grows with its size, cached or not; in a shared lane a 1k-token chat waited behind the
+ * milliseconds of a 32k-token one, and on a saturated host its thread got the same share of the
+ * CPU. With the lane it runs first (shortest job first; bench:decision's interference row,
+ * docs/benchmark.md). Large prompts still get every cycle small ones leave idle, and a share of a
+ * saturated host (nice 5: about a quarter against a nice-0 thread). Caches are per thread, so a
+ * conversation that grows past `bodyBytes` has its prefix encoded once more, in the lane.
+ *
  * Threads are unref'd while no job waits, so an idle pool never keeps the process alive. A job's
  * heads are answered through its HeadProbe ("head" replies, HeadVerdict). Background bulk batches
  * (the rest of a long new prompt decided on its head) go to the bulk encoder process at a lower OS
@@ -23,6 +33,7 @@
  * decision's, or without the process) are bounded across all threads (bulk-gate.ts), so small
  * jobs never queue behind them.
  */
+import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { extname, join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -52,6 +63,22 @@ export interface TokenizerPoolOptions {
   readonly bulkNice?: number;
   /** Bodies this large are parsed in a thread, not on the event loop (default 16 KiB; keysOfBody()). */
   readonly bodyBytesOver?: number;
+  /** Threads of their own for bodies of `bodyBytes` or more, at OS nice value `nice` (see the file comment); absent or 0 threads: one lane. */
+  readonly largeLane?: LargeLane;
+}
+
+export interface LargeLane {
+  readonly threads: number;
+  readonly bodyBytes: number;
+  readonly nice: number;
+}
+
+/** A thread's lane, its OS priority, and the jobs it was given (tests, /debug). */
+export interface PoolThreadInfo {
+  readonly lane: "small" | "large";
+  readonly tid: number | null;
+  readonly nice: number | null;
+  readonly jobs: number;
 }
 
 /** How many more waiting jobs the preferred thread may have than the least busy one. */
@@ -70,6 +97,9 @@ class PoolThread {
   readonly rests = new Map<number, (keys: BlockKeyBytes | null) => void>();
   stats: SegmentCacheStats = { segmentHits: 0, segmentMisses: 0, cachedBytes: 0 };
   ready = false;
+  tid: number | null = null;
+  nice: number | null = null;
+  jobs = 0;
 
   constructor(readonly worker: Worker) {}
 
@@ -91,27 +121,35 @@ export class TokenizerPool implements PromptKeySource {
 
   private constructor(
     private readonly init: WorkerInit,
-    size: number,
+    /** Threads of the small lane; the large lane's follow them in `threads`. */
+    private readonly smallThreads: number,
+    private readonly large: LargeLane | null,
     readonly parsesBodiesOver: number,
     private readonly bulk: BulkEncoderProcess | null,
   ) {
-    this.threads = new Array(size).fill(null);
+    this.threads = new Array(smallThreads + (large?.threads ?? 0)).fill(null);
   }
 
   /** Starts the threads and waits until each has loaded the tokenizers; throws what loading threw. */
   static async start(options: TokenizerPoolOptions): Promise<TokenizerPool> {
     const size = Math.max(1, Math.floor(options.threads));
+    const large = options.largeLane && options.largeLane.threads >= 1 ? { ...options.largeLane, threads: Math.floor(options.largeLane.threads) } : null;
+    const all = size + (large?.threads ?? 0);
     const bulk = (options.bulkNice ?? 0) > 0 ? BulkEncoderProcess.start(options.models, options.bulkNice!) : null;
     const init: WorkerInit = {
       models: options.models,
       catalog: options.catalog,
       limits: options.limits,
-      segmentCacheBytes: Math.floor(options.segmentCacheBytes / size),
-      chainCacheBytes: Math.floor(options.chainCacheBytes / size),
+      segmentCacheBytes: Math.floor(options.segmentCacheBytes / all),
+      chainCacheBytes: Math.floor(options.chainCacheBytes / all),
       bulkGate: BulkGate.share(bulkLimit()),
       bulkSocket: bulk?.socket ?? null,
+      nice: 0,
     };
-    const pool = new TokenizerPool(init, size, options.bodyBytesOver ?? 16 << 10, bulk);
+    const pool = new TokenizerPool(init, size, large, options.bodyBytesOver ?? 16 << 10, bulk);
+    // libuv's pool threads start on its first work item and take the priority of the thread that
+    // submits it: from here, not from a large-lane thread that lowered its own.
+    await stat(__filename);
     try {
       await Promise.all(pool.threads.map((_, slot) => pool.spawn(slot)));
     } catch (err) {
@@ -123,21 +161,23 @@ export class TokenizerPool implements PromptKeySource {
 
   /** The prompt travels as a structured clone. */
   async keys(model: string, prompt: Prompt, spec: KeySpec, probe?: HeadProbe): Promise<Outcome<PromptKeys>> {
-    return (await this.run(affinity(model, prompt), (id) => ({ id, model, prompt, spec, probes: probe !== undefined }), probe)).result;
+    return (await this.run(affinity(model, prompt), "small", (id) => ({ id, model, prompt, spec, probes: probe !== undefined }), probe)).result;
   }
 
   /** A body's bytes (a copy, transferred) to a thread that parses them; its answer names the model. */
   keysOfBody(path: string, body: Buffer, spec: Omit<KeySpec, "root">, probe?: HeadProbe): Promise<BodyKeys> {
     const bytes = new Uint8Array(body);
-    return this.run(bodyAffinity(bytes), (id) => ({ id, model: null, prompt: { path, body: bytes }, spec, probes: probe !== undefined }), probe, [bytes.buffer]);
+    const lane = this.large !== null && bytes.length >= this.large.bodyBytes ? "large" : "small";
+    return this.run(bodyAffinity(bytes), lane, (id) => ({ id, model: null, prompt: { path, body: bytes }, spec, probes: probe !== undefined }), probe, [bytes.buffer]);
   }
 
-  private run(preference: number, job: (id: number) => WorkerJob, probe: HeadProbe | undefined, transfer: ArrayBuffer[] = []): Promise<BodyKeys> {
-    const thread = this.pick(preference);
+  private run(preference: number, lane: PoolThreadInfo["lane"], job: (id: number) => WorkerJob, probe: HeadProbe | undefined, transfer: ArrayBuffer[] = []): Promise<BodyKeys> {
+    const thread = this.pick(preference, lane);
     if (thread === null) return Promise.resolve({ result: fail("tokenize-error", this.closed ? "the tokenizer pool is closed" : "no tokenizer thread is ready"), parsed: null });
     const id = this.nextId++;
     return new Promise((resolve) => {
       thread.pending.set(id, { resolve, probe });
+      thread.jobs++;
       thread.hold();
       thread.worker.postMessage(job(id), transfer);
     });
@@ -178,6 +218,15 @@ export class TokenizerPool implements PromptKeySource {
     return this.threads.length;
   }
 
+  /** Each live thread's lane, priority and job count. */
+  threadInfo(): PoolThreadInfo[] {
+    return this.threads.flatMap((t, slot) => (t === null || !t.ready ? [] : [{ lane: this.laneOf(slot), tid: t.tid, nice: t.nice, jobs: t.jobs }]));
+  }
+
+  private laneOf(slot: number): PoolThreadInfo["lane"] {
+    return slot < this.smallThreads ? "small" : "large";
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const running = this.threads.filter((t): t is PoolThread => t !== null);
@@ -187,10 +236,13 @@ export class TokenizerPool implements PromptKeySource {
     this.bulk?.close();
   }
 
-  private pick(preference: number): PoolThread | null {
-    const ready = this.threads.filter((t): t is PoolThread => t !== null && t.ready);
+  /** A thread of the lane (of the other when none of the lane's is ready): the preferred one unless it is SPILL_AFTER jobs busier than the least busy. */
+  private pick(preference: number, lane: PoolThreadInfo["lane"]): PoolThread | null {
+    const slots = lane === "small" ? this.threads.slice(0, this.smallThreads) : this.threads.slice(this.smallThreads);
+    let ready = slots.filter((t): t is PoolThread => t !== null && t.ready);
+    if (ready.length === 0) ready = this.threads.filter((t): t is PoolThread => t !== null && t.ready);
     if (ready.length === 0) return null;
-    const preferred = this.threads[preference % this.threads.length];
+    const preferred = slots[preference % slots.length];
     let least = ready[0];
     for (const t of ready) if (t.pending.size < least.pending.size) least = t;
     if (preferred && preferred.ready && preferred.pending.size <= least.pending.size + SPILL_AFTER) return preferred;
@@ -198,7 +250,8 @@ export class TokenizerPool implements PromptKeySource {
   }
 
   private spawn(slot: number): Promise<void> {
-    const worker = SOURCE ? new Worker(SOURCE_BOOT, { eval: true, workerData: this.init }) : new Worker(WORKER_ENTRY, { workerData: this.init });
+    const workerData: WorkerInit = { ...this.init, nice: this.laneOf(slot) === "large" ? this.large!.nice : 0 };
+    const worker = SOURCE ? new Worker(SOURCE_BOOT, { eval: true, workerData }) : new Worker(WORKER_ENTRY, { workerData });
     const thread = new PoolThread(worker);
     this.threads[slot] = thread;
     worker.unref();
@@ -206,6 +259,8 @@ export class TokenizerPool implements PromptKeySource {
       worker.on("message", (reply: WorkerReply) => {
         switch (reply.kind) {
           case "ready":
+            thread.tid = reply.tid;
+            thread.nice = reply.nice;
             thread.ready = true;
             resolve();
             return;
