@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FailureCode } from "../failure";
+import { BodyPrefixMemo } from "./body-prefix-memo";
 import { parseOpenAiBody, type BodyLimits } from "./parse-openai-body";
 import type { ChatPrompt, Prompt } from "./prompt";
 
@@ -192,5 +193,26 @@ describe("parseOpenAiBody chat", () => {
     expect(chat({ messages: [], tools, tool_choice: "none" }).tools).toEqual([
       { type: "function", function: { name: "f", description: null, parameters: null } },
     ]);
+  });
+});
+
+describe("parseOpenAiBody with a body-prefix memo", () => {
+  it("answers as without it — prompts and failures — for turns that reuse the bytes of earlier ones", () => {
+    const memo = new BodyPrefixMemo(1 << 20, 0);
+    const system = { role: "system", content: "Answer from the manual below.\n".repeat(100) };
+    const bodies = [
+      { model: "m", messages: [system, { role: "user", content: "first?" }] },
+      { model: "m", messages: [system, { role: "user", content: "first?" }, { role: "assistant", content: "yes" }, { role: "user", content: "second?" }], stream: true },
+      { model: "m", messages: [system, { role: "user", content: "other?" }], max_tokens: 5, chat_template_kwargs: { enable_thinking: false } },
+      { model: "m", messages: [system, { role: "user", content: "x".repeat(LIMITS.maxPromptChars) }] },
+      { model: "m", messages: [system, { role: "user", content: 7 }] },
+    ].map((b) => JSON.stringify(b));
+    const broken = [bodies[0].slice(0, -1), `${bodies[0].slice(0, bodies[0].indexOf(',{"role":"user"'))},{"role":"user","content":"\\ud800"}]}`];
+    for (const text of [...bodies, ...broken]) {
+      expect(parseOpenAiBody(CHAT, Buffer.from(text), LIMITS, memo)).toEqual(parseOpenAiBody(CHAT, Buffer.from(text), LIMITS));
+    }
+    const invalidUtf8 = Buffer.concat([Buffer.from(bodies[0].slice(0, -3)), Buffer.from([0xc3]), Buffer.from('"}]}')]);
+    expect(parseOpenAiBody(CHAT, invalidUtf8, LIMITS, memo)).toEqual(parseOpenAiBody(CHAT, invalidUtf8, LIMITS));
+    expect(memo.stats().hits).toBeGreaterThanOrEqual(bodies.length - 1);
   });
 });

@@ -1,17 +1,25 @@
 /**
  * A tokenizer worker thread (started by tokenizer-pool.ts): loads every model's tokenizer and
  * answers "keys for this prompt" jobs with a PromptKeyer — or "keys for this body": it parses the
- * body itself and resolves the model it names. Jobs run concurrently — while one waits for the Rust
+ * body itself (from where it differs from a recent one: body-prefix-memo.ts) and resolves the model
+ * it names. Jobs run concurrently — while one waits for the Rust
  * encoder on the libuv pool, the next renders.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { fail, UNKNOWN_MODEL } from "../failure";
+import { BodyPrefixMemo } from "../request/body-prefix-memo";
 import { parseOpenAiBody } from "../request/parse-openai-body";
 import { BulkEncoderClient } from "./bulk-encoder";
 import { PromptKeyer, type BodyKeys, type HeadProbe } from "./prompt-keyer";
 import { niceThisThread } from "./thread-priority";
 import { loadTokenizerRegistry } from "./tokenizer-registry";
 import type { HeadVerdict, WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
+
+/**
+ * Bytes of recent bodies a thread remembers to parse their next turns from where they differ
+ * (body-prefix-memo.ts): fifteen 32k-token bodies; with their parsed strings ~3× that in memory.
+ */
+const BODY_MEMO_BYTES = 2 << 20;
 
 async function main(): Promise<void> {
   const port = parentPort!;
@@ -25,6 +33,8 @@ async function main(): Promise<void> {
     return;
   }
   const keyer = new PromptKeyer(registry, init.chainCacheBytes);
+  // Bodies come here from 16 KiB up (smaller ones are parsed on the event loop).
+  const bodies = new BodyPrefixMemo(BODY_MEMO_BYTES, 16 << 10);
   const done = (id: number, { result, parsed }: BodyKeys) => {
     // A head decision's rest follows in its own message once keyed (a promise does not cross threads).
     const rest = result.ok ? result.value.rest : undefined;
@@ -65,7 +75,7 @@ async function main(): Promise<void> {
   async function keysOf(job: WorkerJob): Promise<BodyKeys> {
     if (job.model !== null) return { result: await keyer.keys(job.model, job.prompt, job.spec, probeOf(job)), parsed: null };
     const { path, body } = job.prompt;
-    const prompt = parseOpenAiBody(path, Buffer.from(body.buffer, body.byteOffset, body.byteLength), init.limits);
+    const prompt = parseOpenAiBody(path, Buffer.from(body.buffer, body.byteOffset, body.byteLength), init.limits, bodies);
     if (!prompt.ok) return { result: prompt, parsed: null };
     const parsed = { model: prompt.value.model, stream: prompt.value.stream === true };
     const entry = Object.hasOwn(init.catalog, parsed.model) ? init.catalog[parsed.model] : undefined;
