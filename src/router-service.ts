@@ -64,14 +64,22 @@ const IDLE_PURGE_INTERVAL_MS = 60_000;
 const idlePurgeMs = (config: RouterConfig) => Math.max(3_600_000, 10 * (config.ingest?.livenessTimeoutMs ?? 0));
 
 /**
- * Expired speculative entries are dropped lazily on lookup; the upkeep frees the rest (memory: one
- * sweep of the due expiry buckets; Redis: bounded sweep scripts until none is due, plus what a
+ * Expired speculative entries are dropped lazily on lookup; the upkeep frees the rest (memory: a
+ * sweep of the due expiry buckets, in slices that yield; Redis: bounded sweep scripts until none is due, plus what a
  * stopped router left half cleared), and on Redis purges workers that stopped reporting.
  */
 function startStoreUpkeep(index: CacheIndex, states: WorkerStateStore, config: RouterConfig, logger: Logger): NodeJS.Timeout[] {
-  if (index instanceof MemoryCacheIndex) return [setInterval(() => index.sweepExpired(), SWEEP_INTERVAL_MS).unref()];
-  if (!(index instanceof RedisCacheIndex)) return [];
   let busy = false;
+  if (index instanceof MemoryCacheIndex) {
+    // A sweep yields between slices: the next tick skips while one is still running.
+    const sweep = () => {
+      if (busy) return;
+      busy = true;
+      void index.sweepExpired().finally(() => (busy = false));
+    };
+    return [setInterval(sweep, SWEEP_INTERVAL_MS).unref()];
+  }
+  if (!(index instanceof RedisCacheIndex)) return [];
   const guarded = (work: () => Promise<unknown>, what: string) => () => {
     if (busy) return;
     busy = true;

@@ -89,11 +89,11 @@ describe("MemoryCacheIndex specifics", () => {
     await index.addSpeculative("w1", chain, 500);
     now = 1_499;
     expect(index.lookupNow(chain, ["w1"]).get("w1")).toBe(3);
-    expect(index.sweepExpired()).toBe(0);
+    expect(await index.sweepExpired()).toBe(0);
     now = 1_500;
-    expect(index.sweepExpired()).toBe(3);
+    expect(await index.sweepExpired()).toBe(3);
     expect((await index.stats()).entries).toBe(0);
-    expect(index.sweepExpired()).toBe(0);
+    expect(await index.sweepExpired()).toBe(0);
   });
 
   it("extends a speculative entry's expiry when speculated again; a sweep keeps the extended one", async () => {
@@ -104,11 +104,29 @@ describe("MemoryCacheIndex specifics", () => {
     now = 90;
     await index.addSpeculative("w1", [a], 100);
     now = 150;
-    expect(index.sweepExpired()).toBe(0);
+    expect(await index.sweepExpired()).toBe(0);
     expect(index.lookupNow([a], ["w1"]).get("w1")).toBe(1);
     now = 190;
-    expect(index.sweepExpired()).toBe(1);
+    expect(await index.sweepExpired()).toBe(1);
     expect(index.lookupNow([a], ["w1"]).get("w1")).toBe(0);
+  });
+
+  it("sweeps a wave of expiries in slices that yield, keeping what a store extended meanwhile", async () => {
+    let now = 0;
+    const index = new MemoryCacheIndex({ maxEntries: 1_000_000, now: () => now });
+    const chains = [chainOf(20_000, "a"), chainOf(20_000, "b"), chainOf(20_000, "c")];
+    for (const [i, chain] of chains.entries()) await index.addSpeculative(`w${i}`, chain, 1_000);
+    now = 1_000;
+    const speculative = async () => Object.values((await index.stats()).workers).reduce((n, w) => n + w.speculative, 0);
+    const sweeping = index.sweepExpired();
+    // Between two slices: part of the wave is gone, and a store extends one chain's entries.
+    const between = await new Promise<number>((resolve) => setImmediate(() => void speculative().then(resolve)));
+    await index.addSpeculative("w2", chains[2], 1_000);
+    expect(await sweeping).toBeLessThan(60_000);
+    expect(between).toBeGreaterThan(0);
+    expect(between).toBeLessThan(60_000);
+    expect(await speculative()).toBe(20_000);
+    expect(index.lookupNow(chains[2], ["w0", "w1", "w2"]).get("w2")).toBe(20_000);
   });
 
   it("a large resync is applied in slices that yield, atomically for lookups, and later calls wait for it", async () => {

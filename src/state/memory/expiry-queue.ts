@@ -79,20 +79,34 @@ export class ExpiryQueue {
     this.codes[hole] = EMPTY;
   }
 
-  /** Calls `drop` for every entry with expiry ≤ now; reads only buckets that are (partly) due. */
-  sweep(now: number, drop: (code: number) => void): void {
-    for (const [bucket, codes] of this.buckets) {
-      if (bucket * BUCKET_MS > now) continue;
-      let kept = 0;
-      for (const code of codes) {
-        const at = this.get(code);
-        if (at === undefined || bucketOf(at) !== bucket) continue; // gone, or queued in its own bucket
-        if (at <= now) drop(code);
-        else codes[kept++] = code; // the bucket is only partly due
+  /**
+   * A sweep of the entries with expiry ≤ now, reading only buckets that are (partly) due: each call
+   * of the returned step reads at most `budget` queued codes and calls `drop` for those expired;
+   * true once every due bucket has been read. Between steps the queue may change: a code extended
+   * or removed meanwhile is checked against the table when read, as always.
+   */
+  sweep(now: number, drop: (code: number) => void): (budget: number) => boolean {
+    const due = [...this.buckets.keys()].filter((bucket) => bucket * BUCKET_MS <= now);
+    let kept: number[] = []; // codes of the bucket being read that are not due yet
+    return (budget) => {
+      while (due.length > 0) {
+        const bucket = due[due.length - 1];
+        const codes = this.buckets.get(bucket) ?? [];
+        while (codes.length > 0) {
+          if (budget-- <= 0) return false;
+          const code = codes.pop()!;
+          const at = this.get(code);
+          if (at === undefined || bucketOf(at) !== bucket) continue; // gone, or queued in its own bucket
+          if (at <= now) drop(code);
+          else kept.push(code); // the bucket is only partly due
+        }
+        if (kept.length === 0) this.buckets.delete(bucket);
+        else this.buckets.set(bucket, kept);
+        kept = [];
+        due.pop();
       }
-      if (kept === 0) this.buckets.delete(bucket);
-      else codes.length = kept;
-    }
+      return true;
+    };
   }
 
   clear(): void {
