@@ -84,6 +84,8 @@ describe("telemetry", () => {
     expect(value(text, 'prefix_router_store_errors_total{op="lookup"}') || 0).toBe(0);
     expect(value(text, 'prefix_router_tokenizer_segments_total{result="hit"}')).toBeGreaterThan(0);
     expect(value(text, "prefix_router_tokenizer_cache_bytes")).toBeGreaterThan(0);
+    // Bodies this small are parsed on the event loop: no tokenizer thread reused a body's bytes.
+    expect(value(text, "prefix_router_tokenizer_body_bytes_reused_total")).toBe(0);
     // A second scrape keeps counters monotonic (mirrored, not reset).
     expect(value(await scrape(service.admin!.port), 'prefix_router_ingest_total{what="batches"}')).toBe(1);
   });

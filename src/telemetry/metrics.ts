@@ -158,6 +158,9 @@ export class RouterMetrics {
     mirroredCounter(this.registry, "prefix_router_tokenizer_background_dropped_total", "Long new prompts decided on their head whose rest was not keyed after the answer (2 at once and 16 in line per tokenizer thread were already)", [], () => [
       [{}, sources.tokenizers.stats().backgroundDropped ?? 0],
     ]);
+    mirroredCounter(this.registry, "prefix_router_tokenizer_body_bytes_reused_total", "Request body bytes a tokenizer thread did not decode or parse again: they repeated a recent body's up to the end of one of its messages", [], () => [
+      [{}, sources.tokenizers.stats().bodyBytesReused ?? 0],
+    ]);
     new Gauge({
       name: "prefix_router_tokenizer_cache_bytes",
       help: "Memory held by cached token ids of repeated text segments",

@@ -17,6 +17,8 @@ export interface SegmentCacheStats {
   readonly cachedBytes: number;
   /** Folded in by the prompt keyer: prompts whose rest it did not key in the background (its line was full). */
   readonly backgroundDropped?: number;
+  /** Folded in by a tokenizer thread: body bytes it did not decode or parse again (body-prefix-memo.ts). */
+  readonly bodyBytesReused?: number;
 }
 
 /** A long segment as it was cut into pieces: recognised again by comparing its text. */

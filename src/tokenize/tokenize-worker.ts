@@ -39,7 +39,8 @@ async function main(): Promise<void> {
     // A head decision's rest follows in its own message once keyed (a promise does not cross threads).
     const rest = result.ok ? result.value.rest : undefined;
     const sent = result.ok && rest !== undefined ? { ...result, value: { ...result.value, rest: undefined } } : result;
-    port.postMessage({ kind: "done", id, result: sent, parsed, stats: keyer.stats(registry.stats()) } satisfies WorkerReply);
+    const stats = { ...keyer.stats(registry.stats()), bodyBytesReused: bodies.stats().bytesReused };
+    port.postMessage({ kind: "done", id, result: sent, parsed, stats } satisfies WorkerReply);
     void rest?.then((keys) => port.postMessage({ kind: "rest", id, keys } satisfies WorkerReply));
   };
   /** Jobs waiting for the pool's verdict on a head, by id. */

@@ -82,7 +82,7 @@ describe("TokenizerPool", () => {
     }
   });
 
-  it("keys large bodies in a lane of their own, its thread alone at a lower OS priority", async () => {
+  it("keys large bodies in a lane of their own, its thread alone at a lower OS priority, and parses a next turn from where it differs", async () => {
     const laned = await TokenizerPool.start({
       models: MODELS,
       catalog: CATALOG,
@@ -114,6 +114,15 @@ describe("TokenizerPool", () => {
         ["small", bodies.length - large],
         ["large", large],
       ]);
+      // The next turn of a large body: its thread decodes and parses only what follows the shared messages.
+      const turn = JSON.stringify({ model: "qwen3", messages: [...(JSON.parse(bodies[3]) as { messages: unknown[] }).messages, { role: "assistant", content: "an answer" }, { role: "user", content: "and then?" }] });
+      const reusedBefore = laned.stats().bodyBytesReused ?? 0;
+      const parsedTurn = parseOpenAiBody("/v1/chat/completions", Buffer.from(turn), LIMITS);
+      if (!parsedTurn.ok) throw new Error(parsedTurn.failure.detail);
+      const [turnKeys, turnExpected] = await Promise.all([laned.keysOfBody("/v1/chat/completions", Buffer.from(turn), bodySpec), keyer.keys("qwen3", parsedTurn.value, spec)]);
+      if (!turnKeys.result.ok || !turnExpected.ok) throw new Error("a job failed");
+      expect(hex(turnKeys.result.value.keys)).toBe(hex(turnExpected.value.keys));
+      expect((laned.stats().bodyBytesReused ?? 0) - reusedBefore).toBeGreaterThan(bodies[3].length - 10);
       if (process.platform !== "linux") return;
       // The kernel's own reading (field 19 of the thread's stat): the large lane's thread runs at
       // nice 7, and no other thread of the process does (libuv's pool threads encode for all).

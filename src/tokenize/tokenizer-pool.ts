@@ -117,7 +117,7 @@ export class TokenizerPool implements PromptKeySource {
   private nextId = 1;
   private closed = false;
   /** Counts of threads that were replaced, so the pool's counters never go down. */
-  private retired = { segmentHits: 0, segmentMisses: 0, backgroundDropped: 0 };
+  private retired = { segmentHits: 0, segmentMisses: 0, backgroundDropped: 0, bodyBytesReused: 0 };
 
   private constructor(
     private readonly init: WorkerInit,
@@ -192,6 +192,7 @@ export class TokenizerPool implements PromptKeySource {
       total.segmentMisses += t.stats.segmentMisses;
       total.cachedBytes += t.stats.cachedBytes;
       total.backgroundDropped += t.stats.backgroundDropped ?? 0;
+      total.bodyBytesReused += t.stats.bodyBytesReused ?? 0;
     }
     return total;
   }
@@ -302,6 +303,7 @@ export class TokenizerPool implements PromptKeySource {
         this.retired.segmentHits += thread.stats.segmentHits;
         this.retired.segmentMisses += thread.stats.segmentMisses;
         this.retired.backgroundDropped += thread.stats.backgroundDropped ?? 0;
+        this.retired.bodyBytesReused += thread.stats.bodyBytesReused ?? 0;
         // A thread that ran and died is replaced; one that never loaded is a config error (start() threw).
         if (!this.closed && thread.ready) this.spawn(slot).catch(() => undefined);
       });
