@@ -137,6 +137,41 @@ describe("TokenizerPool", () => {
     }
   });
 
+  it("lends a large job an idle small-lane thread while another stays idle, and keeps small jobs off it", async () => {
+    const laned = await TokenizerPool.start({
+      models: MODELS,
+      catalog: CATALOG,
+      limits: LIMITS,
+      threads: 2,
+      segmentCacheBytes: 8 << 20,
+      chainCacheBytes: 1 << 20,
+      bodyBytesOver: 0,
+      largeLane: { threads: 1, bodyBytes: 16 << 10, nice: 0 },
+    });
+    try {
+      const body = (i: number, repeat: number) => JSON.stringify({ model: "qwen3", messages: [{ role: "system", content: `Policy ${i}. `.repeat(repeat) }, { role: "user", content: `ask ${i}` }] });
+      // Sent in one go: the lane's thread takes two, the third borrows a small-lane thread (the other
+      // stays idle), the fourth waits in the lane (no second idle one); the small bodies all go to the
+      // small-lane thread that runs no large job, whatever thread their start would prefer.
+      const bodies = [body(1, 2_000), body(2, 2_000), body(3, 2_000), body(4, 2_000), ...[5, 6, 7, 8, 9, 10].map((i) => body(i, 10))];
+      const results = await Promise.all(
+        bodies.map(async (text) => {
+          const parsed = parseOpenAiBody("/v1/chat/completions", Buffer.from(text), LIMITS);
+          if (!parsed.ok) throw new Error(parsed.failure.detail);
+          return Promise.all([laned.keysOfBody("/v1/chat/completions", Buffer.from(text), bodySpec), keyer.keys("qwen3", parsed.value, spec)]);
+        }),
+      );
+      for (const [fromBody, expected] of results) {
+        if (!fromBody.result.ok || !expected.ok) throw new Error("a job failed");
+        expect(hex(fromBody.result.value.keys)).toBe(hex(expected.value.keys));
+      }
+      const jobs = (lane: string) => laned.threadInfo().filter((t) => t.lane === lane).map((t) => t.jobs);
+      expect([jobs("small").sort(), jobs("large")]).toEqual([[1, 6], [3]]);
+    } finally {
+      await laned.close();
+    }
+  });
+
   it("refuses to start on a tokenizer folder that does not load", async () => {
     await expect(TokenizerPool.start({ models: [{ name: "m", tokenizer: "/nonexistent" }], catalog: {}, limits: LIMITS, threads: 1, segmentCacheBytes: 0, chainCacheBytes: 0 })).rejects.toThrow(
       /model "m" \(\/nonexistent\): tokenizer folder not found/,

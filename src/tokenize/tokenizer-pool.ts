@@ -24,7 +24,10 @@
  * CPU. With the lane it runs first (shortest job first; bench:decision's interference row,
  * docs/benchmark.md). Large prompts still get every cycle small ones leave idle, and a share of a
  * saturated host (nice 5: about a quarter against a nice-0 thread). Caches are per thread, so a
- * conversation that grows past `bodyBytes` has its prefix encoded once more, in the lane.
+ * conversation that grows past `bodyBytes` has its prefix encoded once more, in the lane. The lane
+ * is work-conserving: a large job whose lane thread is two jobs deep borrows an idle small-lane
+ * thread while another one stays idle (and small jobs keep off a borrowed thread), so a workload
+ * of large prompts only still has every thread.
  *
  * Threads are unref'd while no job waits, so an idle pool never keeps the process alive. A job's
  * heads are answered through its HeadProbe ("head" replies, HeadVerdict). Background bulk batches
@@ -73,7 +76,7 @@ export interface LargeLane {
   readonly nice: number;
 }
 
-/** A thread's lane, its OS priority, and the jobs it was given (tests, /debug). */
+/** A thread's lane, its OS priority, and the jobs it was given (tests). */
 export interface PoolThreadInfo {
   readonly lane: "small" | "large";
   readonly tid: number | null;
@@ -88,6 +91,8 @@ const AFFINITY_CHARS = 256;
 interface Pending {
   readonly resolve: (keyed: BodyKeys) => void;
   readonly probe?: HeadProbe;
+  /** A large-lane job (it may run on a small-lane thread it borrowed). */
+  readonly large: boolean;
 }
 
 class PoolThread {
@@ -176,7 +181,7 @@ export class TokenizerPool implements PromptKeySource {
     if (thread === null) return Promise.resolve({ result: fail("tokenize-error", this.closed ? "the tokenizer pool is closed" : "no tokenizer thread is ready"), parsed: null });
     const id = this.nextId++;
     return new Promise((resolve) => {
-      thread.pending.set(id, { resolve, probe });
+      thread.pending.set(id, { resolve, probe, large: lane === "large" });
       thread.jobs++;
       thread.hold();
       thread.worker.postMessage(job(id), transfer);
@@ -237,17 +242,27 @@ export class TokenizerPool implements PromptKeySource {
     this.bulk?.close();
   }
 
-  /** A thread of the lane (of the other when none of the lane's is ready): the preferred one unless it is SPILL_AFTER jobs busier than the least busy. */
+  /**
+   * A thread of the lane (of the other when none of the lane's is ready): the preferred one unless
+   * it is SPILL_AFTER jobs busier than the least busy. A large job whose lane thread is SPILL_AFTER
+   * jobs deep may borrow an idle small-lane thread while another small-lane thread stays idle, and
+   * small jobs avoid a thread that runs a borrowed one: with large prompts only, every thread
+   * works, and a small job still finds one free.
+   */
   private pick(preference: number, lane: PoolThreadInfo["lane"]): PoolThread | null {
-    const slots = lane === "small" ? this.threads.slice(0, this.smallThreads) : this.threads.slice(this.smallThreads);
+    const small = this.threads.slice(0, this.smallThreads);
+    const unborrowed = small.filter((t) => t !== null && t.ready && !hasLargeJob(t));
+    const slots = lane === "large" ? this.threads.slice(this.smallThreads) : unborrowed.length > 0 ? unborrowed : small;
     let ready = slots.filter((t): t is PoolThread => t !== null && t.ready);
     if (ready.length === 0) ready = this.threads.filter((t): t is PoolThread => t !== null && t.ready);
     if (ready.length === 0) return null;
     const preferred = slots[preference % slots.length];
     let least = ready[0];
     for (const t of ready) if (t.pending.size < least.pending.size) least = t;
-    if (preferred && preferred.ready && preferred.pending.size <= least.pending.size + SPILL_AFTER) return preferred;
-    return least;
+    const chosen = preferred && preferred.ready && preferred.pending.size <= least.pending.size + SPILL_AFTER ? preferred : least;
+    if (lane === "small" || chosen.pending.size < SPILL_AFTER) return chosen;
+    const idle = small.filter((t): t is PoolThread => t !== null && t.ready && t.pending.size === 0);
+    return idle.length >= 2 ? idle[preference % idle.length] : chosen;
   }
 
   private spawn(slot: number): Promise<void> {
@@ -325,6 +340,12 @@ export class TokenizerPool implements PromptKeySource {
     for (const rest of thread.rests.values()) rest(null);
     thread.rests.clear();
   }
+}
+
+function hasLargeJob(thread: PoolThread | null): boolean {
+  if (thread === null) return false;
+  for (const job of thread.pending.values()) if (job.large) return true;
+  return false;
 }
 
 /** Bulk encodes at once: one per core, leaving at least one of libuv's threads to small ones. */
