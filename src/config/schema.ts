@@ -262,7 +262,13 @@ export const largeLaneSchema = z
       .min(16 * 1024)
       .default(64 * 1024)
       .describe("request bodies of this many bytes or more (64 KiB: about 16k tokens of text) are keyed in the lane"),
-    nice: z.number().int().min(0).max(19).default(5).describe("OS nice value of the lane's threads (Linux sets it per thread; elsewhere they keep the process's priority): under a saturated CPU a nice-5 thread gets about a quarter of a core against a nice-0 one, idle CPU all of it; 0: same priority, own threads only"),
+    nice: z
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .default(0)
+      .describe("OS nice value of the lane's threads (Linux sets it per thread; elsewhere they keep the process's priority). 0 (default): the lane's own threads keep small requests from queueing behind large ones, and a saturated CPU is shared evenly. 1–19: small requests also get the CPU first (nice 5: a large prompt's thread gets about a quarter of a contended core) — and under overload large decisions, where cache-aware routing saves the most prefill, are the ones that slow to their deadline; measured in docs/benchmark.md"),
   })
   .strict();
 
@@ -277,7 +283,7 @@ export const tokenizerCacheSchema = z
       .max(19)
       .default(19)
       .describe("1–19: a bulk encoder process at this OS nice value encodes work no decision waits for — the rest of a long new prompt that was decided on its head (no worker held the head), keyed after the answer to warm the caches for a follow-up — so it takes only CPU that routing leaves idle; 19 (default): the lowest priority. 0: no process, that work runs in the tokenizer threads at their priority. A decision's own text is always encoded in the threads. Measured in docs/benchmark.md"),
-    largeLane: largeLaneSchema.default(largeLaneSchema.parse({})).describe("large prompts are keyed in threads of their own at a lower OS priority, so a small request never waits behind a large one's milliseconds (shortest job first; measured in docs/benchmark.md)"),
+    largeLane: largeLaneSchema.default(largeLaneSchema.parse({})).describe("large prompts are keyed in threads of their own, so a small request never queues behind a large one's milliseconds (measured in docs/benchmark.md)"),
   })
   .strict();
 

@@ -17,17 +17,16 @@
  * against 1 MiB, five alternating pairs; docs/benchmark.md).
  *
  * Large prompts have a lane of their own (TokenizerPoolOptions.largeLane): bodies of
- * `bodyBytes` (64 KiB, ~16k tokens) or more go to its threads, which run at a lower OS priority
- * (Linux: a nice value per thread, thread-priority.ts). A prompt's render, parse and hashing cost
- * grows with its size, cached or not; in a shared lane a 1k-token chat waited behind the
- * milliseconds of a 32k-token one, and on a saturated host its thread got the same share of the
- * CPU. With the lane it runs first (shortest job first; bench:decision's interference row,
- * docs/benchmark.md). Large prompts still get every cycle small ones leave idle, and a share of a
- * saturated host (nice 5: about a quarter against a nice-0 thread). Caches are per thread, so a
- * conversation that grows past `bodyBytes` has its prefix encoded once more, in the lane. The lane
- * is work-conserving: a large job whose lane thread is two jobs deep borrows an idle small-lane
- * thread while another one stays idle (and small jobs keep off a borrowed thread), so a workload
- * of large prompts only still has every thread.
+ * `bodyBytes` (64 KiB, ~16k tokens) or more go to its threads. A prompt's render, parse and
+ * hashing cost grows with its size, cached or not; in a shared lane a 1k-token chat waited behind
+ * the milliseconds of a 32k-token one (bench:decision's interference row, docs/benchmark.md). The
+ * lane's threads may also run at a lower OS priority (`nice`; Linux keeps one per thread,
+ * thread-priority.ts), so small jobs get a saturated CPU first — off by default: under overload
+ * the large decisions, where routing saves the most prefill, would be the ones to time out.
+ * Caches are per thread, so a conversation that grows past `bodyBytes` has its prefix encoded once
+ * more, in the lane. The lane is work-conserving: a large job whose lane thread is two jobs deep
+ * borrows an idle small-lane thread while another one stays idle (and small jobs keep off a
+ * borrowed thread), so a workload of large prompts only still has every thread.
  *
  * Threads are unref'd while no job waits, so an idle pool never keeps the process alive. A job's
  * heads are answered through its HeadProbe ("head" replies, HeadVerdict). Background bulk batches
