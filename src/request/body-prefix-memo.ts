@@ -11,18 +11,19 @@
  * exactly when `{"<nonce>":[{}` followed by its remaining bytes is (the same state, under a key no
  * client can know), and that parse yields the messages after i (after the placeholder {}) and
  * every root field that follows the array. Only bodies whose messages are all objects are
- * remembered: after a `}` no byte can continue the element (after a number, `e5` could). Root fields before "messages" are the remembered body's, its
- * messages 0..i too (the same objects: the parsers after this never write to the JSON they read).
- * Later occurrences win as in JSON.parse: a field after the array replaces one before it. Bodies
- * whose root repeats a key are not remembered (which occurrence JSON.parse keeps would have to be
- * tracked per key), nor are the results of a tail that repeats "messages" (it would replace the
- * whole array).
+ * remembered: after a `}` no byte can continue the element (after a number, `e5` could). Root
+ * fields before "messages" are the remembered body's, its messages 0..i too (the same objects: the
+ * parsers after this never write to the JSON they read). Later occurrences win as in JSON.parse: a
+ * field after the array replaces one before it. Bodies whose root repeats a key are not remembered
+ * (which occurrence JSON.parse keeps would have to be tracked per key), and a body whose tail names
+ * "messages" again is parsed whole (that array replaces the whole one).
  *
  * A body is found among the last ones remembered (MAX_ENTRIES, as many as `budgetBytes` holds) by
  * comparing bytes, newest first: an older one is searched only when it shares more than the best
  * so far, by a binary search over its message ends (equality of a prefix is monotonic; each step
- * compares only the bytes past what is known equal). The memo keeps the bodies it remembers — and their parsed strings, about
- * twice their bytes again — : callers must not change a body's bytes afterwards.
+ * compares only the bytes past what is known equal). The memo keeps the bodies it remembers, and
+ * their parsed strings (about twice their bytes again): callers must not change a body's bytes
+ * afterwards.
  */
 import { randomBytes } from "node:crypto";
 import type { Json, JsonObject } from "./json-fields";
