@@ -5,6 +5,7 @@
  * usage.prompt_tokens_details.cached_tokens, the follow-ups that found their conversation's history
  * cached, time to first token overall and per replica.
  */
+import { countBy } from "../common/count-by";
 import { seededRandom } from "../common/seeded-random";
 import { ChatWorkload, type ChatTurn } from "./load-workload";
 
@@ -178,7 +179,7 @@ export class LoadRun {
       errors: this.records.length - ok.length,
       hitRate: hitRate(ok),
       historyHitRate: historyHitRate(ok, this.o.blockSize),
-      decisions: tally(this.records.map((r) => r.decision)),
+      decisions: countBy(this.records, (r) => r.decision),
       ttftP50: percentile(ttfts(ok), 50),
       ttftP90: percentile(ttfts(ok), 90),
       replicas: ids.map((id) => {
@@ -187,10 +188,4 @@ export class LoadRun {
       }),
     };
   }
-}
-
-function tally(values: readonly (string | null)[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const v of values) if (v !== null) counts[v] = (counts[v] ?? 0) + 1;
-  return counts;
 }

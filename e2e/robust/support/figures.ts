@@ -13,14 +13,7 @@ export function percentile(values: readonly number[], p: number): number | null 
 
 export const round = (x: number | null, digits = 1): number | null => (x === null ? null : Number(x.toFixed(digits)));
 
-export function countBy<T>(items: readonly T[], key: (item: T) => string | null): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const item of items) {
-    const k = key(item);
-    if (k !== null) out[k] = (out[k] ?? 0) + 1;
-  }
-  return out;
-}
+export { countBy } from "../../../src/common/count-by";
 
 /** Share of follow-up turns (turn ≥ 1) the router decided as hits; null when there are none. */
 export function followUpHitShare(records: readonly RequestRecord[]): number | null {
