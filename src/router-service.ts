@@ -65,21 +65,12 @@ const idlePurgeMs = (config: RouterConfig) => Math.max(3_600_000, 10 * (config.i
 
 /**
  * Expired speculative entries are dropped lazily on lookup; the upkeep frees the rest (memory: a
- * sweep of the due expiry buckets, in slices that yield; Redis: bounded sweep scripts until none is due, plus what a
- * stopped router left half cleared), and on Redis purges workers that stopped reporting.
+ * sweep of the due expiry buckets, in slices that yield; Redis: bounded sweep scripts until none is
+ * due, plus what a stopped router left half cleared), and on Redis purges workers that stopped
+ * reporting. Each job skips its tick while the last one still runs.
  */
 function startStoreUpkeep(index: CacheIndex, states: WorkerStateStore, config: RouterConfig, logger: Logger): NodeJS.Timeout[] {
   let busy = false;
-  if (index instanceof MemoryCacheIndex) {
-    // A sweep yields between slices: the next tick skips while one is still running.
-    const sweep = () => {
-      if (busy) return;
-      busy = true;
-      void index.sweepExpired().finally(() => (busy = false));
-    };
-    return [setInterval(sweep, SWEEP_INTERVAL_MS).unref()];
-  }
-  if (!(index instanceof RedisCacheIndex)) return [];
   const guarded = (work: () => Promise<unknown>, what: string) => () => {
     if (busy) return;
     busy = true;
@@ -87,6 +78,8 @@ function startStoreUpkeep(index: CacheIndex, states: WorkerStateStore, config: R
       .catch((err: unknown) => logger.debug({ err }, what))
       .finally(() => (busy = false));
   };
+  if (index instanceof MemoryCacheIndex) return [setInterval(guarded(() => index.sweepExpired(), "speculation sweep failed"), SWEEP_INTERVAL_MS).unref()];
+  if (!(index instanceof RedisCacheIndex)) return [];
   const purge = async () => {
     const idleMs = idlePurgeMs(config);
     // Heartbeats (empty batches) reach the worker-state store, not the map: a worker that only sent
