@@ -206,7 +206,7 @@ export class TokenizerPool implements PromptKeySource {
    * (memory tests: the segment and chain caches live in these heaps, not the main thread's).
    */
   heapUsed(): Promise<number[]> {
-    const ready = this.threads.filter((t): t is PoolThread => t !== null && t.ready);
+    const ready = this.threads.filter(isReady);
     return Promise.all(
       ready.map(
         (t) =>
@@ -225,7 +225,7 @@ export class TokenizerPool implements PromptKeySource {
 
   /** Each live thread's lane, priority and job count. */
   threadInfo(): PoolThreadInfo[] {
-    return this.threads.flatMap((t, slot) => (t === null || !t.ready ? [] : [{ lane: this.laneOf(slot), tid: t.tid, nice: t.nice, jobs: t.jobs }]));
+    return this.threads.flatMap((t, slot) => (isReady(t) ? [{ lane: this.laneOf(slot), tid: t.tid, nice: t.nice, jobs: t.jobs }] : []));
   }
 
   private laneOf(slot: number): PoolThreadInfo["lane"] {
@@ -250,17 +250,17 @@ export class TokenizerPool implements PromptKeySource {
    */
   private pick(preference: number, lane: PoolThreadInfo["lane"]): PoolThread | null {
     const small = this.threads.slice(0, this.smallThreads);
-    const unborrowed = small.filter((t) => t !== null && t.ready && !hasLargeJob(t));
+    const unborrowed = small.filter((t) => isReady(t) && !hasLargeJob(t));
     const slots = lane === "large" ? this.threads.slice(this.smallThreads) : unborrowed.length > 0 ? unborrowed : small;
-    let ready = slots.filter((t): t is PoolThread => t !== null && t.ready);
-    if (ready.length === 0) ready = this.threads.filter((t): t is PoolThread => t !== null && t.ready);
+    let ready = slots.filter(isReady);
+    if (ready.length === 0) ready = this.threads.filter(isReady);
     if (ready.length === 0) return null;
     const preferred = slots[preference % slots.length];
     let least = ready[0];
     for (const t of ready) if (t.pending.size < least.pending.size) least = t;
     const chosen = preferred && preferred.ready && preferred.pending.size <= least.pending.size + SPILL_AFTER ? preferred : least;
     if (lane === "small" || chosen.pending.size < SPILL_AFTER) return chosen;
-    const idle = small.filter((t): t is PoolThread => t !== null && t.ready && t.pending.size === 0);
+    const idle = small.filter(isReady).filter((t) => t.pending.size === 0);
     return idle.length >= 2 ? idle[preference % idle.length] : chosen;
   }
 
@@ -341,8 +341,9 @@ export class TokenizerPool implements PromptKeySource {
   }
 }
 
-function hasLargeJob(thread: PoolThread | null): boolean {
-  if (thread === null) return false;
+const isReady = (t: PoolThread | null): t is PoolThread => t !== null && t.ready;
+
+function hasLargeJob(thread: PoolThread): boolean {
   for (const job of thread.pending.values()) if (job.large) return true;
   return false;
 }
