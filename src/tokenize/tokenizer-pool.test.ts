@@ -35,6 +35,25 @@ afterAll(() => pool.close());
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
+/** A pool with a large-prompt lane of one thread for bodies of 16 KiB or more. */
+const startLaned = (threads: number, nice: number) =>
+  TokenizerPool.start({ models: MODELS, catalog: CATALOG, limits: LIMITS, threads, segmentCacheBytes: 8 << 20, chainCacheBytes: 1 << 20, bodyBytesOver: 0, largeLane: { threads: 1, bodyBytes: 16 << 10, nice } });
+
+/** Sends the chat bodies to `laned` at once (keysOfBody) and expects each one's in-process keys. */
+async function expectInProcessKeys(laned: TokenizerPool, bodies: readonly string[]): Promise<void> {
+  const results = await Promise.all(
+    bodies.map(async (text) => {
+      const parsed = parseOpenAiBody("/v1/chat/completions", Buffer.from(text), LIMITS);
+      if (!parsed.ok) throw new Error(parsed.failure.detail);
+      return Promise.all([laned.keysOfBody("/v1/chat/completions", Buffer.from(text), bodySpec), keyer.keys("qwen3", parsed.value, spec)]);
+    }),
+  );
+  for (const [fromBody, expected] of results) {
+    if (!fromBody.result.ok || !expected.ok) throw new Error("a job failed");
+    expect(hex(fromBody.result.value.keys)).toBe(hex(expected.value.keys));
+  }
+}
+
 describe("TokenizerPool", () => {
   it("gives the in-process keys, from the parsed prompt and from the body bytes, concurrently", async () => {
     const bodies = Array.from({ length: 12 }, (_, i) =>
@@ -83,32 +102,13 @@ describe("TokenizerPool", () => {
   });
 
   it("keys large bodies in a lane of their own, its thread alone at a lower OS priority, and parses a next turn from where it differs", async () => {
-    const laned = await TokenizerPool.start({
-      models: MODELS,
-      catalog: CATALOG,
-      limits: LIMITS,
-      threads: 1,
-      segmentCacheBytes: 8 << 20,
-      chainCacheBytes: 1 << 20,
-      bodyBytesOver: 0,
-      largeLane: { threads: 1, bodyBytes: 16 << 10, nice: 7 },
-    });
+    const laned = await startLaned(1, 7);
     try {
       const body = (i: number, repeat: number) => JSON.stringify({ model: "qwen3", messages: [{ role: "system", content: `Rules ${i}. `.repeat(repeat) }, { role: "user", content: `question ${i}` }] });
       const bodies = [body(1, 10), body(2, 2_000), body(3, 20), body(4, 3_000), body(5, 30)];
       const large = bodies.filter((b) => b.length >= 16 << 10).length;
       expect(large).toBe(2);
-      const results = await Promise.all(
-        bodies.map(async (text) => {
-          const parsed = parseOpenAiBody("/v1/chat/completions", Buffer.from(text), LIMITS);
-          if (!parsed.ok) throw new Error(parsed.failure.detail);
-          return Promise.all([laned.keysOfBody("/v1/chat/completions", Buffer.from(text), bodySpec), keyer.keys("qwen3", parsed.value, spec)]);
-        }),
-      );
-      for (const [fromBody, expected] of results) {
-        if (!fromBody.result.ok || !expected.ok) throw new Error("a job failed");
-        expect(hex(fromBody.result.value.keys)).toBe(hex(expected.value.keys));
-      }
+      await expectInProcessKeys(laned, bodies);
       const info = laned.threadInfo();
       expect(info.map((t) => [t.lane, t.jobs])).toEqual([
         ["small", bodies.length - large],
@@ -117,11 +117,7 @@ describe("TokenizerPool", () => {
       // The next turn of a large body: its thread decodes and parses only what follows the shared messages.
       const turn = JSON.stringify({ model: "qwen3", messages: [...(JSON.parse(bodies[3]) as { messages: unknown[] }).messages, { role: "assistant", content: "an answer" }, { role: "user", content: "and then?" }] });
       const reusedBefore = laned.stats().bodyBytesReused ?? 0;
-      const parsedTurn = parseOpenAiBody("/v1/chat/completions", Buffer.from(turn), LIMITS);
-      if (!parsedTurn.ok) throw new Error(parsedTurn.failure.detail);
-      const [turnKeys, turnExpected] = await Promise.all([laned.keysOfBody("/v1/chat/completions", Buffer.from(turn), bodySpec), keyer.keys("qwen3", parsedTurn.value, spec)]);
-      if (!turnKeys.result.ok || !turnExpected.ok) throw new Error("a job failed");
-      expect(hex(turnKeys.result.value.keys)).toBe(hex(turnExpected.value.keys));
+      await expectInProcessKeys(laned, [turn]);
       expect((laned.stats().bodyBytesReused ?? 0) - reusedBefore).toBeGreaterThan(bodies[3].length - 10);
       if (process.platform !== "linux") return;
       // The kernel's own reading (field 19 of the thread's stat): the large lane's thread runs at
@@ -138,33 +134,14 @@ describe("TokenizerPool", () => {
   });
 
   it("lends a large job an idle small-lane thread while another stays idle, and keeps small jobs off it", async () => {
-    const laned = await TokenizerPool.start({
-      models: MODELS,
-      catalog: CATALOG,
-      limits: LIMITS,
-      threads: 2,
-      segmentCacheBytes: 8 << 20,
-      chainCacheBytes: 1 << 20,
-      bodyBytesOver: 0,
-      largeLane: { threads: 1, bodyBytes: 16 << 10, nice: 0 },
-    });
+    const laned = await startLaned(2, 0);
     try {
       const body = (i: number, repeat: number) => JSON.stringify({ model: "qwen3", messages: [{ role: "system", content: `Policy ${i}. `.repeat(repeat) }, { role: "user", content: `ask ${i}` }] });
       // Sent in one go: the lane's thread takes two, the third borrows a small-lane thread (the other
       // stays idle), the fourth waits in the lane (no second idle one); the small bodies all go to the
       // small-lane thread that runs no large job, whatever thread their start would prefer.
       const bodies = [body(1, 2_000), body(2, 2_000), body(3, 2_000), body(4, 2_000), ...[5, 6, 7, 8, 9, 10].map((i) => body(i, 10))];
-      const results = await Promise.all(
-        bodies.map(async (text) => {
-          const parsed = parseOpenAiBody("/v1/chat/completions", Buffer.from(text), LIMITS);
-          if (!parsed.ok) throw new Error(parsed.failure.detail);
-          return Promise.all([laned.keysOfBody("/v1/chat/completions", Buffer.from(text), bodySpec), keyer.keys("qwen3", parsed.value, spec)]);
-        }),
-      );
-      for (const [fromBody, expected] of results) {
-        if (!fromBody.result.ok || !expected.ok) throw new Error("a job failed");
-        expect(hex(fromBody.result.value.keys)).toBe(hex(expected.value.keys));
-      }
+      await expectInProcessKeys(laned, bodies);
       const jobs = (lane: string) => laned.threadInfo().filter((t) => t.lane === lane).map((t) => t.jobs);
       expect([jobs("small").sort(), jobs("large")]).toEqual([[1, 6], [3]]);
     } finally {
