@@ -2,8 +2,8 @@
  * A tokenizer worker thread (started by tokenizer-pool.ts): loads every model's tokenizer and
  * answers "keys for this prompt" jobs with a PromptKeyer — or "keys for this body": it parses the
  * body itself (from where it differs from a recent one: body-prefix-memo.ts) and resolves the model
- * it names. Jobs run concurrently — while one waits for the Rust
- * encoder on the libuv pool, the next renders.
+ * it names. Jobs run concurrently — while one waits for the Rust encoder on the libuv pool, the
+ * next renders.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { fail, UNKNOWN_MODEL } from "../failure";
@@ -17,7 +17,8 @@ import type { HeadVerdict, WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply }
 
 /**
  * Bytes of recent bodies a thread remembers to parse their next turns from where they differ
- * (body-prefix-memo.ts): fifteen 32k-token bodies; with their parsed strings ~3× that in memory.
+ * (body-prefix-memo.ts; at most 8 bodies, so eight 32k-token ones take ~1 MiB of it); with their
+ * parsed strings ~3× that in memory.
  */
 const BODY_MEMO_BYTES = 2 << 20;
 
