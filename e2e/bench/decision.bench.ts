@@ -29,6 +29,7 @@ import type { ProcessingRequest, ProcessingResponse } from "../../src/extproc/me
 import { externalProcessorService } from "../../src/extproc/proto";
 import { parseOpenAiBody } from "../../src/request/parse-openai-body";
 import { mainThreadTokenizers, realPrompts, REPO_ROOT, startTestRouter, testConfig, type RunningRouter } from "../support/router-fixture";
+import { percentile } from "../../src/bench/metrics/stats";
 import { table } from "../../src/bench/report/console-report";
 import { IngestTestClient, withIngestTokens } from "../support/ingest-client";
 import { chat, HISTORY } from "./decision-bodies";
@@ -132,7 +133,6 @@ async function watched(client: ReturnType<typeof startClient>, cmd: ClientComman
   return { ...result, loopDelayMs: { p99: h.percentile(99) / 1e6, max: h.max / 1e6 } };
 }
 
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const us = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(0));
 const ms = (x: number) => x.toFixed(1);
 const mib = () => process.memoryUsage().rss / 2 ** 20;
@@ -236,7 +236,7 @@ async function main(): Promise<void> {
     { target: "cold 32k p50 ≤ 40 ms", value: p50(32_000, "cold"), limit: 40, unit: "ms" },
     { target: "cold 8k p50 ≤ 12 ms", value: p50(8_000, "cold"), limit: 12, unit: "ms" },
     { target: `mix throughput c=${CONCURRENCY} ≥ 50% of floor`, value: routed.perSecond / floorMix.perSecond, limit: 0.5, unit: "of floor", atLeast: true },
-    { target: `warm 1k p99 beside cold 32k ≤ 2× alone (median of ${INTERFERENCE_PAIRS} pairs: ${ratios.map((r) => r.toFixed(2)).join(", ")})`, value: median(ratios), limit: 2, unit: "× alone" },
+    { target: `warm 1k p99 beside cold 32k ≤ 2× alone (median of ${INTERFERENCE_PAIRS} pairs: ${ratios.map((r) => r.toFixed(2)).join(", ")})`, value: percentile([...ratios].sort((a, b) => a - b), 50), limit: 2, unit: "× alone" },
   ].map((t) => ({ ...t, pass: t.atLeast ? t.value >= t.limit : t.value <= t.limit }));
   console.log("\nTargets (issue 12), ratios within this run:\n");
   for (const t of targets) console.log(`  ${t.pass ? "PASS" : "FAIL"}  ${t.target}: ${t.value.toFixed(2)} ${t.unit}`);
