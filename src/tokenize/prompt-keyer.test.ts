@@ -31,6 +31,28 @@ function withEncoderMethod<K extends keyof SegmentedEncoder>(name: K, replace: (
   };
 }
 
+/**
+ * The registry with background keying (idsOf's third argument) held until release(): otherwise a
+ * fast host keys the first rests before the last prompt of a burst is put in line.
+ */
+function holdBackgroundKeying() {
+  let running = 0;
+  let most = 0;
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const tokenizers = withEncoderMethod("idsOf", (target) => async (...args: Parameters<typeof target.idsOf>) => {
+    if (args[2] !== true) return target.idsOf(...args);
+    most = Math.max(most, ++running);
+    try {
+      await released;
+      return await target.idsOf(...args);
+    } finally {
+      running--;
+    }
+  });
+  return { tokenizers, release, mostAtOnce: () => most };
+}
+
 let registry: TokenizerRegistry;
 let keyer: PromptKeyer;
 
@@ -220,39 +242,32 @@ describe("PromptKeyer", () => {
     });
 
     it("keys the rest of at most two prompts at once, sixteen more in line, and drops and counts the ones past that", async () => {
-      let running = 0;
-      let most = 0;
-      const counting = withEncoderMethod("idsOf", (target) => async (...args: Parameters<typeof target.idsOf>) => {
-        if (args[2] !== true) return target.idsOf(...args);
-        most = Math.max(most, ++running);
-        try {
-          return await target.idsOf(...args);
-        } finally {
-          running--;
-        }
-      });
-      const local = new PromptKeyer(counting, 16 << 20);
+      const held = holdBackgroundKeying();
+      const local = new PromptKeyer(held.tokenizers, 16 << 20);
       const prompts = Array.from({ length: 19 }, (_, i) => chat([{ role: "system", content: doc(`burst${i}`, 200) }, { role: "user", content: "?" }]));
       const keyed = await Promise.all(prompts.map((p) => local.keys("qwen3", p, spec("qwen3"), async () => false)));
       expect(keyed.every((k) => k.ok && !k.value.complete)).toBe(true);
       expect(local.stats(registry.stats()).backgroundDropped).toBe(1);
+      held.release();
       // The dropped one has no whole keys to offer; the others do, each its own prompt's.
       const rests = await Promise.all(keyed.map((k) => (k.ok ? k.value.rest : undefined)));
       expect(rests.filter((r) => r === null)).toHaveLength(1);
       expect(rests.filter((r) => r instanceof Uint8Array)).toHaveLength(18);
       const last = rests.findLastIndex((r) => r !== null);
       expect(Buffer.from(rests[last]!).toString("hex")).toBe((await reference(prompts[last])).keys);
-      expect(most).toBe(2);
+      expect(held.mostAtOnce()).toBe(2);
     });
 
     it("holds at most ~4M characters of rest text in line: a burst of huge prompts is shed sooner", async () => {
-      const local = new PromptKeyer(registry, 16 << 20);
+      const held = holdBackgroundKeying();
+      const local = new PromptKeyer(held.tokenizers, 16 << 20);
       // Rests of ~2.2M characters each: two are keyed at once, one waits, the fourth would pass 4M.
       const prompts = Array.from({ length: 4 }, (_, i) => chat([{ role: "system", content: doc(`huge${i}`, 40_000) }, { role: "user", content: "?" }]));
       expect(prompts.every((p) => p.kind === "chat" && p.messages[0].content.length > 2_100_000)).toBe(true);
       const keyed = await Promise.all(prompts.map((p) => local.keys("qwen3", p, spec("qwen3"), async () => false)));
       expect(keyed.every((k) => k.ok && !k.value.complete)).toBe(true);
       expect(local.stats(registry.stats()).backgroundDropped).toBe(1);
+      held.release();
       const rests = await Promise.all(keyed.map((k) => (k.ok ? k.value.rest : undefined)));
       expect(rests.filter((r) => r === null)).toHaveLength(1);
     }, 60_000);
