@@ -30,6 +30,8 @@ export interface RedisServerOptions {
   readonly args?: readonly string[];
   /** How long to wait for PING to answer (default 10 s). */
   readonly readyTimeoutMs?: number;
+  /** Run the server on this CPU only (`taskset -c`): a benchmark gives Redis a core of its own, as a deployment would. */
+  readonly cpu?: number;
 }
 
 const BIN = process.env.REDIS_SERVER_BIN ?? "redis-server";
@@ -45,7 +47,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   // Another process may grab the port between our probe and redis binding it: retry on a new one.
   for (let attempt = 0; attempt < 5 && !child; attempt++) {
     port = await freePort();
-    child = await launch(port, dir, options.args ?? [], readyTimeoutMs).catch((err: Error) => {
+    child = await launch(port, dir, options, readyTimeoutMs).catch((err: Error) => {
       if (attempt === 4) throw err;
       return undefined;
     });
@@ -70,7 +72,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     async restart() {
       current.kill("SIGKILL");
       await exited(current);
-      current = await launch(port, dir, options.args ?? [], readyTimeoutMs);
+      current = await launch(port, dir, options, readyTimeoutMs);
     },
     pause() {
       current.kill("SIGSTOP");
@@ -81,9 +83,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   };
 }
 
-async function launch(port: number, dir: string, extra: readonly string[], readyTimeoutMs: number): Promise<ChildProcess> {
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...extra];
-  const child = spawn(BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
+async function launch(port: number, dir: string, options: RedisServerOptions, readyTimeoutMs: number): Promise<ChildProcess> {
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...(options.args ?? [])];
+  // taskset execs the server: the child is redis-server itself, for kill, pause and restart.
+  const [command, argv] = options.cpu === undefined ? [BIN, args] : ["taskset", ["-c", String(options.cpu), BIN, ...args]];
+  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
   live.add(child);
   child.once("exit", () => live.delete(child));
   let output = "";
