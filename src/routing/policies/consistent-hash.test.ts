@@ -120,6 +120,28 @@ describe("KeyPopularity", () => {
     expect(counts([...long])).toEqual(counts(long));
   });
 
+  it("agrees with a plain count when heads are taken from recent requests (chains with 64-bit values, windows of 1–5)", () => {
+    const roots = ["a", "b", "c"].map((hashSeed) => blockKeyBytes(Array.from({ length: 40 * 16 }, (_, i) => i), 16, chainRoot({ hashSeed, model: "m" })));
+    let seed = 7;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    for (const window of [1, 2, 3, 5]) {
+      const pop = new KeyPopularity({ window, maxDepth: 32 });
+      const ring: string[][] = [];
+      const seen = new Set<string>();
+      for (let r = 0; r < 300; r++) {
+        // Prefixes of three chains: each request shares a head with some recent ones, or none.
+        const chain = keyChain(roots[rand(3)].subarray(0, KEY_BYTES * (1 + rand(40))));
+        pop.observe(chain);
+        ring.push(chain.slice(0, 32));
+        if (ring.length > window) ring.shift();
+        chain.forEach((k) => seen.add(k));
+        const expected = new Map<string, number>();
+        for (const k of ring.flat()) expected.set(k, (expected.get(k) ?? 0) + 1);
+        for (const k of seen) expect(pop.requestsWith([k], 0)).toBe(expected.get(k) ?? 0);
+      }
+    }
+  });
+
   it("counts only the first maxDepth keys", () => {
     const pop = new KeyPopularity({ maxDepth: 1 });
     pop.observe(chain(1, 2));

@@ -25,12 +25,23 @@ export interface KeyPopularityOptions {
 }
 
 const INITIAL_CAPACITY = 1024;
+/** Recent requests a new one is compared with for a shared head (each a copy of its key values). */
+const RECENT = 4;
+
+interface RecentRequest {
+  /** Its keys' 64-bit values, or (for keys given without them) the keys themselves. */
+  readonly words: Uint32Array | undefined;
+  readonly keys: readonly BlockKey[] | undefined;
+  readonly ids: Int32Array;
+}
 
 export class KeyPopularity implements PopularityView {
   private readonly table: BlockTable;
   private counts = new Int32Array(INITIAL_CAPACITY);
   private readonly ring: Int32Array[] = [];
   private next = 0;
+  /** The last min(RECENT, window) requests observed, newest first. */
+  private readonly recent: RecentRequest[] = [];
   readonly window: number;
   readonly maxDepth: number;
 
@@ -54,20 +65,53 @@ export class KeyPopularity implements PopularityView {
     return id < 0 ? 0 : this.counts[id];
   }
 
-  /** Counts one routed request; the oldest one leaves the window when it is full. */
+  /**
+   * Counts one routed request; the oldest one leaves the window when it is full. The leading keys
+   * it shares with one of the last few requests take their ids from that request (no table
+   * lookups): a 2,048-key prompt that shares its system prompt and history with the previous turn
+   * costs a comparison of 64-bit values and a count per key.
+   */
   observe(keys: readonly BlockKey[]): void {
     const depth = Math.min(keys.length, this.maxDepth);
-    if (this.ring.length === this.window) this.forget(this.ring[this.next]);
     const ids = new Int32Array(depth);
     const words = chainWords(keys);
-    for (let i = 0; i < depth; i++) {
+    const { shared, from } = this.longestSharedHead(keys, words, depth);
+    for (let i = 0; i < shared; i++) {
+      const id = from!.ids[i];
+      this.counts[id]++;
+      ids[i] = id;
+    }
+    for (let i = shared; i < depth; i++) {
       const id = this.table.findOrInsertAt(keys, words, i);
       this.counts[id]++;
       ids[i] = id;
     }
-    if (this.ring.length === this.window) this.ring[this.next] = ids;
-    else this.ring.push(ids);
+    // Counted before the oldest is forgotten: ids taken from a recent request stay live.
+    if (this.ring.length === this.window) {
+      this.forget(this.ring[this.next]);
+      this.ring[this.next] = ids;
+    } else this.ring.push(ids);
     this.next = (this.next + 1) % this.window;
+    this.recent.unshift({ words: words?.slice(0, 2 * depth), keys: words === undefined ? keys.slice(0, depth) : undefined, ids });
+    // Only requests still in the window: their ids are counted, so no other key has taken them.
+    if (this.recent.length > Math.min(RECENT, this.window)) this.recent.pop();
+  }
+
+  /** The recent request sharing the most leading keys with `keys` (up to `depth`), and how many. */
+  private longestSharedHead(keys: readonly BlockKey[], words: Uint32Array | undefined, depth: number): { shared: number; from: RecentRequest | undefined } {
+    let shared = 0;
+    let from: RecentRequest | undefined;
+    for (const r of this.recent) {
+      const limit = Math.min(depth, r.ids.length);
+      let n = 0;
+      if (words !== undefined && r.words !== undefined) {
+        while (n < limit && words[2 * n] === r.words[2 * n] && words[2 * n + 1] === r.words[2 * n + 1]) n++;
+      } else {
+        while (n < limit && keys[n] === (r.keys ?? [])[n]) n++;
+      }
+      if (n > shared) (shared = n), (from = r);
+    }
+    return { shared, from };
   }
 
   private forget(ids: Int32Array): void {
