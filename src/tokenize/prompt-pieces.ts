@@ -3,11 +3,12 @@
  * encoder's stream only as far as the keyer needs: a long new prompt decided on its head is cut
  * and digested up to its head on the decision's path, the rest after the answer (prompt-keyer.ts).
  *
- * A point is named by a digest chained over the pieces' keys (state[i] = SHA-256(state[i-1] ‖ key
- * of piece i), state[-1] from the chain root and block size), so equal names mean equal text up to
- * that point.
+ * A point is named by the SHA-256 of the chain root, the block size and the keys of the pieces up
+ * to it, each key prefixed by its length (so no two key sequences run together the same way):
+ * equal names mean equal text up to that point. One running digest, copied at each point, costs
+ * half a digest chained per piece (state[i] = SHA-256(state[i-1] ‖ key i)).
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import type { EncodePiece } from "./segmented-encoder";
 
 export class PromptPieces {
@@ -15,7 +16,7 @@ export class PromptPieces {
   readonly points: string[] = [];
   /** Text characters in pieces [0, i], for each piece read. */
   private readonly ends: number[] = [];
-  private state: Buffer;
+  private readonly digest: Hash;
   private done = false;
 
   /** `textLength`: the rendered text's length, for what is not read yet. */
@@ -25,7 +26,7 @@ export class PromptPieces {
     blockSize: number,
     private readonly textLength: number,
   ) {
-    this.state = createHash("sha256").update(root).update(`:${blockSize}`).digest();
+    this.digest = createHash("sha256").update(root).update(`:${blockSize}`);
   }
 
   /** Reads on until the pieces read hold at least `chars` characters of text, or to the end. */
@@ -67,9 +68,9 @@ export class PromptPieces {
       return;
     }
     const piece = next.value;
-    this.state = createHash("sha256").update(this.state).update(piece.key).digest();
+    this.digest.update(`${piece.key.length}:`).update(piece.key);
     this.pieces.push(piece);
-    this.points.push(this.state.toString("base64"));
+    this.points.push(this.digest.copy().digest("base64"));
     this.ends.push(this.charsTo(this.pieces.length - 1) + (piece.text?.length ?? 0));
   }
 }
