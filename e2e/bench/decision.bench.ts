@@ -6,6 +6,7 @@
  *   warm-identical  the same request again
  * and the no-op floor: the same gRPC stack answering without doing anything. Then, under load:
  *   throughput      16 requests in flight, a 1k/8k/32k warm-prefix mix, against the floor's
+ *                   (3 pairs after a warm-up, the target on their median ratio)
  *   interference    warm 1k p99 alone and while two cold 32k requests run at all times (3 pairs)
  *   huge tools      a 5 MB tool description (issue 11): decision time, RSS, event-loop delay —
  *                   once with a 30 s budget, then 4 at once under the default 150 ms budget
@@ -47,6 +48,7 @@ const ITERATIONS: Record<number, number> = { 1_000: 300, 8_000: 150, 32_000: 40 
 const WARMUP_ROUNDS = 2;
 const CONCURRENCY = 16;
 const MIX_REQUESTS = 480;
+const MIX_PAIRS = 3;
 const INTERFERENCE_PAIRS = 3;
 const BIG_LIMITS = { maxBodyBytes: 64 << 20, maxPromptChars: 10_000_000 };
 /**
@@ -192,11 +194,19 @@ async function main(): Promise<void> {
 
   // Throughput: a warm-prefix mix of the three sizes, 16 in flight.
   const mix = SIZES.map((size) => ({ kind: "warm-prefix" as const, size }));
-  const routed = await watched(client, { op: "run", address: at, bodies: mix, total: MIX_REQUESTS, concurrency: CONCURRENCY });
-  const floorMix = await watched(client, { op: "run", address: noop.address, bodies: mix, total: MIX_REQUESTS, concurrency: CONCURRENCY });
-  results.push({ scenario: `mix c=${CONCURRENCY}`, ...routed }, { scenario: `mix c=${CONCURRENCY} no-op floor`, ...floorMix });
-  row("mix", `c=${CONCURRENCY}`, routed, `${routed.perSecond.toFixed(0)} req/s`);
-  row("mix", `c=${CONCURRENCY} no-op floor`, floorMix, `${floorMix.perSecond.toFixed(0)} req/s`);
+  // Unmeasured warm-up of both, then MIX_PAIRS pairs (router, then floor), the target read on their
+  // median ratio: one pair's floor alone swung from 935 to 1,307 req/s between runs.
+  await watched(client, { op: "run", address: at, bodies: mix, total: WARMUP_ROUNDS * MIX_REQUESTS, concurrency: CONCURRENCY });
+  await watched(client, { op: "run", address: noop.address, bodies: mix, total: WARMUP_ROUNDS * MIX_REQUESTS, concurrency: CONCURRENCY });
+  const mixRatios: number[] = [];
+  for (let pair = 1; pair <= MIX_PAIRS; pair++) {
+    const routed = await watched(client, { op: "run", address: at, bodies: mix, total: MIX_REQUESTS, concurrency: CONCURRENCY });
+    const floorMix = await watched(client, { op: "run", address: noop.address, bodies: mix, total: MIX_REQUESTS, concurrency: CONCURRENCY });
+    mixRatios.push(routed.perSecond / floorMix.perSecond);
+    results.push({ scenario: `mix c=${CONCURRENCY}`, pair, ...routed }, { scenario: `mix c=${CONCURRENCY} no-op floor`, pair, ...floorMix });
+    row("mix", `c=${CONCURRENCY} (${pair})`, routed, `${routed.perSecond.toFixed(0)} req/s`);
+    row("mix", `c=${CONCURRENCY} no-op floor (${pair})`, floorMix, `${floorMix.perSecond.toFixed(0)} req/s; ratio ${mixRatios[pair - 1].toFixed(2)}`);
+  }
 
   // Interference: warm 1k alone, then while two cold 32k requests run at all times (a second client
   // thread); INTERFERENCE_PAIRS pairs, the target read on their median ratio (the p99 of 300
@@ -246,7 +256,7 @@ async function main(): Promise<void> {
     { target: "warm 32k p50 ≤ floor + 2 ms", value: p50(32_000, "warm-prefix") - p50(32_000, "no-op floor"), limit: 2, unit: "ms over floor" },
     { target: "cold 32k p50 ≤ 40 ms", value: p50(32_000, "cold"), limit: 40, unit: "ms" },
     { target: "cold 8k p50 ≤ 12 ms", value: p50(8_000, "cold"), limit: 12, unit: "ms" },
-    { target: `mix throughput c=${CONCURRENCY} ≥ 50% of floor`, value: routed.perSecond / floorMix.perSecond, limit: 0.5, unit: "of floor", atLeast: true },
+    { target: `mix throughput c=${CONCURRENCY} ≥ 50% of floor (median of ${MIX_PAIRS} pairs: ${mixRatios.map((r) => r.toFixed(2)).join(", ")})`, value: percentile([...mixRatios].sort((a, b) => a - b), 50), limit: 0.5, unit: "of floor", atLeast: true },
     { target: `warm 1k p99 beside cold 32k ≤ 2× alone (median of ${INTERFERENCE_PAIRS} pairs: ${ratios.map((r) => r.toFixed(2)).join(", ")})`, value: percentile([...ratios].sort((a, b) => a - b), 50), limit: 2, unit: "× alone" },
   ].map((t) => ({ ...t, pass: t.atLeast ? t.value >= t.limit : t.value <= t.limit }));
   console.log("\nTargets (issue 12), ratios within this run:\n");
