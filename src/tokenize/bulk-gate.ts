@@ -50,7 +50,15 @@ export class BulkGate {
       }
       if (waitAsync) {
         const waited = waitAsync(this.inUse, 0, held);
-        if (waited.async) await waited.value;
+        if (!waited.async) continue;
+        // A pending waitAsync does not keep the event loop alive: a thread whose only work is this
+        // wait (one still loading, probing its encoder) would exit mid-wait with code 0.
+        const keepAlive = setInterval(() => undefined, 1 << 30);
+        try {
+          await waited.value;
+        } finally {
+          clearInterval(keepAlive);
+        }
       } else await new Promise((resolve) => setTimeout(resolve, 1));
     }
   }
