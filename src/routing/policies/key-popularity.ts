@@ -11,7 +11,8 @@
  * Storage: a key is a 64-bit value in a BlockTable (the memory index's key → id table) with a count
  * per id, and the window keeps each request's ids (4 bytes per key), not its key strings: with
  * 2,048-key prompts, 1,000 requests of strings kept ~180 MB of small heap objects alive, each of
- * them for 1,000 requests, long enough to reach the old generation.
+ * them for 1,000 requests, long enough to reach the old generation. The last four requests also
+ * keep a copy of their key values, to be compared with the next request's.
  *
  * Parameters: window 1,000 requests; maxDepth 4,096 blocks (64k tokens at 16 per block).
  */
@@ -104,10 +105,11 @@ export class KeyPopularity implements PopularityView {
     for (const r of this.recent) {
       const limit = Math.min(depth, r.ids.length);
       let n = 0;
-      if (words !== undefined && r.words !== undefined) {
-        while (n < limit && words[2 * n] === r.words[2 * n] && words[2 * n + 1] === r.words[2 * n + 1]) n++;
-      } else {
-        while (n < limit && keys[n] === (r.keys ?? [])[n]) n++;
+      const { words: theirWords, keys: theirKeys } = r;
+      if (words !== undefined && theirWords !== undefined) {
+        while (n < limit && words[2 * n] === theirWords[2 * n] && words[2 * n + 1] === theirWords[2 * n + 1]) n++;
+      } else if (theirKeys !== undefined) {
+        while (n < limit && keys[n] === theirKeys[n]) n++;
       }
       if (n > shared) (shared = n), (from = r);
     }
