@@ -7,60 +7,54 @@
  * Codes (block id × 65,536 + slot) exceed 2^31, so a Map would box every key and value; the table
  * is open addressing over two Float64Arrays (16 B per slot, load ≤ 1/2, backward-shift deletion),
  * and an extended expiry is queued again only when it moves to another bucket (a chain recorded
- * by every request re-queues its codes once a second, not once per request).
+ * by every request re-queues its codes once a second, not once per request). It doubles by moving
+ * its entries a few per call (MOVE_PER_CALL), never all at once.
  */
 import { mix32 } from "../../common/mix32";
 
 const BUCKET_MS = 1000;
 const EMPTY = -1;
+/** A code deleted from a table being migrated away from (probes pass it; it is never moved). */
+const GONE = -2;
 const INITIAL_SLOTS = 1024;
 const TWO_32 = 4294967296;
+/**
+ * Slots of the old table moved per set() or delete() while the table grows: at least 2 keep the
+ * move ahead of the next growth (the new table holds twice as many; it grows again only once the
+ * entries have doubled), 16 finish it within 1/16 as many calls as the old table has slots.
+ */
+const MOVE_PER_CALL = 16;
 
 const bucketOf = (at: number) => Math.floor(at / BUCKET_MS);
 
-export class ExpiryQueue {
-  private codes = new Float64Array(INITIAL_SLOTS).fill(EMPTY);
-  private expiries = new Float64Array(INITIAL_SLOTS);
-  private mask = INITIAL_SLOTS - 1;
-  private count = 0;
-  private readonly buckets = new Map<number, number[]>();
+/** Open addressing over two Float64Arrays (code, expiry), linear probing, power-of-two size. */
+class CodeTable {
+  readonly codes: Float64Array;
+  readonly expiries: Float64Array;
+  readonly mask: number;
 
-  get size(): number {
-    return this.count;
+  constructor(slots: number) {
+    this.codes = new Float64Array(slots).fill(EMPTY);
+    this.expiries = new Float64Array(slots);
+    this.mask = slots - 1;
   }
 
-  get(code: number): number | undefined {
-    const at = this.find(code);
-    return this.codes[at] === EMPTY ? undefined : this.expiries[at];
+  home(code: number): number {
+    return mix32((code >>> 0) ^ Math.imul(Math.floor(code / TWO_32), 0x9e3779b1)) & this.mask;
   }
 
-  set(code: number, expiry: number): void {
-    let at = this.find(code);
-    const known = this.codes[at] !== EMPTY;
-    if (known && bucketOf(this.expiries[at]) === bucketOf(expiry)) {
-      this.expiries[at] = expiry; // already queued in that bucket
-      return;
+  /** The slot holding `code`, or the empty slot where it would go. */
+  find(code: number): number {
+    let at = this.home(code);
+    for (;;) {
+      const c = this.codes[at];
+      if (c === code || c === EMPTY) return at;
+      at = (at + 1) & this.mask;
     }
-    if (!known) {
-      if (2 * (this.count + 1) > this.codes.length) {
-        this.grow();
-        at = this.find(code);
-      }
-      this.codes[at] = code;
-      this.count++;
-    }
-    this.expiries[at] = expiry;
-    const bucket = bucketOf(expiry);
-    const list = this.buckets.get(bucket);
-    if (list) list.push(code);
-    else this.buckets.set(bucket, [code]);
   }
 
-  delete(code: number): void {
-    const at = this.find(code);
-    if (this.codes[at] === EMPTY) return;
-    this.count--;
-    // Backward-shift deletion: pull later members of the probe run into the hole.
+  /** Empties slot `at` by backward-shift deletion (a table without GONE slots only). */
+  remove(at: number): void {
     let hole = at;
     let j = at;
     for (;;) {
@@ -77,6 +71,81 @@ export class ExpiryQueue {
       }
     }
     this.codes[hole] = EMPTY;
+  }
+}
+
+export class ExpiryQueue {
+  private table = new CodeTable(INITIAL_SLOTS);
+  /**
+   * While the table grows: the one it replaces, whose slots below `moved` are in `table` now (a
+   * growth moves MOVE_PER_CALL slots per call instead of all at once: at a million entries a
+   * rehash in one piece held the event loop for 45 ms). A code lives in one of the two.
+   */
+  private old: CodeTable | null = null;
+  private moved = 0;
+  private count = 0;
+  private readonly buckets = new Map<number, number[]>();
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Whether a growth is still moving entries (for tests). */
+  get growing(): boolean {
+    return this.old !== null;
+  }
+
+  get(code: number): number | undefined {
+    const at = this.table.find(code);
+    if (this.table.codes[at] === code) return this.table.expiries[at];
+    const was = this.inOld(code);
+    return was < 0 ? undefined : this.old!.expiries[was];
+  }
+
+  set(code: number, expiry: number): void {
+    this.moveSome();
+    let table = this.table;
+    let at = table.find(code);
+    if (table.codes[at] !== code) {
+      const was = this.inOld(code);
+      if (was >= 0) {
+        table = this.old!;
+        at = was;
+      }
+    }
+    const known = table.codes[at] === code;
+    if (known && bucketOf(table.expiries[at]) === bucketOf(expiry)) {
+      table.expiries[at] = expiry; // already queued in that bucket
+      return;
+    }
+    if (!known) {
+      if (2 * (this.count + 1) > this.table.codes.length) {
+        this.grow();
+        table = this.table;
+        at = table.find(code);
+      }
+      table.codes[at] = code;
+      this.count++;
+    }
+    table.expiries[at] = expiry;
+    const bucket = bucketOf(expiry);
+    const list = this.buckets.get(bucket);
+    if (list) list.push(code);
+    else this.buckets.set(bucket, [code]);
+  }
+
+  delete(code: number): void {
+    this.moveSome();
+    const at = this.table.find(code);
+    if (this.table.codes[at] === code) {
+      this.table.remove(at);
+      this.count--;
+      return;
+    }
+    const was = this.inOld(code);
+    if (was < 0) return;
+    this.old!.codes[was] = GONE; // not shifted: slots below `moved` are already in the new table
+    this.count--;
   }
 
   /**
@@ -110,38 +179,41 @@ export class ExpiryQueue {
   }
 
   clear(): void {
-    this.codes = new Float64Array(INITIAL_SLOTS).fill(EMPTY);
-    this.expiries = new Float64Array(INITIAL_SLOTS);
-    this.mask = INITIAL_SLOTS - 1;
+    this.table = new CodeTable(INITIAL_SLOTS);
+    this.old = null;
+    this.moved = 0;
     this.count = 0;
     this.buckets.clear();
   }
 
-  private home(code: number): number {
-    return mix32((code >>> 0) ^ Math.imul(Math.floor(code / TWO_32), 0x9e3779b1)) & this.mask;
+  /** The old table's slot of `code` when it still lives there (not moved yet), else -1. */
+  private inOld(code: number): number {
+    const old = this.old;
+    if (old === null) return -1;
+    const at = old.find(code);
+    return old.codes[at] === code && at >= this.moved ? at : -1;
   }
 
-  /** The slot holding `code`, or the empty slot where it would go. */
-  private find(code: number): number {
-    let at = this.home(code);
-    for (;;) {
-      const c = this.codes[at];
-      if (c === code || c === EMPTY) return at;
-      at = (at + 1) & this.mask;
-    }
-  }
-
+  /** Starts a growth: new entries go to a table twice the size, the current one's move over time. */
   private grow(): void {
-    const codes = this.codes;
-    const expiries = this.expiries;
-    this.codes = new Float64Array(codes.length * 2).fill(EMPTY);
-    this.expiries = new Float64Array(codes.length * 2);
-    this.mask = codes.length * 2 - 1;
-    for (let i = 0; i < codes.length; i++) {
-      if (codes[i] === EMPTY) continue;
-      const at = this.find(codes[i]);
-      this.codes[at] = codes[i];
-      this.expiries[at] = expiries[i];
+    this.moveSome(Infinity); // a growth still under way finishes first
+    this.old = this.table;
+    this.moved = 0;
+    this.table = new CodeTable(this.old.codes.length * 2);
+  }
+
+  private moveSome(budget = MOVE_PER_CALL): void {
+    const old = this.old;
+    if (old === null) return;
+    const end = Math.min(old.codes.length, this.moved + budget);
+    for (let i = this.moved; i < end; i++) {
+      const code = old.codes[i];
+      if (code === EMPTY || code === GONE) continue;
+      const at = this.table.find(code);
+      this.table.codes[at] = code;
+      this.table.expiries[at] = old.expiries[i];
     }
+    this.moved = end;
+    if (end === old.codes.length) this.old = null;
   }
 }
