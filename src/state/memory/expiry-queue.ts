@@ -21,9 +21,9 @@ const TWO_32 = 4294967296;
 /**
  * Slots of the old table moved per set() or delete() while the table grows: at least 2 keep the
  * move ahead of the next growth (the new table holds twice as many; it grows again only once the
- * entries have doubled), 16 finish it within 1/16 as many calls as the old table has slots.
+ * entries have doubled), 4 finish it within 1/4 as many calls as the old table has slots.
  */
-const MOVE_PER_CALL = 16;
+const MOVE_PER_CALL = 4;
 
 const bucketOf = (at: number) => Math.floor(at / BUCKET_MS);
 
