@@ -121,7 +121,7 @@ export class TokenizerPool implements PromptKeySource {
   private nextId = 1;
   private closed = false;
   /** Counts of threads that were replaced, so the pool's counters never go down. */
-  private retired = { segmentHits: 0, segmentMisses: 0, backgroundDropped: 0, bodyBytesReused: 0 };
+  private retired: ThreadCounters = { segmentHits: 0, segmentMisses: 0, backgroundDropped: 0, bodyBytesReused: 0 };
 
   private constructor(
     private readonly init: WorkerInit,
@@ -192,11 +192,8 @@ export class TokenizerPool implements PromptKeySource {
     const total = { ...this.retired, cachedBytes: 0 };
     for (const t of this.threads) {
       if (!t) continue;
-      total.segmentHits += t.stats.segmentHits;
-      total.segmentMisses += t.stats.segmentMisses;
+      addCounters(total, t.stats);
       total.cachedBytes += t.stats.cachedBytes;
-      total.backgroundDropped += t.stats.backgroundDropped ?? 0;
-      total.bodyBytesReused += t.stats.bodyBytesReused ?? 0;
     }
     return total;
   }
@@ -314,10 +311,7 @@ export class TokenizerPool implements PromptKeySource {
         if (this.threads[slot] !== thread) return;
         this.threads[slot] = null;
         this.failAll(thread, `the tokenizer thread exited (code ${code})`);
-        this.retired.segmentHits += thread.stats.segmentHits;
-        this.retired.segmentMisses += thread.stats.segmentMisses;
-        this.retired.backgroundDropped += thread.stats.backgroundDropped ?? 0;
-        this.retired.bodyBytesReused += thread.stats.bodyBytesReused ?? 0;
+        addCounters(this.retired, thread.stats);
         // A thread that ran and died is replaced; one that never loaded is a config error (start() threw).
         if (!this.closed && thread.ready) this.spawn(slot).catch(() => undefined);
       });
@@ -342,6 +336,17 @@ export class TokenizerPool implements PromptKeySource {
 }
 
 const isReady = (t: PoolThread | null): t is PoolThread => t !== null && t.ready;
+
+/** A thread's counters, which only go up (its cachedBytes is a level, not a counter). */
+type ThreadCounters = { -readonly [K in Exclude<keyof SegmentCacheStats, "cachedBytes">]-?: number };
+
+/** Adds a thread's counters into `into` (the pool's total, or what replaced threads had counted). */
+function addCounters(into: ThreadCounters, from: SegmentCacheStats): void {
+  into.segmentHits += from.segmentHits;
+  into.segmentMisses += from.segmentMisses;
+  into.backgroundDropped += from.backgroundDropped ?? 0;
+  into.bodyBytesReused += from.bodyBytesReused ?? 0;
+}
 
 function hasLargeJob(thread: PoolThread): boolean {
   for (const job of thread.pending.values()) if (job.large) return true;
