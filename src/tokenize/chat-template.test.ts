@@ -1,3 +1,4 @@
+import { Environment, Interpreter, parse, tokenize } from "@huggingface/jinja";
 import { describe, expect, it } from "vitest";
 import type { ChatPrompt } from "../request/prompt";
 import { ChatRenderer } from "./chat-template";
@@ -73,5 +74,26 @@ describe("ChatRenderer", () => {
   it("surfaces raise_exception as an error", () => {
     const r = new ChatRenderer({ default: "{{ raise_exception('Conversation roles must alternate') }}" }, {});
     expect(() => r.render(prompt({}))).toThrow(/roles must alternate/);
+  });
+
+  it("gives errors their stack back after a render, thrown or not", () => {
+    const limit = Error.stackTraceLimit;
+    const failing = new ChatRenderer({ default: "{{ raise_exception('no') }}" }, {});
+    expect(() => failing.render(prompt({}))).toThrow(/no/);
+    expect(Error.stackTraceLimit).toBe(limit);
+    expect(new ChatRenderer({ default: CHATML }, {}).render(prompt({}))).toContain("hi");
+    expect(Error.stackTraceLimit).toBe(limit);
+  });
+});
+
+describe("@huggingface/jinja as patched (patches/, applied on npm install)", () => {
+  // Without the patch each value defines `type` as an own field (V8's slow path: chat-template.ts).
+  // Both builds: the router loads the CommonJS one, vitest the ES module.
+  const builds = { "ES module": { Environment, Interpreter, parse, tokenize }, CommonJS: require("@huggingface/jinja") as typeof import("@huggingface/jinja") };
+  it.each(Object.entries(builds))("keeps a value's type on its class's prototype, not on every value (%s)", (_build, jinja) => {
+    const value = new jinja.Interpreter(new jinja.Environment()).run(jinja.parse(jinja.tokenize("{{ 'a' + 'b' }}")));
+    expect(value.value).toBe("ab");
+    expect(value.type).toBe("StringValue");
+    expect(Object.hasOwn(value, "type")).toBe(false);
   });
 });
