@@ -41,6 +41,29 @@ describe("shared-prefix charge", () => {
     expect(s.discountMs(9)).toBe(0);
   });
 
+  it("discounts in closed form what a block-by-block sum over several runs does", () => {
+    const random = seededRandom(11);
+    for (let trial = 0; trial < 20; trial++) {
+      const counts: number[] = [];
+      let c = 40 + Math.floor(random() * 400);
+      for (let i = 0; i < 600; i++) {
+        if (random() < 0.01) c = Math.floor(c * random());
+        counts.push(c);
+      }
+      const view = { requests: 1000, requestsWith: (_: readonly string[], at: number) => counts[at] };
+      const chain = keys(600, "k");
+      const blockSize = 16;
+      const charges = sharedHeadCharges(chain, view, 4, 1);
+      const s = sharedPrefix({ keys: chain, popularity: view, workers: 4, reuseScale: 1, blockSize, cost: DEFAULT_COST_MODEL });
+      expect(s.blocks).toBe(charges.length);
+      for (const cached of [-1, 0, 1, Math.floor(charges.length / 3), charges.length - 1, charges.length, 700]) {
+        let want = 0;
+        for (let j = Math.max(0, cached); j < charges.length; j++) want += (1 - charges[j]) * prefillComputeMs(DEFAULT_COST_MODEL, blockSize, blockSize * j);
+        expect(s.discountMs(cached)).toBeCloseTo(want, 9);
+      }
+    }
+  });
+
   it("reads popularity O(runs · log blocks) times and charges exactly what a block-by-block walk does", () => {
     // Random monotone counts along a 2,048-block chain: a few runs, as shared prompts make them.
     const random = seededRandom(7);

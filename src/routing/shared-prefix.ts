@@ -18,7 +18,7 @@
  * No parameters of its own: W is the popularity window (key-popularity.ts, 1,000 requests).
  */
 import type { BlockKey } from "../prefix/block-keys";
-import { prefillComputeMs, type CostModel } from "./cost-model";
+import type { CostModel } from "./cost-model";
 import { firstKeyBelow, type PopularityView } from "./policies/routing-policy";
 
 export interface SharedPrefix {
@@ -41,37 +41,61 @@ export interface SharedPrefixInput {
   readonly cost: CostModel;
 }
 
+/** Blocks [previous run's end, `end`) of a shared head, each charged `charge` (< 1). */
+export interface ChargeRun {
+  readonly end: number;
+  readonly charge: number;
+}
+
 /**
- * The charge a (a < 1) of each block of the shared head, in chain order; empty when there is none.
+ * The shared head as runs of equally charged blocks, in chain order; empty when there is none.
  * Counts never rise along a chain, so blocks carried by equally many requests form runs, and each
  * run's end is found by binary search: O(runs · log blocks) popularity reads, not one per block
  * (a 2,048-block prompt every request shares is one run).
  */
-export function sharedHeadCharges(keys: readonly BlockKey[], popularity: PopularityView, workers: number, reuseScale: number): number[] {
+export function sharedHeadRuns(keys: readonly BlockKey[], popularity: PopularityView, workers: number, reuseScale: number): ChargeRun[] {
   const r = Math.min(1, Math.max(0, reuseScale));
-  const charges: number[] = [];
+  const runs: ChargeRun[] = [];
   let i = 0;
   while (i < keys.length) {
     const count = popularity.requestsWith(keys, i);
     const reuses = count * r;
     if (reuses <= workers) break;
     // The run ends where fewer requests carried a block.
-    const end = firstKeyBelow(keys, popularity, count, i + 1);
-    for (const charge = workers / reuses; i < end; i++) charges.push(charge);
+    i = firstKeyBelow(keys, popularity, count, i + 1);
+    runs.push({ end: i, charge: workers / reuses });
   }
+  return runs;
+}
+
+/** The charge a (a < 1) of each block of the shared head, in chain order; empty when there is none. */
+export function sharedHeadCharges(keys: readonly BlockKey[], popularity: PopularityView, workers: number, reuseScale: number): number[] {
+  const charges: number[] = [];
+  for (const run of sharedHeadRuns(keys, popularity, workers, reuseScale)) while (charges.length < run.end) charges.push(run.charge);
   return charges;
 }
 
 export function sharedPrefix(input: SharedPrefixInput): SharedPrefix {
   const { blockSize, cost } = input;
-  const charges = sharedHeadCharges(input.keys, input.popularity, input.workers, input.reuseScale);
-  // spared[i] = Σ over blocks j < i of (1 − a_j) · prefill(block j)
-  const spared: number[] = [0];
-  charges.forEach((charge, j) => spared.push(spared[j] + (1 - charge) * prefillComputeMs(cost, blockSize, j * blockSize)));
-  const blocks = charges.length;
-  if (blocks === 0) return NO_SHARED_PREFIX;
+  const runs = sharedHeadRuns(input.keys, input.popularity, input.workers, input.reuseScale);
+  if (runs.length === 0) return NO_SHARED_PREFIX;
+  const blocks = runs[runs.length - 1].end;
+  // Prefill of blocks [u, v) after u cached blocks: prefillComputeMs summed block by block, whose
+  // attention term grows linearly with a block's position — an arithmetic series, so no walk.
+  const B = blockSize;
+  const prefillOf = (u: number, v: number) => (v - u) * B * (cost.prefillPerTokenMs + (cost.prefillAttentionMs * B * (u + v)) / 2);
   return {
     blocks,
-    discountMs: (cachedBlocks) => spared[blocks] - spared[Math.min(blocks, Math.max(0, cachedBlocks))],
+    // Σ over shared blocks j ≥ cachedBlocks of (1 − a_j) · prefill(block j)
+    discountMs: (cachedBlocks) => {
+      let spared = 0;
+      let start = 0;
+      for (const { end, charge } of runs) {
+        const from = Math.max(start, cachedBlocks);
+        if (from < end) spared += (1 - charge) * prefillOf(from, end);
+        start = end;
+      }
+      return spared;
+    },
   };
 }

@@ -29,3 +29,34 @@ describe("AddedTokenSplitter", () => {
     expect(new AddedTokenSplitter([]).split("")).toEqual([]);
   });
 });
+
+describe("AddedTokenSplitter, few first characters (indexOf) against many (the regex alone)", () => {
+  // Two token sets with the same matches: the second adds five tokens with first characters of
+  // their own that never occur in the texts, so it has too many first characters for indexOf.
+  const tokens = [
+    { content: "<|a|>", id: 1 },
+    { content: "<|a|><|b|>", id: 2 },
+    { content: "<|b|>", id: 3 },
+    { content: "[x]", id: 4 },
+    { content: "<", id: 5 },
+    { content: "\ud83d\ude00", id: 6 }, // a surrogate pair: matched by code units, as the regex does
+  ];
+  const unseen = ["1", "2", "3", "4", "5"].map((c, i) => ({ content: `${c}!`, id: 10 + i }));
+  const few = new AddedTokenSplitter(tokens);
+  const many = new AddedTokenSplitter([...tokens, ...unseen]);
+  const parts = ["<|a|>", "<|b|>", "<|", "|>", "<", "[x]", "[", "x", "a", " ", "\ud83d", "\ude00", "\ud83d\ude00", "é"];
+
+  it("splits 2,000 random texts alike", () => {
+    let seed = 5;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let n = 0; n < 2000; n++) {
+      const text = Array.from({ length: Math.floor(random() * 12) }, () => parts[Math.floor(random() * parts.length)]).join("");
+      expect(few.split(text), JSON.stringify(text)).toEqual(many.split(text));
+    }
+  });
+
+  it("matches leftmost, then longest", () => {
+    expect(few.split("x<|a|><|b|>y<<|b|>")).toEqual(["x", 2, "y", 5, 3]);
+    expect(few.split("[[x]]\ud83d\ude00")).toEqual(["[", 4, "]", 6]);
+  });
+});
