@@ -3,12 +3,13 @@
  * encoder's stream only as far as the keyer needs: a long new prompt decided on its head is cut
  * and digested up to its head on the decision's path, the rest after the answer (prompt-keyer.ts).
  *
- * A point is named by the SHA-256 of the chain root, the block size and the keys of the pieces up
- * to it, each key prefixed by its length (so no two key sequences run together the same way):
- * equal names mean equal text up to that point. One running digest, copied at each point, costs
- * half a digest chained per piece (state[i] = SHA-256(state[i-1] ‖ key i)).
+ * A point is named by a chain of SHA-256 digests: the first of the chain root and the block size,
+ * each next of the name before it and the piece's key prefixed by its length (names have a fixed
+ * length, so no two key sequences run together the same way): equal names mean equal text up to
+ * that point. One-shot crypto.hash() of a short string costs half what copying a running digest
+ * at each point did (0.42 against 0.86 µs a point).
  */
-import { createHash, type Hash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import type { EncodePiece } from "./segmented-encoder";
 
 export class PromptPieces {
@@ -16,7 +17,8 @@ export class PromptPieces {
   readonly points: string[] = [];
   /** Text characters in pieces [0, i], for each piece read. */
   private readonly ends: number[] = [];
-  private readonly digest: Hash;
+  /** The name of the last point read (of the root before any). */
+  private name: string;
   private done = false;
 
   /** `textLength`: the rendered text's length, for what is not read yet. */
@@ -26,7 +28,7 @@ export class PromptPieces {
     blockSize: number,
     private readonly textLength: number,
   ) {
-    this.digest = createHash("sha256").update(root).update(`:${blockSize}`);
+    this.name = createHash("sha256").update(root).update(`:${blockSize}`).digest("base64");
   }
 
   /** Reads on until the pieces read hold at least `chars` characters of text, or to the end. */
@@ -68,9 +70,9 @@ export class PromptPieces {
       return;
     }
     const piece = next.value;
-    this.digest.update(`${piece.key.length}:`).update(piece.key);
+    this.name = hash("sha256", `${this.name}${piece.key.length}:${piece.key}`, "base64");
     this.pieces.push(piece);
-    this.points.push(this.digest.copy().digest("base64"));
+    this.points.push(this.name);
     this.ends.push(this.charsTo(this.pieces.length - 1) + (piece.text?.length ?? 0));
   }
 }
