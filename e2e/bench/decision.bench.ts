@@ -50,8 +50,14 @@ const CONCURRENCY = 16;
 const MIX_REQUESTS = 480;
 const MIX_PAIRS = 3;
 const INTERFERENCE_PAIRS = 3;
-/** Pause after each busy phase before the next "alone" (see the interference loop). */
-const INTERFERENCE_DRAIN_MS = 3_000;
+/**
+ * After cold prompts, the rows that follow wait (at most this long) until the router is quiet: no
+ * rest of a head decision still being keyed (the bulk encoder, at nice 19), then a further second
+ * for the event loop's records of those rests. Measured right away, a warm row ran beside them —
+ * warm 32k 5.1 ms against 2.9 for the identical row after it in one run; the interference "alone"
+ * up to 1.9× its first pair's p99.
+ */
+const QUIET_TIMEOUT_MS = 10_000;
 const BIG_LIMITS = { maxBodyBytes: 64 << 20, maxPromptChars: 10_000_000 };
 /**
  * tokenizerCache overrides: BENCH_TOKENIZER_THREADS=n the thread count (default: one per core, at
@@ -69,6 +75,14 @@ const TOKENIZER_OVERRIDES = {
   },
 };
 const OUT_FILE = process.env.BENCH_OUT ?? "decision.json";
+
+/** Waits until the router keys no rest in the background (QUIET_TIMEOUT_MS at most), then a second more. */
+async function quiet(router: RunningRouter): Promise<void> {
+  const pool = router.service.tokenizers as { restsPending?: number };
+  const until = Date.now() + QUIET_TIMEOUT_MS;
+  while ((pool.restsPending ?? 0) > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+}
 
 /** Starts an ext_proc server that answers every message with an empty response. */
 async function startNoopServer() {
@@ -186,6 +200,7 @@ async function main(): Promise<void> {
     await run(noop.address, "warm-identical", size, WARMUP_ROUNDS * n);
     for (const kind of ["cold", "warm-prefix", "warm-identical"] as const) {
       const r = await run(at, kind, size, n);
+      if (kind === "cold") await quiet(router);
       results.push({ promptTokens: size, scenario: kind, ...r });
       row(`${size / 1000}k`, kind, r);
     }
@@ -222,10 +237,8 @@ async function main(): Promise<void> {
     const busy = await run(at, "warm-prefix", 1_000, 300);
     const coldDone = await loader.send<ClientResult>({ op: "stop-background" });
     await loader.close();
-    // The next "alone" is measured on a quiet router: the cold prompts' rests still in line (up to
-    // 18 per thread, keyed at the bulk encoder's low priority) drain first. Measured right away,
-    // it ran beside them — its p99 up to 1.9× the first pair's, the ratio flattered as much.
-    await new Promise((resolve) => setTimeout(resolve, INTERFERENCE_DRAIN_MS));
+    // The next "alone" is measured on a quiet router (QUIET_TIMEOUT_MS).
+    await quiet(router);
     ratios.push(busy.roundTripUs.p99 / alone.roundTripUs.p99);
     results.push({ scenario: "warm 1k alone", pair, ...alone }, { scenario: "warm 1k beside cold 32k", pair, ...busy, cold32k: coldDone });
     row("1k", `warm alone (${pair})`, alone);

@@ -220,6 +220,13 @@ export class TokenizerPool implements PromptKeySource {
     return this.threads.length;
   }
 
+  /** Head decisions whose rest a thread is still keying (benchmarks wait for a quiet pool). */
+  get restsPending(): number {
+    let n = 0;
+    for (const t of this.threads) n += t?.rests.size ?? 0;
+    return n;
+  }
+
   /** Each live thread's lane, priority and job count. */
   threadInfo(): PoolThreadInfo[] {
     return this.threads.flatMap((t, slot) => (isReady(t) ? [{ lane: this.laneOf(slot), tid: t.tid, nice: t.nice, jobs: t.jobs }] : []));
