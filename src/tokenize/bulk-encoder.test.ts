@@ -31,8 +31,8 @@ const until = async (done: () => boolean) => {
 };
 
 /** A started process and a connected client (the first encode() answers null and connects). */
-async function started(nice = 7, restartMs?: number, models = MODELS) {
-  const bulk = BulkEncoderProcess.start(models, nice, restartMs);
+async function started(nice = 7, restartMs?: number, models = MODELS, env: Record<string, string> = {}) {
+  const bulk = BulkEncoderProcess.start(models, nice, env, restartMs);
   const client = new BulkEncoderClient(bulk.socket, 20);
   closing.push(client, bulk);
   let first: Promise<Uint32Array[]> | null = null;
@@ -49,6 +49,13 @@ function threadNices(pid: number): number[] {
 const texts = () => realPrompts().slice(0, 40);
 
 describe("bulk encoder process", () => {
+  it("runs with the environment it was given over the router's", async () => {
+    const { bulk } = await started(7, undefined, MODELS, { TOKENIZERS_PARALLELISM: "true" });
+    const env = readFileSync(`/proc/${bulk.pid}/environ`, "utf8").split("\0");
+    expect(env).toContain("TOKENIZERS_PARALLELISM=true");
+    expect(env).toContain(`PATH=${process.env.PATH}`);
+  }, 30_000);
+
   it("encodes as the tokenizer does in process, for each model", async () => {
     const { client } = await started();
     for (const [index, model] of MODELS.entries()) {

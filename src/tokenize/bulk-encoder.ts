@@ -41,14 +41,18 @@ export class BulkEncoderProcess {
   private constructor(
     private readonly init: Omit<BulkInit, "socket">,
     private readonly restartMs: number,
+    private readonly env: Readonly<Record<string, string>>,
   ) {
     const name = `prefix-router-bulk-${process.pid}-${randomBytes(6).toString("hex")}`;
     this.socket = process.platform === "win32" ? `\\\\.\\pipe\\${name}` : join(tmpdir(), `${name}.sock`);
   }
 
-  /** Starts the process; does not wait for it (threads encode bulk batches themselves meanwhile). */
-  static start(models: readonly ModelTokenizerConfig[], nice: number, restartMs = RESTART_MS): BulkEncoderProcess {
-    const bulk = new BulkEncoderProcess({ models, nice }, restartMs);
+  /**
+   * Starts the process (with `env` over this process's environment); does not wait for it
+   * (threads encode bulk batches themselves meanwhile).
+   */
+  static start(models: readonly ModelTokenizerConfig[], nice: number, env: Readonly<Record<string, string>> = {}, restartMs = RESTART_MS): BulkEncoderProcess {
+    const bulk = new BulkEncoderProcess({ models, nice }, restartMs, env);
     bulk.spawn();
     return bulk;
   }
@@ -69,7 +73,7 @@ export class BulkEncoderProcess {
     this.removeSocket(); // a dead process's socket file would keep the next from listening
     // From source (tests, tsx) the child needs tsx's require hook, as the tokenizer threads do.
     const execArgv = SOURCE ? ["--require", require.resolve("tsx/cjs")] : [];
-    const child = fork(ENTRY, [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(ENTRY, [], { execArgv, env: { ...process.env, ...this.env }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child = child;
     child.unref();
     child.channel?.unref();

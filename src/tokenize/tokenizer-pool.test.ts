@@ -155,6 +155,22 @@ describe("TokenizerPool", () => {
     );
   });
 
+  it("turns the Rust encoder's own parallelism off in its process, and keeps an operator's setting", async () => {
+    const before = process.env.TOKENIZERS_PARALLELISM;
+    try {
+      for (const [set, want] of [[undefined, "false"], ["1", "1"]] as const) {
+        if (set === undefined) delete process.env.TOKENIZERS_PARALLELISM;
+        else process.env.TOKENIZERS_PARALLELISM = set;
+        const started = await TokenizerPool.start({ models: MODELS, catalog: CATALOG, limits: LIMITS, threads: 1, segmentCacheBytes: 0, chainCacheBytes: 0 });
+        await started.close();
+        expect(process.env.TOKENIZERS_PARALLELISM).toBe(want);
+      }
+    } finally {
+      if (before === undefined) delete process.env.TOKENIZERS_PARALLELISM;
+      else process.env.TOKENIZERS_PARALLELISM = before;
+    }
+  });
+
   it("fails jobs as values once closed", async () => {
     const closing = await TokenizerPool.start({ models: MODELS, catalog: CATALOG, limits: LIMITS, threads: 1, segmentCacheBytes: 0, chainCacheBytes: 0 });
     await closing.close();

@@ -44,6 +44,7 @@ import type { BlockKeyBytes } from "../prefix/block-keys";
 import type { Prompt } from "../request/prompt";
 import { BulkEncoderProcess } from "./bulk-encoder";
 import { BulkGate } from "./bulk-gate";
+import { encoderParallelism, PARALLELISM_VARIABLE } from "./encoder-parallelism";
 import type { ModelTokenizerConfig } from "./model-files";
 import type { BodyLimits } from "../request/parse-openai-body";
 import type { BodyKeys, HeadProbe, KeySpec, PromptKeys, PromptKeySource } from "./prompt-keyer";
@@ -137,9 +138,12 @@ export class TokenizerPool implements PromptKeySource {
   /** Starts the threads and waits until each has loaded the tokenizers; throws what loading threw. */
   static async start(options: TokenizerPoolOptions): Promise<TokenizerPool> {
     const size = Math.max(1, Math.floor(options.threads));
+    // Before any encoder runs in this process (encoder-parallelism.ts); set once, never per call.
+    const parallelism = encoderParallelism(process.env[PARALLELISM_VARIABLE]);
+    process.env[PARALLELISM_VARIABLE] = parallelism.router;
     const large = options.largeLane && options.largeLane.threads >= 1 ? { ...options.largeLane, threads: Math.floor(options.largeLane.threads) } : null;
     const all = size + (large?.threads ?? 0);
-    const bulk = (options.bulkNice ?? 0) > 0 ? BulkEncoderProcess.start(options.models, options.bulkNice!) : null;
+    const bulk = (options.bulkNice ?? 0) > 0 ? BulkEncoderProcess.start(options.models, options.bulkNice!, { [PARALLELISM_VARIABLE]: parallelism.bulk }) : null;
     const init: WorkerInit = {
       models: options.models,
       catalog: options.catalog,
