@@ -186,7 +186,7 @@ export class ProcessStream {
     this.chunks.push(chunk);
     if (this.mode === "buffered") {
       // BUFFERED sends the whole body in one message; its answer carries the routing mutation.
-      const result = await this.decide({ body: Buffer.concat(this.chunks.splice(0)) });
+      const result = await this.decide({ body: joined(this.chunks.splice(0)) });
       this.answer(result, (common) => ({ request_body: { response: common } }));
       return;
     }
@@ -204,7 +204,7 @@ export class ProcessStream {
   }
 
   private async finishFullDuplexBody(endOfStream: boolean): Promise<void> {
-    const body = Buffer.concat(this.chunks.splice(0));
+    const body = joined(this.chunks.splice(0));
     if (this.answerHeaders(await this.decide({ body }))) this.echo([body], endOfStream);
   }
 
@@ -215,7 +215,7 @@ export class ProcessStream {
 
   /** Echoes body bytes as streamed_response chunks of at most 64 KiB. */
   private echo(parts: Buffer[], endOfStream: boolean, field: "request_body" | "response_body" = "request_body"): void {
-    const body = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    const body = joined(parts);
     if (body.length === 0) {
       if (endOfStream) this.send({ [field]: { response: { body_mutation: { streamed_response: { body, end_of_stream: true } } } } });
       return;
@@ -311,4 +311,9 @@ export class ProcessStream {
       error,
     });
   }
+}
+
+/** The body's bytes in one buffer: BUFFERED mode sends it in one message, which is used as it is (no copy). */
+function joined(parts: Buffer[]): Buffer {
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }
