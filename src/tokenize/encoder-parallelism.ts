@@ -20,6 +20,9 @@ export interface EncoderParallelism {
 
 export const PARALLELISM_VARIABLE = "TOKENIZERS_PARALLELISM";
 
-export function encoderParallelism(operator: string | undefined): EncoderParallelism {
+/** The operator's setting: the environment as this module found it, before a pool set it. */
+const OPERATOR_SETTING = process.env[PARALLELISM_VARIABLE];
+
+export function encoderParallelism(operator: string | undefined = OPERATOR_SETTING): EncoderParallelism {
   return operator === undefined ? { router: "false", bulk: "true" } : { router: operator, bulk: operator };
 }

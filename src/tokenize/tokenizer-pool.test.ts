@@ -11,6 +11,7 @@ import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chainRoot } from "../prefix/block-keys";
 import { parseOpenAiBody } from "../request/parse-openai-body";
+import { encoderParallelism } from "./encoder-parallelism";
 import { PromptKeyer, type KeySpec } from "./prompt-keyer";
 import { loadTokenizerRegistry } from "./tokenizer-registry";
 import { TokenizerPool } from "./tokenizer-pool";
@@ -155,20 +156,17 @@ describe("TokenizerPool", () => {
     );
   });
 
-  it("turns the Rust encoder's own parallelism off in its process, and keeps an operator's setting", async () => {
-    const before = process.env.TOKENIZERS_PARALLELISM;
-    try {
-      for (const [set, want] of [[undefined, "false"], ["1", "1"]] as const) {
-        if (set === undefined) delete process.env.TOKENIZERS_PARALLELISM;
-        else process.env.TOKENIZERS_PARALLELISM = set;
-        const started = await TokenizerPool.start({ models: MODELS, catalog: CATALOG, limits: LIMITS, threads: 1, segmentCacheBytes: 0, chainCacheBytes: 0 });
-        await started.close();
-        expect(process.env.TOKENIZERS_PARALLELISM).toBe(want);
-      }
-    } finally {
-      if (before === undefined) delete process.env.TOKENIZERS_PARALLELISM;
-      else process.env.TOKENIZERS_PARALLELISM = before;
+  it("turns the Rust encoder's own parallelism off in its process, pool after pool, unless the operator set it", async () => {
+    // Pools started before this one set the variable already: a later pool must not take that for
+    // the operator's setting (encoder-parallelism.ts reads it once, as the process found it).
+    const want = encoderParallelism().router;
+    for (let i = 0; i < 2; i++) {
+      const started = await TokenizerPool.start({ models: MODELS, catalog: CATALOG, limits: LIMITS, threads: 1, segmentCacheBytes: 0, chainCacheBytes: 0 });
+      await started.close();
+      expect(process.env.TOKENIZERS_PARALLELISM).toBe(want);
     }
+    // The bulk encoder process of a later pool still gets it on (the variable now reads "false").
+    expect(encoderParallelism().bulk).toBe(want === "false" ? "true" : want);
   });
 
   it("fails jobs as values once closed", async () => {

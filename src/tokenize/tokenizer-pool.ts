@@ -139,7 +139,7 @@ export class TokenizerPool implements PromptKeySource {
   static async start(options: TokenizerPoolOptions): Promise<TokenizerPool> {
     const size = Math.max(1, Math.floor(options.threads));
     // Before any encoder runs in this process (encoder-parallelism.ts); set once, never per call.
-    const parallelism = encoderParallelism(process.env[PARALLELISM_VARIABLE]);
+    const parallelism = encoderParallelism();
     process.env[PARALLELISM_VARIABLE] = parallelism.router;
     const large = options.largeLane && options.largeLane.threads >= 1 ? { ...options.largeLane, threads: Math.floor(options.largeLane.threads) } : null;
     const all = size + (large?.threads ?? 0);
