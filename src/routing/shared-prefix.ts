@@ -81,7 +81,8 @@ export function sharedPrefix(input: SharedPrefixInput): SharedPrefix {
   if (runs.length === 0) return NO_SHARED_PREFIX;
   const blocks = runs[runs.length - 1].end;
   // Prefill of blocks [u, v) after u cached blocks: prefillComputeMs summed block by block, whose
-  // attention term grows linearly with a block's position — an arithmetic series, so no walk.
+  // attention term grows linearly with a block's position — an arithmetic series, so no walk
+  // (shared-prefix.test.ts checks it against the block-by-block sum).
   const B = blockSize;
   const prefillOf = (u: number, v: number) => (v - u) * B * (cost.prefillPerTokenMs + (cost.prefillAttentionMs * B * (u + v)) / 2);
   return {

@@ -69,7 +69,7 @@ export class ChatRenderer {
       Object.entries(prompt.templateKwargs).filter(([key]) => !LIBRARY_GLOBALS.has(key) && mentions(compiled.source, key)),
     );
     // The library looks up a variable the context lacks (`enable_thinking is defined`) by throwing
-    // and catching an Error; without a stack to capture, that costs a quarter as much.
+    // and catching an Error; without a stack to capture, a Qwen3 render took ~27 µs, not ~35.
     const stackTraceLimit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
     try {
