@@ -13,9 +13,10 @@
  * Requests come from a client thread (decision-client.ts), as Envoy's come from another process;
  * every row records the server thread's event-loop delay (perf_hooks.monitorEventLoopDelay).
  * The warm rows measure a prefix the replicas hold, as production sees it: after the priming
- * requests, the worker each was routed to reports its blocks as stored over the ingest API, as
- * vLLM's KV events do within ~100 ms of a prefill (without them every warm request would find its
- * prefix only speculatively recorded, and re-record 2,048 speculative entries at 32k).
+ * requests, after each warm-up and after the mix's, every worker the prompt was routed to reports
+ * the blocks recorded on it as stored over the ingest API, as vLLM's KV events do within ~100 ms
+ * of a prefill (without them a warm request would find its prefix only speculatively recorded,
+ * and re-record 2,048 speculative entries at 32k).
  * Each size's rows follow an unmeasured warm-up (WARMUP_ROUNDS).
  * Prints a table and the targets (PASS/FAIL, not a gate) and writes bench-results/decision.json.
  * Run: npm run bench:decision
@@ -113,17 +114,22 @@ function benchConfig(decisionTimeoutMs: number) {
 }
 
 /**
- * What the replica a primed warm prompt went to reports once it has prefilled it: every full block
- * of the prompt, stored (vLLM's KV events; here over the ingest API, as the plugin pushes them).
+ * What the replicas a warm prompt went to report once they have prefilled it: each the blocks of
+ * the prompt the router recorded on it (routed there), stored — vLLM's KV events, here over the
+ * ingest API as the plugin pushes them. Without them a prefix the policy spread over several
+ * workers (the mix, 16 in flight) stayed speculative on all but one, its 2,048 entries refreshed
+ * on every request, where a real replica confirms them ~100 ms after its first prefill.
  */
-async function confirmPrefix(router: RunningRouter, ingest: IngestTestClient, body: string, seqs: Map<string, number>): Promise<void> {
+async function confirmHolders(router: RunningRouter, ingest: IngestTestClient, body: string, seqs: Map<string, number>): Promise<void> {
   const explained = await router.service.router.explain({ method: "POST", path: "/v1/chat/completions", body: Buffer.from(body), subset: null });
-  const holder = [...explained.runs].sort((a, b) => b[1] - a[1])[0];
-  if (!holder || holder[1] === 0) throw new Error("the primed prompt is recorded on no worker");
-  const seq = (seqs.get(holder[0]) ?? 0) + 1;
-  seqs.set(holder[0], seq);
-  const reply = await ingest.push({ worker: holder[0], seq, events: [{ stored: [...explained.keys] }] });
-  if (reply.status !== "APPLIED") throw new Error(`ingest answered ${reply.status}: ${reply.message}`);
+  const holders = [...explained.runs].filter(([, run]) => run > 0);
+  if (holders.length === 0) throw new Error("the primed prompt is recorded on no worker");
+  for (const [worker, run] of holders) {
+    const seq = (seqs.get(worker) ?? 0) + 1;
+    seqs.set(worker, seq);
+    const reply = await ingest.push({ worker, seq, events: [{ stored: explained.keys.slice(0, run) }] });
+    if (reply.status !== "APPLIED") throw new Error(`ingest answered ${reply.status}: ${reply.message}`);
+  }
 }
 
 /** Builds a system prompt of about `tokens` tokens from real text, paragraphs separated by blank lines. */
@@ -194,9 +200,11 @@ async function main(): Promise<void> {
     // Prime the warm scenarios' caches (each tokenizer thread may serve them).
     await run(at, "warm-prefix", size, 4);
     await run(at, "warm-identical", size, 4);
-    await confirmPrefix(router, ingest, chat(systems[size], HISTORY, "a question the replica has seen?"), seqs);
+    const seen = chat(systems[size], HISTORY, "a question the replica has seen?");
+    await confirmHolders(router, ingest, seen, seqs);
     // Unmeasured warm-up (see WARMUP_ROUNDS), the floor's as well as the router's.
     for (const kind of ["warm-prefix", "warm-identical"] as const) await run(at, kind, size, WARMUP_ROUNDS * n);
+    await confirmHolders(router, ingest, seen, seqs);
     await run(noop.address, "warm-identical", size, WARMUP_ROUNDS * n);
     for (const kind of ["cold", "warm-prefix", "warm-identical"] as const) {
       const r = await run(at, kind, size, n);
@@ -214,6 +222,7 @@ async function main(): Promise<void> {
   // Unmeasured warm-up of both, then MIX_PAIRS pairs (router, then floor), the target read on their
   // median ratio: one pair's floor alone swung from 935 to 1,307 req/s between runs.
   await watched(client, { op: "run", address: at, bodies: mix, total: WARMUP_ROUNDS * MIX_REQUESTS, concurrency: CONCURRENCY });
+  for (const size of SIZES) await confirmHolders(router, ingest, chat(systems[size], HISTORY, "a question the replica has seen?"), seqs);
   await watched(client, { op: "run", address: noop.address, bodies: mix, total: WARMUP_ROUNDS * MIX_REQUESTS, concurrency: CONCURRENCY });
   const mixRatios: number[] = [];
   for (let pair = 1; pair <= MIX_PAIRS; pair++) {
