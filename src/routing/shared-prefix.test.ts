@@ -13,6 +13,17 @@ function popularity(groups: { head: string[]; requests: number }[]): KeyPopulari
   return p;
 }
 
+/** Request counts along a chain: from `first`, each block falls to a random fraction with probability `drop` (never rises). */
+function monotoneCounts(random: () => number, length: number, first: number, drop: number): number[] {
+  const counts: number[] = [];
+  let c = first;
+  for (let i = 0; i < length; i++) {
+    if (random() < drop) c = Math.floor(c * random());
+    counts.push(c);
+  }
+  return counts;
+}
+
 describe("shared-prefix charge", () => {
   it.each([
     { name: "a prompt every request carries is charged N/reuses", requests: 100, workers: 4, want: [0.04, 0.04] },
@@ -44,12 +55,7 @@ describe("shared-prefix charge", () => {
   it("discounts in closed form what a block-by-block sum over several runs does", () => {
     const random = seededRandom(11);
     for (let trial = 0; trial < 20; trial++) {
-      const counts: number[] = [];
-      let c = 40 + Math.floor(random() * 400);
-      for (let i = 0; i < 600; i++) {
-        if (random() < 0.01) c = Math.floor(c * random());
-        counts.push(c);
-      }
+      const counts = monotoneCounts(random, 600, 40 + Math.floor(random() * 400), 0.01);
       const view = { requests: 1000, requestsWith: (_: readonly string[], at: number) => counts[at] };
       const chain = keys(600, "k");
       const blockSize = 16;
@@ -68,12 +74,7 @@ describe("shared-prefix charge", () => {
     // Random monotone counts along a 2,048-block chain: a few runs, as shared prompts make them.
     const random = seededRandom(7);
     for (let trial = 0; trial < 20; trial++) {
-      const counts: number[] = [];
-      let c = 50 + Math.floor(random() * 200);
-      for (let i = 0; i < 2048; i++) {
-        if (random() < 0.004) c = Math.floor(c * random());
-        counts.push(c);
-      }
+      const counts = monotoneCounts(random, 2048, 50 + Math.floor(random() * 200), 0.004);
       let reads = 0;
       const view = { requests: 1000, requestsWith: (_: readonly string[], at: number) => (reads++, counts[at]) };
       const chain = keys(2048, "k");
