@@ -190,6 +190,54 @@ describe("a head decision's route", () => {
   });
 });
 
+describe("a warm prompt's cached prefix", () => {
+  it("is looked up while the new turn is encoded; the decision asks only the workers holding all of it about the blocks past it", async () => {
+    const base = testConfig();
+    const r = await startTestRouter(testConfig({ workers: withIngestTokens(base.workers), ingest: { listen: "127.0.0.1:0", livenessTimeoutMs: 600_000 } }));
+    const ingest = new IngestTestClient(r.service.ingest!.server.address);
+    const lookups: { blocks: number; workers: number; parent: boolean }[] = [];
+    const lookup = r.service.index.lookup.bind(r.service.index);
+    r.service.index.lookup = (keys, workers, parent) => (lookups.push({ blocks: keys.length, workers: workers.length, parent: parent !== undefined }), lookup(keys, workers, parent));
+    try {
+      // Over 512 blocks of real text (~12k tokens), under the large-prompt lane's 64 KiB.
+      const longest = [...realPrompts()].sort((a, b) => b.length - a.length);
+      let document = "A manual every turn repeats.";
+      for (let i = 0; document.length < 50_000; i++) document += `\n\n${longest[i]}`;
+      const first = await r.client.process({ path: "/v1/chat/completions", body: chatBody(document, "Summarize it."), mode: "buffered" });
+      const chosen = header(first, "x-prefix-router-worker")!;
+      await first.complete(200);
+      const followUp = chatBody(document, "And the second part?");
+      const keys = await routerKeys(r.service, followUp);
+      expect(keys.length).toBeGreaterThan(600);
+      // Wait until the first prompt's rest is keyed (its thread then holds the document's points).
+      const firstKeys = await routerKeys(r.service, chatBody(document, "Summarize it."));
+      const recorded = async () => (await lookup(firstKeys, [chosen])).get(chosen) ?? 0;
+      for (let i = 0; i < 400 && (await recorded()) < firstKeys.length; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      // One other worker holds the whole follow-up, another all but its last blocks.
+      const [whole, most] = base.workers.map((w) => w.id).filter((id) => id !== chosen);
+      await ingest.push({ worker: whole, seq: 1, events: [{ stored: keys }] });
+      await ingest.push({ worker: most, seq: 1, events: [{ stored: keys.slice(0, keys.length - 3) }] });
+      lookups.length = 0;
+      const next = await r.client.process({ path: "/v1/chat/completions", body: followUp, mode: "buffered" });
+      expect(header(next, "x-prefix-router-worker")).toBe(whole);
+      expect(header(next, "x-prefix-router-blocks")).toBe(`${keys.length}/${keys.length}`);
+      await next.complete(200);
+      // The cached prefix (the document) for all four, then the few blocks past it for the workers
+      // holding all of it, placed older than the prefix's last block.
+      expect(lookups.length).toBe(2);
+      expect(lookups[0]).toMatchObject({ workers: 4, parent: false });
+      expect(lookups[0].blocks).toBeGreaterThanOrEqual(512);
+      expect(lookups[1].blocks).toBe(keys.length - lookups[0].blocks);
+      expect(lookups[1].blocks).toBeLessThan(16);
+      expect(lookups[1].parent).toBe(true);
+      expect(lookups[1].workers).toBeGreaterThanOrEqual(2); // whole, most (and the first's worker)
+    } finally {
+      ingest.close();
+      await r.stop();
+    }
+  });
+});
+
 describe("subset hint", () => {
   let r: RunningRouter;
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { blockKeyBytes, blockKeys, chainRoot, chainWords, fullBlockCount, keyBytes, keyChain } from "./block-keys";
+import { blockKeyBytes, blockKeys, chainFrom, chainRoot, chainWords, fullBlockCount, isChainPrefix, keyBytes, keyChain } from "./block-keys";
 
 interface VectorCase {
   name: string;
@@ -77,5 +77,29 @@ describe("blockKeys", () => {
     // Copies and slices are plain arrays; words that do not match the keys are not used.
     expect(chainWords(chain.slice(1))).toBeUndefined();
     expect(chainWords(Object.assign(chain.slice(1), { words }))).toBeUndefined();
+  });
+
+  it("keyChain with a known prefix reuses its keys and makes only the rest; chainFrom and isChainPrefix", () => {
+    const root = chainRoot({ hashSeed: "s", model: "m" });
+    const tokens = Array.from({ length: 320 }, (_, i) => (i * 104_729) % 151_000);
+    const bytes = blockKeyBytes(tokens, 16, root);
+    const whole = keyChain(bytes);
+    const head = keyChain(bytes.subarray(0, 12 * 8));
+    const extended = keyChain(bytes, head);
+    expect([...extended]).toEqual([...whole]);
+    expect(Array.from(chainWords(extended)!)).toEqual(Array.from(chainWords(whole)!));
+    expect(extended[11]).toBe(head[11]); // the same string, not a copy
+    // A chain these bytes do not begin with is not used (another prompt's head, or a longer one).
+    const other = keyChain(blockKeyBytes(tokens.map((t) => t + 1), 16, root).subarray(0, 12 * 8));
+    expect([...keyChain(bytes, other)]).toEqual([...whole]);
+    expect([...keyChain(bytes.subarray(0, 8 * 8), head)]).toEqual(whole.slice(0, 8));
+    const rest = chainFrom(whole, 12);
+    expect([...rest]).toEqual(whole.slice(12));
+    expect(Array.from(chainWords(rest)!)).toEqual(Array.from(chainWords(whole)!.subarray(24)));
+    expect(chainFrom(whole.slice(0), 12)).toEqual(whole.slice(12)); // a plain array stays plain
+    expect(isChainPrefix(head, whole)).toBe(true);
+    expect(isChainPrefix(whole, head)).toBe(false);
+    expect(isChainPrefix(other, whole)).toBe(false);
+    expect(isChainPrefix([], whole)).toBe(true);
   });
 });

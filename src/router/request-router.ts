@@ -13,7 +13,7 @@
  */
 import type { LimitsConfig, RouterConfig, WorkerConfig } from "../config/schema";
 import { fail, UNKNOWN_MODEL, type Failure, type Outcome as Result } from "../failure";
-import { keyChain, type BlockKey, type BlockKeyBytes } from "../prefix/block-keys";
+import { chainFrom, isChainPrefix, keyChain, type BlockKey, type BlockKeyBytes, type KeyChain } from "../prefix/block-keys";
 import type { Prompt } from "../request/prompt";
 import { parseOpenAiBody } from "../request/parse-openai-body";
 import { DecisionCore, type DecisionInput } from "../routing/decision-core";
@@ -26,7 +26,7 @@ import { prefixMatch } from "../routing/policies/routing-policy";
 import { SpeculationOverlay } from "../routing/speculation-overlay";
 import { leastLoaded, outstanding, type WorkerLoad, type WorkerView } from "../routing/worker-view";
 import type { CacheIndex } from "../state/cache-index";
-import type { HeadProbe, PromptKeys, PromptKeySource } from "../tokenize/prompt-keyer";
+import type { HeadProbe, KeyedHead, PromptKeys, PromptKeySource } from "../tokenize/prompt-keyer";
 import { withDeadline } from "../common/deadline";
 import { UNOBSERVED, type DecisionStages } from "./decision-stages";
 import { ModelCatalog, type CatalogModel } from "./model-catalog";
@@ -135,12 +135,34 @@ interface ChainLookup {
   readonly span: readonly [number, number];
 }
 
-/** A prompt's keys; `headLookup`: the last head the probe looked up (a head decision's keys are that head's). */
+/**
+ * A lookup of a prompt's first blocks made before its keys came back (HeadProbe.prefix: the cached
+ * prefix, looked up while the thread encodes the rest; or the last head the probe looked up).
+ */
+interface PrefixLookup {
+  readonly chain: KeyChain;
+  /** The workers it asked about. */
+  readonly workers: readonly string[];
+  /** Null when it failed: the decision looks the whole chain up itself. */
+  readonly runs: Promise<ReadonlyMap<string, number> | null>;
+  /** The router's clock (deps.now), for the overlay. */
+  readonly startedAt: number;
+}
+
+/** What a request's probe looked up before its keys came back. */
+interface Probed {
+  /** The last head (a head decision's keys are that head's). */
+  head: ChainLookup | null;
+  /** The latest lookup of a prefix of the prompt, head or cached prefix. */
+  prefix: PrefixLookup | null;
+}
+
+/** A prompt's keys, and what its probe looked up meanwhile. */
 interface KeyedPrompt {
   readonly tokens: number;
-  readonly chain: readonly BlockKey[];
+  readonly chain: KeyChain;
   readonly complete: boolean;
-  readonly headLookup: ChainLookup | null;
+  readonly probed: Probed;
   readonly rest?: Promise<BlockKeyBytes | null>;
 }
 
@@ -243,13 +265,13 @@ export class RequestRouter {
     if (!prompt.ok) return front.fallback(prompt.failure);
     if (!model) return front.fallback(UNKNOWN_MODEL);
 
-    let headLookup: ChainLookup | null = null;
-    const probe = this.headProbe(() => front.eligible, deadline, (looked) => (headLookup = looked));
-    const tokenized = await withDeadline(this.keysFor(model, prompt.value, stages, deadline, commit === undefined, probe), Math.max(0, deadline - this.now()));
+    const probed: Probed = { head: null, prefix: null };
+    const probe = this.headProbe(() => front.eligible, deadline, probed);
+    const tokenized = await withDeadline(this.keysFor(model, prompt.value, stages, deadline, commit === undefined, probe, probed), Math.max(0, deadline - this.now()));
     if (!tokenized.done) return front.fallback(tokenized.error ? { code: "tokenize-error", detail: String(tokenized.error) } : this.timeout());
     if (!tokenized.value.ok) return front.fallback(tokenized.value.failure);
     const { tokens, chain, text, complete, rest } = tokenized.value.value;
-    return this.decideOn(model, front, { prompt: prompt.value, stream: prompt.value.stream === true }, { tokens, chain, complete, headLookup, rest }, text, stages, deadline, loads, commit);
+    return this.decideOn(model, front, { prompt: prompt.value, stream: prompt.value.stream === true }, { tokens, chain, complete, probed, rest }, text, stages, deadline, loads, commit);
   }
 
   /**
@@ -260,8 +282,8 @@ export class RequestRouter {
   private async planFromBody(request: RouteRequest, body: Buffer, stages: DecisionStages, deadline: number, commit: (plan: DecidedPlan) => RouteResult): Promise<Plan> {
     const spec = { blockSize: this.deps.config.blockSize, withText: false, budgetMs: Math.max(0, deadline - this.now()) };
     // The thread names the model only now: the probe finds the eligible workers from it.
-    let headLookup: ChainLookup | null = null;
-    const probe = this.headProbe((name) => this.eligibleWorkers(this.catalog.resolve(name), request.subset), deadline, (looked) => (headLookup = looked));
+    const probed: Probed = { head: null, prefix: null };
+    const probe = this.headProbe((name) => this.eligibleWorkers(this.catalog.resolve(name), request.subset), deadline, probed);
     const keyed = await withDeadline(this.deps.tokenizers.keysOfBody!(pathOnly(request.path), body, spec, probe), Math.max(0, deadline - this.now()));
     const parsed = keyed.done ? keyed.value.parsed : null;
     const model = parsed ? this.catalog.resolve(parsed.model) : undefined;
@@ -272,7 +294,7 @@ export class RequestRouter {
     if (!result.ok) return front.fallback(result.failure);
     if (!model || !parsed) return front.fallback(UNKNOWN_MODEL); // the thread resolved it from the same config
     recordStages(stages, result.value.stages);
-    const keyedPrompt = { tokens: result.value.tokens, chain: keyChain(result.value.keys), complete: result.value.complete, headLookup, rest: result.value.rest };
+    const keyedPrompt = { tokens: result.value.tokens, chain: keyChain(result.value.keys, probed.prefix?.chain), complete: result.value.complete, probed, rest: result.value.rest };
     return this.decideOn(model, front, { prompt: null, stream: parsed.stream }, keyedPrompt, null, stages, deadline, undefined, commit);
   }
 
@@ -303,12 +325,32 @@ export class RequestRouter {
     return { code: "decision-timeout", detail: `the decision took over ${this.deps.config.routing.decisionTimeoutMs} ms` };
   }
 
+  /**
+   * The runs of `chain`, continuing a lookup of its first blocks: only the workers that hold all of
+   * them are asked about the rest (a warm 32k prompt: 1 block instead of 2,048 after the answer).
+   */
+  private async lookupPast(ahead: PrefixLookup, chain: KeyChain, workers: readonly string[]): Promise<ReadonlyMap<string, number>> {
+    const head = await ahead.runs;
+    if (head === null) return this.deps.index.lookup(chain, workers);
+    const at = ahead.chain.length;
+    const runs = new Map<string, number>();
+    const whole: string[] = [];
+    for (const w of workers) {
+      const run = head.get(w) ?? 0;
+      runs.set(w, run);
+      if (run === at) whole.push(w);
+    }
+    if (whole.length === 0 || chain.length === at) return runs;
+    for (const [w, run] of await this.deps.index.lookup(chainFrom(chain, at), whole, chain[at - 1])) runs.set(w, at + run);
+    return runs;
+  }
+
   /** Lookup, overlay and pick: the part of a decision that no longer depends on where the keys came from. */
   private async decideOn(
     model: CatalogModel,
     front: Extract<Front, { kind: "front" }>,
     asked: { readonly prompt: Prompt | null; readonly stream: boolean },
-    { tokens, chain, complete, headLookup, rest }: KeyedPrompt,
+    { tokens, chain, complete, probed, rest }: KeyedPrompt,
     text: string | null,
     stages: DecisionStages,
     deadline: number,
@@ -319,7 +361,7 @@ export class RequestRouter {
     let runs: ReadonlyMap<string, number> = NO_RUNS;
     let lookupStartedAt = this.now();
     // A head decision's keys are the head the probe just looked up: its answer is the lookup.
-    const known = !complete && headLookup !== null && sameChain(headLookup.chain, chain) ? headLookup : null;
+    const known = !complete && probed.head !== null && sameChain(probed.head.chain, chain) ? probed.head : null;
     if (known !== null) {
       runs = known.runs;
       lookupStartedAt = known.startedAt;
@@ -327,7 +369,10 @@ export class RequestRouter {
     } else if (this.core.policy.usesMatch) {
       const budget = Math.min(this.deps.config.routing.lookupTimeoutMs, deadline - this.now());
       if (budget <= 0) return fallback(this.timeout(), chain, text);
-      const lookup = await stages.run("lookup", () => withDeadline(this.deps.index.lookup(chain, eligible.map((w) => w.id)), budget));
+      const workers = eligible.map((w) => w.id);
+      const ahead = probed.prefix !== null && continuesLookup(probed.prefix, chain, workers) ? probed.prefix : null;
+      if (ahead !== null) lookupStartedAt = ahead.startedAt;
+      const lookup = await stages.run("lookup", () => withDeadline(ahead ? this.lookupPast(ahead, chain, workers) : this.deps.index.lookup(chain, workers), budget));
       if (!lookup.done) {
         const detail = lookup.error ? `cache lookup failed: ${String(lookup.error)}` : "cache lookup timed out";
         return fallback({ code: "store-error", detail }, chain, text);
@@ -411,12 +456,13 @@ export class RequestRouter {
     deadline: number,
     withText: boolean,
     probe: HeadProbe | undefined,
-  ): Promise<Result<{ tokens: number; chain: readonly BlockKey[]; complete: boolean; text: string | null; rest?: Promise<BlockKeyBytes | null> }>> {
+    probed: Probed,
+  ): Promise<Result<{ tokens: number; chain: KeyChain; complete: boolean; text: string | null; rest?: Promise<BlockKeyBytes | null> }>> {
     const spec = { blockSize: this.deps.config.blockSize, root: model.root, withText, budgetMs: Math.max(0, deadline - this.now()) };
     const keyed = await this.deps.tokenizers.keys(model.name, prompt, spec, probe);
     if (!keyed.ok) return keyed;
     recordStages(stages, keyed.value.stages);
-    return { ok: true, value: { tokens: keyed.value.tokens, chain: keyChain(keyed.value.keys), complete: keyed.value.complete, text: keyed.value.text, rest: keyed.value.rest } };
+    return { ok: true, value: { tokens: keyed.value.tokens, chain: keyChain(keyed.value.keys, probed.prefix?.chain), complete: keyed.value.complete, text: keyed.value.text, rest: keyed.value.rest } };
   }
 
   /**
@@ -424,27 +470,39 @@ export class RequestRouter {
    * one does, the keyer keys on; once none does, no match can reach past the head and the head's
    * keys decide. Policies that read no match need no probe (they key the whole prompt). A lookup
    * that fails or runs out of time cannot tell: keying goes on, and the request asks no more
-   * (a store that failed once would cost each later head its timeout).
+   * (a store that failed once would cost each later head its timeout). A cached prefix the keyer
+   * announces (HeadProbe.prefix) is looked up at once, unanswered; the decision continues from it.
+   * What was looked up goes to `probed`.
    */
-  private headProbe(eligibleFor: (model: string) => readonly WorkerConfig[], deadline: number, looked: (lookup: ChainLookup) => void): HeadProbe | undefined {
+  private headProbe(eligibleFor: (model: string) => readonly WorkerConfig[], deadline: number, probed: Probed): HeadProbe | undefined {
     if (!this.core.policy.usesMatch) return undefined;
     let blind = false;
-    return async ({ model, keys }) => {
-      const chain = keyChain(keys);
+    const head = async ({ model, keys }: KeyedHead) => {
+      const chain = keyChain(keys, probed.prefix?.chain);
       const budget = Math.min(this.deps.config.routing.lookupTimeoutMs, deadline - this.now());
       if (blind || chain.length === 0 || budget <= 0) return true;
       const startedAt = this.now();
       const spanStart = performance.now();
-      const lookup = await withDeadline(this.deps.index.lookup(chain, eligibleFor(model).map((w) => w.id)), budget);
+      const workers = eligibleFor(model).map((w) => w.id);
+      const lookup = await withDeadline(this.deps.index.lookup(chain, workers), budget);
       if (!lookup.done) {
         blind = true;
         return true;
       }
-      looked({ chain, runs: lookup.value, startedAt, span: [spanStart, performance.now()] });
+      probed.head = { chain, runs: lookup.value, startedAt, span: [spanStart, performance.now()] };
+      probed.prefix = { chain, workers, runs: Promise.resolve(lookup.value), startedAt };
       const runs = this.overlay.merge(chain, lookup.value, this.now(), startedAt);
       for (const run of runs.values()) if (run >= chain.length) return true;
       return false;
     };
+    const prefix = ({ model, keys }: KeyedHead) => {
+      const workers = eligibleFor(model).map((w) => w.id);
+      if (blind || keys.length === 0 || workers.length === 0) return;
+      const chain = keyChain(keys);
+      const startedAt = this.now();
+      probed.prefix = { chain, workers, startedAt, runs: this.deps.index.lookup(chain, workers).catch(() => null) };
+    };
+    return Object.assign(head, { prefix });
   }
 
   private recordSpeculatively(worker: string, chain: readonly string[]): void {
@@ -502,6 +560,11 @@ function recordStages(stages: DecisionStages, times: PromptKeys["stages"]): void
   if (times.template) stages.record("template", local(times.template[0]), local(times.template[1]));
   stages.record("tokenize", local(times.tokenize[0]), local(times.tokenize[1]));
   stages.record("hash", local(times.hash[0]), local(times.hash[1]));
+}
+
+/** Whether a decision may continue `ahead`: it is a beginning of `chain` and asked about every worker the decision asks about. */
+function continuesLookup(ahead: PrefixLookup, chain: readonly BlockKey[], workers: readonly string[]): boolean {
+  return ahead.chain.length > 0 && isChainPrefix(ahead.chain, chain) && workers.every((w) => ahead.workers.includes(w));
 }
 
 /** Whether two chains are the same keys (a head's chain and the keys a decision came back with). */

@@ -81,8 +81,11 @@ export interface CacheIndex {
    * For a chain of keys in prefix order, the number of leading keys each of `workers` holds.
    * Every worker in `workers` is in the result (0 when it holds no leading block); workers not
    * asked about are not. Empty `keys` gives 0 for everyone.
+   * `parent`: the keys continue a chain whose block `parent` was just looked up (a decision that
+   * looked up a prompt's cached prefix ahead, RequestRouter): a backend that evicts by recency
+   * keeps the blocks reached older than it, so the chain's head still ages last.
    */
-  lookup(keys: readonly BlockKey[], workers: readonly WorkerId[]): Promise<ReadonlyMap<WorkerId, number>>;
+  lookup(keys: readonly BlockKey[], workers: readonly WorkerId[], parent?: BlockKey): Promise<ReadonlyMap<WorkerId, number>>;
 
   stats(): Promise<IndexStats>;
 

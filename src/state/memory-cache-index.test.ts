@@ -61,6 +61,25 @@ describe("MemoryCacheIndex specifics", () => {
     expect(await run(unlinked, chain)).toBe(20);
   });
 
+  it("a lookup that continues a chain (parent given) keeps what it reaches older than the chain's head", async () => {
+    const lookedUpInTwo = async (parent: boolean) => {
+      const index = new MemoryCacheIndex({ maxEntries: 60 });
+      const chain = chainOf(50);
+      const other = chainOf(20, "other");
+      await index.add("w1", chain);
+      // A decision looks up the prefix ahead, then the rest for the workers holding all of it.
+      expect(await run(index, chain.slice(0, 40))).toBe(40);
+      const rest = await index.lookup(chain.slice(40), ["w1"], parent ? chain[39] : undefined);
+      expect(rest.get("w1")).toBe(10);
+      await index.add("w1", other); // 10 blocks over the bound
+      return { chain: await run(index, chain), other: await run(index, other) };
+    };
+    // The rest went just older than the head: the tail is evicted, the head kept.
+    expect(await lookedUpInTwo(true)).toEqual({ chain: 40, other: 20 });
+    // Without the parent the rest became the newest of all: the head's end went, leaving it unreachable.
+    expect(await lookedUpInTwo(false)).toEqual({ chain: 30, other: 20 });
+  });
+
   it("a continuation whose parent is not in the index is evicted first (no lookup can reach it)", async () => {
     const index = new MemoryCacheIndex({ maxEntries: 20 });
     const chain = chainOf(20);

@@ -161,16 +161,18 @@ export class MemoryCacheIndex implements CacheIndex {
     return done.then(() => cleaning);
   }
 
-  lookup(keys: readonly BlockKey[], workers: readonly WorkerId[]): Promise<ReadonlyMap<WorkerId, number>> {
-    return Promise.resolve(this.lookupNow(keys, workers));
+  lookup(keys: readonly BlockKey[], workers: readonly WorkerId[], parent?: BlockKey): Promise<ReadonlyMap<WorkerId, number>> {
+    return Promise.resolve(this.lookupNow(keys, workers, parent));
   }
 
   /**
    * Synchronous lookup, for callers in the same process that cannot afford a microtask. The asked
    * workers form a bitset over slots, ANDed with each block's holders along the chain; the blocks
-   * the walk reached become the newest, the chain's first block newest of all.
+   * the walk reached become the newest, the chain's first block newest of all — or, continuing a
+   * chain at `parent` (in the table), each just older than the one before it, the first just older
+   * than the parent.
    */
-  lookupNow(keys: readonly BlockKey[], workers: readonly WorkerId[]): Map<WorkerId, number> {
+  lookupNow(keys: readonly BlockKey[], workers: readonly WorkerId[], parent?: BlockKey): Map<WorkerId, number> {
     const runs = new Map<WorkerId, number>();
     const words = this.holders.words;
     if (this.active.length !== words) this.active = new Uint32Array(words);
@@ -244,9 +246,18 @@ export class MemoryCacheIndex implements CacheIndex {
       if (asked > 0) reached[i] = id;
     }
     if (asked > 0) this.settleAll(active, runs, i);
+    const depth = Math.min(asked > 0 ? i : i - 1, keys.length);
+    let anchor = parent === undefined ? -1 : this.table.find(parent);
+    if (anchor >= 0) {
+      for (let k = 0; k < depth; k++) {
+        this.recency.unlink(reached[k]);
+        this.recency.insertOlderThan(reached[k], anchor);
+        anchor = reached[k];
+      }
+      return runs;
+    }
     // The blocks reached become the newest, the chain's first block last (newest of all).
-    const depth = asked > 0 ? i : i - 1;
-    for (let k = Math.min(depth, keys.length) - 1; k >= 0; k--) this.recency.touch(reached[k]);
+    for (let k = depth - 1; k >= 0; k--) this.recency.touch(reached[k]);
     return runs;
   }
 

@@ -209,7 +209,8 @@ export class RedisCacheIndex implements CacheIndex {
   }
 
   /** One script per LOOKUP_SLICE blocks, each asking only the workers whose run reached it. */
-  async lookup(keys: readonly BlockKey[], workers: readonly WorkerId[]): Promise<ReadonlyMap<WorkerId, number>> {
+  /** `parent` changes nothing here: this index keeps no recency order (Redis bounds memory with maxmemory). */
+  async lookup(keys: readonly BlockKey[], workers: readonly WorkerId[], _parent?: BlockKey): Promise<ReadonlyMap<WorkerId, number>> {
     let asked = [...new Set(workers)]; // a duplicate would drop one expired entry twice
     const runs = new Map<WorkerId, number>();
     for (const w of asked) runs.set(w, 0);

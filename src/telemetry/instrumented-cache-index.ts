@@ -44,8 +44,8 @@ export class InstrumentedCacheIndex implements CacheIndex {
   replaceWorker(worker: WorkerId, keys: readonly string[]): Promise<void> {
     return this.timed("replace_worker", () => this.inner.replaceWorker(worker, keys));
   }
-  lookup(keys: readonly string[], workers: readonly WorkerId[]): Promise<ReadonlyMap<WorkerId, number>> {
-    return this.timed("lookup", () => this.inner.lookup(keys, workers));
+  lookup(keys: readonly string[], workers: readonly WorkerId[], parent?: string): Promise<ReadonlyMap<WorkerId, number>> {
+    return this.timed("lookup", () => this.inner.lookup(keys, workers, parent));
   }
   stats(): Promise<IndexStats> {
     return this.timed("stats", () => this.inner.stats());

@@ -186,6 +186,41 @@ describe("PromptKeyer", () => {
       expect(heads.length).toBe(2);
     });
 
+    it("announces a cached prefix of 512 blocks or more before encoding what follows it, and no shorter one", async () => {
+      const log: string[] = [];
+      const logging = new PromptKeyer(
+        withEncoderMethod("idsOf", (target) => (...args: Parameters<typeof target.idsOf>) => (log.push("encode"), target.idsOf(...args))),
+        4 << 20,
+      );
+      const announced: string[] = [];
+      const probe = Object.assign(async () => true, { prefix: (head: { model: string; keys: Uint8Array }) => (log.push("prefix"), announced.push(Buffer.from(head.keys).toString("hex"))) });
+      const turn = (content: string, paragraphs: number) => chat([{ role: "system", content: doc("ahead", paragraphs) }, { role: "user", content }]);
+      for (const paragraphs of [600, 400]) {
+        await logging.keys("qwen3", turn("Which figure?", paragraphs), spec("qwen3"), probe);
+        log.length = 0;
+        announced.length = 0;
+        const followUp = turn("And the next figure?", paragraphs);
+        const keyed = await logging.keys("qwen3", followUp, spec("qwen3"), probe);
+        if (!keyed.ok) throw new Error(keyed.failure.detail);
+        const want = (await reference(followUp)).keys;
+        expect(Buffer.from(keyed.value.keys).toString("hex")).toBe(want);
+        if (paragraphs === 400) {
+          // ~6.8k tokens: a prefix of ~420 blocks, looked up with the rest.
+          expect(announced).toEqual([]);
+          continue;
+        }
+        // ~10k tokens: the cached prefix (the document) is announced, then the new turn encoded.
+        expect(log).toEqual(["prefix", "encode"]);
+        expect(announced[0].length / 16).toBeGreaterThanOrEqual(512);
+        expect(want.startsWith(announced[0])).toBe(true);
+        expect(announced[0].length).toBeLessThan(want.length);
+        // The same prompt again: nothing follows its cached end, nothing is announced.
+        announced.length = 0;
+        await logging.keys("qwen3", followUp, spec("qwen3"), probe);
+        expect(announced).toEqual([]);
+      }
+    });
+
     it("answers with the head's keys once no worker holds the head, estimates the tokens, and keys the rest later", async () => {
       const prompt = chat([{ role: "system", content: doc("cold") }, { role: "user", content: "Which figure?" }]);
       const want = await reference(prompt);

@@ -62,5 +62,7 @@ export type WorkerReply =
   | { readonly kind: "done"; readonly id: number; readonly result: Outcome<PromptKeys>; readonly parsed: ParsedRequest | null; readonly stats: SegmentCacheStats }
   | { readonly kind: "heap"; readonly id: number; readonly heapUsed: number }
   | { readonly kind: "head"; readonly id: number; readonly head: KeyedHead }
+  /** A cached prefix of the job's prompt, before the rest is encoded (HeadProbe.prefix); no verdict follows. */
+  | { readonly kind: "prefix"; readonly id: number; readonly head: KeyedHead }
   /** After a "done" whose keys are not `complete`: the whole prompt's keys (PromptKeys.rest), null when not keyed. */
   | { readonly kind: "rest"; readonly id: number; readonly keys: BlockKeyBytes | null };

@@ -10,7 +10,7 @@ import { fail, UNKNOWN_MODEL } from "../failure";
 import { BodyPrefixMemo } from "../request/body-prefix-memo";
 import { parseOpenAiBody } from "../request/parse-openai-body";
 import { BulkEncoderClient } from "./bulk-encoder";
-import { PromptKeyer, type BodyKeys, type HeadProbe } from "./prompt-keyer";
+import { PromptKeyer, type BodyKeys, type HeadProbe, type KeyedHead } from "./prompt-keyer";
 import { niceThisThread } from "./thread-priority";
 import { loadTokenizerRegistry } from "./tokenizer-registry";
 import type { HeadVerdict, WorkerHeapProbe, WorkerInit, WorkerJob, WorkerReply } from "./tokenize-worker-protocol";
@@ -48,11 +48,14 @@ async function main(): Promise<void> {
   const verdicts = new Map<number, (more: boolean) => void>();
   const probeOf = (job: WorkerJob): HeadProbe | undefined =>
     job.probes
-      ? (head) =>
-          new Promise<boolean>((resolve) => {
-            verdicts.set(job.id, resolve);
-            port.postMessage({ kind: "head", id: job.id, head } satisfies WorkerReply);
-          })
+      ? Object.assign(
+          (head: KeyedHead) =>
+            new Promise<boolean>((resolve) => {
+              verdicts.set(job.id, resolve);
+              port.postMessage({ kind: "head", id: job.id, head } satisfies WorkerReply);
+            }),
+          { prefix: (head: KeyedHead) => port.postMessage({ kind: "prefix", id: job.id, head } satisfies WorkerReply) },
+        )
       : undefined;
   port.on("message", (job: WorkerJob | WorkerHeapProbe | HeadVerdict) => {
     if ("verdict" in job) {

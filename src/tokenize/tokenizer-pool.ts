@@ -301,6 +301,9 @@ export class TokenizerPool implements PromptKeySource {
             void verdict.then((more) => worker.postMessage({ verdict: "head", id: reply.id, more } satisfies HeadVerdict));
             return;
           }
+          case "prefix":
+            thread.pending.get(reply.id)?.probe?.prefix?.(reply.head);
+            return;
           case "done": {
             thread.stats = reply.stats;
             const job = thread.pending.get(reply.id);
