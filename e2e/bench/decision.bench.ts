@@ -31,7 +31,9 @@ import { bindAndWrap } from "../../src/common/grpc-server";
 import type { ProcessingRequest, ProcessingResponse } from "../../src/extproc/messages";
 import { externalProcessorService } from "../../src/extproc/proto";
 import { parseOpenAiBody } from "../../src/request/parse-openai-body";
-import { mainThreadTokenizers, realPrompts, REPO_ROOT, startTestRouter, testConfig, type RunningRouter } from "../support/router-fixture";
+import { realPrompts, REPO_ROOT, startTestRouter, testConfig, type RunningRouter } from "../support/router-fixture";
+import { loadTokenizerRegistry } from "../../src/tokenize/tokenizer-registry";
+import type { RouterConfig } from "../../src/config/schema";
 import { percentile } from "../../src/bench/metrics/stats";
 import { table } from "../../src/bench/report/console-report";
 import { IngestTestClient, withIngestTokens } from "../support/ingest-client";
@@ -132,6 +134,26 @@ async function confirmHolders(router: RunningRouter, ingest: IngestTestClient, b
   }
 }
 
+/**
+ * The system prompts of SIZES tokens, counted by a tokenizer loaded for this alone and dropped
+ * after, without a segment cache: this thread is the router's, and in production it holds no
+ * tokenizer (a kept test tokenizer's 64 MiB segment cache held 29 MB of prompt strings here,
+ * raising the heap every collection of the router's event loop sees).
+ */
+async function systemPrompts(config: RouterConfig): Promise<Record<number, string>> {
+  const tokenizer = (await loadTokenizerRegistry(config.models, { segmentCacheBytes: 0 })).get("qwen3")!;
+  const count = async (text: string) => {
+    const p = parseOpenAiBody("/v1/completions", Buffer.from(JSON.stringify({ model: "qwen3", prompt: text })), { maxBodyBytes: 1 << 30, maxMessages: 1e9, maxPromptChars: 1e9 });
+    if (!p.ok) throw new Error(p.failure.detail);
+    const ids = await tokenizer.tokenize(p.value);
+    if (!ids.ok) throw new Error(ids.failure.detail);
+    return ids.value.length;
+  };
+  const systems: Record<number, string> = {};
+  for (const size of SIZES) systems[size] = await systemPromptOf(size, count);
+  return systems;
+}
+
 /** Builds a system prompt of about `tokens` tokens from real text, paragraphs separated by blank lines. */
 async function systemPromptOf(tokens: number, count: (text: string) => Promise<number>): Promise<string> {
   const pool = realPrompts();
@@ -176,16 +198,7 @@ async function main(): Promise<void> {
   const ingest = new IngestTestClient(router.service.ingest!.server.address);
   const seqs = new Map<string, number>(); // each worker's batch sequence
   const noop = await startNoopServer();
-  const tokenizer = (await mainThreadTokenizers(router.service.config)).get("qwen3")!;
-  const count = async (text: string) => {
-    const p = parseOpenAiBody("/v1/completions", Buffer.from(JSON.stringify({ model: "qwen3", prompt: text })), { maxBodyBytes: 1 << 30, maxMessages: 1e9, maxPromptChars: 1e9 });
-    if (!p.ok) throw new Error(p.failure.detail);
-    const ids = await tokenizer.tokenize(p.value);
-    if (!ids.ok) throw new Error(ids.failure.detail);
-    return ids.value.length;
-  };
-  const systems: Record<number, string> = {};
-  for (const size of SIZES) systems[size] = await systemPromptOf(size, count);
+  const systems = await systemPrompts(router.service.config);
   /** A warm prompt of `size` with a question of its own: explained to find the workers holding its prefix. */
   const seenBody = (size: number) => chat(systems[size], HISTORY, "a question the replica has seen?");
   const client = startClient();
