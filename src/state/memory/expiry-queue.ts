@@ -11,6 +11,7 @@
  * its entries a few per call (MOVE_PER_CALL), never all at once.
  */
 import { mix32 } from "../../common/mix32";
+import { CodeStack } from "./code-stack";
 
 const BUCKET_MS = 1000;
 const EMPTY = -1;
@@ -84,7 +85,7 @@ export class ExpiryQueue {
   private old: CodeTable | null = null;
   private moved = 0;
   private count = 0;
-  private readonly buckets = new Map<number, number[]>();
+  private readonly buckets = new Map<number, CodeStack>();
 
   get size(): number {
     return this.count;
@@ -129,9 +130,9 @@ export class ExpiryQueue {
     }
     table.expiries[at] = expiry;
     const bucket = bucketOf(expiry);
-    const list = this.buckets.get(bucket);
-    if (list) list.push(code);
-    else this.buckets.set(bucket, [code]);
+    let list = this.buckets.get(bucket);
+    if (list === undefined) this.buckets.set(bucket, (list = new CodeStack()));
+    list.push(code);
   }
 
   delete(code: number): void {
@@ -156,11 +157,11 @@ export class ExpiryQueue {
    */
   sweep(now: number, drop: (code: number) => void): (budget: number) => boolean {
     const due = [...this.buckets.keys()].filter((bucket) => bucket * BUCKET_MS <= now);
-    let kept: number[] = []; // codes of the bucket being read that are not due yet
+    let kept = new CodeStack(); // codes of the bucket being read that are not due yet
     return (budget) => {
       while (due.length > 0) {
         const bucket = due[due.length - 1];
-        const codes = this.buckets.get(bucket) ?? [];
+        const codes = this.buckets.get(bucket) ?? new CodeStack();
         while (codes.length > 0) {
           if (budget-- <= 0) return false;
           const code = codes.pop()!;
@@ -171,7 +172,7 @@ export class ExpiryQueue {
         }
         if (kept.length === 0) this.buckets.delete(bucket);
         else this.buckets.set(bucket, kept);
-        kept = [];
+        kept = new CodeStack();
         due.pop();
       }
       return true;
