@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { loadCheckedConfig } from "./checked-config";
 import { withConfigErrors } from "./config-errors";
+import { missingNodeFlags } from "./node-flags";
 import { startRouterService } from "../router-service";
 
 export function registerServe(program: Command): void {
@@ -15,6 +16,10 @@ export function registerServe(program: Command): void {
 async function serve(file: string): Promise<void> {
   const config = loadCheckedConfig(file);
   const service = await startRouterService(config);
+  const missing = missingNodeFlags();
+  if (missing.length > 0) {
+    service.logger.warn({ missing, fix: `NODE_OPTIONS="${missing.join(" ")}"` }, "node was started without the router's V8 flags: beside large prompts its event loop pauses for full collections (src/cli/node-flags.ts)");
+  }
   const stop = (signal: string) => {
     service.logger.info({ signal }, "shutting down");
     service.close().then(

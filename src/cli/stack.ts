@@ -17,6 +17,7 @@ import type { SimReplica } from "../sim/sim-replica";
 import { envoyYaml, findEnvoyBinary, shippedEnvoyConfig, withoutRouter } from "./envoy-bootstrap";
 import { runEnvoy, type RunningEnvoy } from "./envoy-runner";
 import { startSimReplicas } from "./sim";
+import { missingNodeFlags } from "./node-flags";
 
 interface StackFlags {
   envoy?: string;
@@ -129,7 +130,7 @@ async function runStack(flags: StackFlags): Promise<void> {
     const configFile = join(dir, "router.yaml");
     writeFileSync(configFile, `# Written by prefix-router stack: the running router's config (for explain and inspect).\n${stringify(raw)}`);
     // Its own process, as in production: the replicas' work does not delay its decisions.
-    router = spawn(process.execPath, [...process.execArgv, process.argv[1], "serve", "--config", configFile], { stdio: ["ignore", "inherit", "inherit"] });
+    router = spawn(process.execPath, [...process.execArgv, ...missingNodeFlags(), process.argv[1], "serve", "--config", configFile], { stdio: ["ignore", "inherit", "inherit"] });
     void new Promise((r) => router!.once("exit", r)).then(() => {
       if (stopping) return;
       say("the router exited unexpectedly");
