@@ -3,8 +3,9 @@
  * `make serve` and `stack` pass them; `serve` warns when they are missing). They can only be
  * given at start (node's command line or NODE_OPTIONS): V8 sizes its heap once.
  *
- * --max-semi-space-size=8 (MB): V8 starts a full collection whenever the old generation has less
- * room left than the young generation holds. The router's event loop keeps a small heap (~30 MB:
+ * --max-semi-space-size=8 (MB): V8 starts marking for a full collection whenever the old
+ * generation (or the heap with its external memory) has less room left before its limit than the
+ * young generation's capacity (Heap::IncrementalMarkingLimitReached). The router's event loop keeps a small heap (~30 MB:
  * the memory index lives in typed arrays outside it), and beside a stream of large prompts the
  * default young generation (16 MB semi-spaces) outgrew that room: the event loop ran a
  * mark-compact every ~150-200 ms (5-12 ms pauses). With 8 MB semi-spaces the same load ran none,
