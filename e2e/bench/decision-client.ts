@@ -19,7 +19,8 @@ export interface BodySpec {
 export type ClientCommand =
   | { readonly op: "prompts"; readonly systems: Record<number, string>; readonly hugeText: string }
   | { readonly op: "run"; readonly address: string; readonly bodies: readonly BodySpec[]; readonly total: number; readonly concurrency: number }
-  | { readonly op: "background"; readonly address: string; readonly bodies: readonly BodySpec[]; readonly concurrency: number }
+  /** Until stopped: `concurrency` in flight at all times, or (perSecond) one started every 1/perSecond s, at most `concurrency` in flight. */
+  | { readonly op: "background"; readonly address: string; readonly bodies: readonly BodySpec[]; readonly concurrency: number; readonly perSecond?: number }
   | { readonly op: "stop-background" };
 
 export interface ClientResult {
@@ -27,6 +28,8 @@ export interface ClientResult {
   readonly decisionUs: Summary | null;
   readonly outcomes: Record<string, number>;
   readonly perSecond: number;
+  /** Paced runs: arrivals not sent because `concurrency` were already in flight. */
+  readonly skipped?: number;
 }
 
 /** The text with a marker in every paragraph: no piece of it was ever tokenized before. */
@@ -70,35 +73,53 @@ const clientOf = (address: string) => {
 const BACKGROUND_BODIES = 1024;
 
 /**
- * `total` requests cycling through `bodies`, `concurrency` in flight (Infinity total: until stopped).
+ * `total` requests cycling through `bodies` (Infinity total: until stopped), `concurrency` in
+ * flight — or, with `perSecond`, one started every 1/perSecond s (an open loop: arrivals do not
+ * wait for answers), at most `concurrency` in flight, an arrival beyond that skipped and counted.
  * Every body is built before the first is sent: building a 131 kB JSON body (and, for a cold one,
  * marking every paragraph) costs this process CPU that Envoy, which forwards the client's bytes,
  * never spends — on 2 cores it would be charged to the router under test.
  */
-async function run(address: string, bodies: readonly BodySpec[], total: number, concurrency: number, stopped: () => boolean = () => false): Promise<ClientResult> {
+async function run(address: string, bodies: readonly BodySpec[], total: number, concurrency: number, stopped: () => boolean = () => false, perSecond?: number): Promise<ClientResult> {
   const client = clientOf(address);
   const prepared = Array.from({ length: Number.isFinite(total) ? total : BACKGROUND_BODIES }, (_, i) => Buffer.from(bodyOf(bodies[i % bodies.length])));
   const rt: number[] = [];
   const dec: number[] = [];
   const outcomes: Record<string, number> = {};
+  const exchange = async (b: Buffer) => {
+    const t = process.hrtime.bigint();
+    const ex = await client.process({ path: "/v1/chat/completions", body: b, messageTimeoutMs: 60_000 });
+    rt.push(Number(process.hrtime.bigint() - t) / 1000);
+    const d = ex.upstreamHeaders.get("x-prefix-router-decision-us");
+    if (d) dec.push(Number(d));
+    const o = ex.upstreamHeaders.get("x-prefix-router-decision") ?? "none";
+    outcomes[o] = (outcomes[o] ?? 0) + 1;
+    await ex.complete(200);
+  };
   let started = 0;
+  let skipped = 0;
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (started < prepared.length && !stopped()) {
-        const b = prepared[started++];
-        const t = process.hrtime.bigint();
-        const ex = await client.process({ path: "/v1/chat/completions", body: b, messageTimeoutMs: 60_000 });
-        rt.push(Number(process.hrtime.bigint() - t) / 1000);
-        const d = ex.upstreamHeaders.get("x-prefix-router-decision-us");
-        if (d) dec.push(Number(d));
-        const o = ex.upstreamHeaders.get("x-prefix-router-decision") ?? "none";
-        outcomes[o] = (outcomes[o] ?? 0) + 1;
-        await ex.complete(200);
+  if (perSecond === undefined) {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (started < prepared.length && !stopped()) await exchange(prepared[started++]);
+      }),
+    );
+  } else {
+    const inFlight = new Set<Promise<void>>();
+    for (let arrival = 0; started < prepared.length && !stopped(); arrival++) {
+      const due = t0 + (arrival * 1000) / perSecond;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
+      if (inFlight.size >= concurrency) {
+        skipped++;
+        continue;
       }
-    }),
-  );
-  return { roundTripUs: summarize(rt), decisionUs: dec.length ? summarize(dec) : null, outcomes, perSecond: rt.length / ((performance.now() - t0) / 1000) };
+      const p: Promise<void> = exchange(prepared[started++]).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    await Promise.all(inFlight);
+  }
+  return { roundTripUs: summarize(rt), decisionUs: dec.length ? summarize(dec) : null, outcomes, perSecond: rt.length / ((performance.now() - t0) / 1000), ...(perSecond === undefined ? {} : { skipped }) };
 }
 
 let background: { stop: boolean; done: Promise<ClientResult> } | null = null;
@@ -116,7 +137,7 @@ parentPort!.on("message", (cmd: ClientCommand) => {
       return;
     case "background": {
       const state = { stop: false, done: Promise.resolve(null as unknown as ClientResult) };
-      state.done = run(cmd.address, cmd.bodies, Infinity, cmd.concurrency, () => state.stop);
+      state.done = run(cmd.address, cmd.bodies, Infinity, cmd.concurrency, () => state.stop, cmd.perSecond);
       background = state;
       reply(null);
       return;

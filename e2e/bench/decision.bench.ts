@@ -7,7 +7,8 @@
  * and the no-op floor: the same gRPC stack answering without doing anything. Then, under load:
  *   throughput      16 requests in flight, a 1k/8k/32k warm-prefix mix, against the floor's
  *                   (3 pairs after a warm-up, the target on their median ratio)
- *   interference    warm 1k p99 alone and while two cold 32k requests run at all times (3 pairs)
+ *   interference    warm 1k p99 alone and while two cold 32k requests run at all times (3 pairs),
+ *                   then beside cold 32k prompts paced at COLD_RATES (information, no target)
  *   huge tools      a 5 MB tool description (issue 11): decision time, RSS, event-loop delay —
  *                   once with a 30 s budget, then 4 at once under the default 150 ms budget
  * Requests come from a client thread (decision-client.ts), as Envoy's come from another process;
@@ -53,6 +54,12 @@ const CONCURRENCY = 16;
 const MIX_REQUESTS = 480;
 const MIX_PAIRS = 3;
 const INTERFERENCE_PAIRS = 3;
+/**
+ * Paced interference rows: cold 32k prompts started per second (32k new tokens each), beside
+ * PACED_WARM warm 1k requests (~2.5 s: at 5/s a dozen cold prompts run among them).
+ */
+const COLD_RATES = [5, 10, 20, 40];
+const PACED_WARM = 900;
 /**
  * After cold prompts, the rows that follow wait (at most this long) until the router is quiet: no
  * rest of a head decision still being keyed (the bulk encoder, at nice 19), then a further second
@@ -250,24 +257,43 @@ async function main(): Promise<void> {
     row("mix", `c=${CONCURRENCY} no-op floor (${pair})`, floorMix, `${floorMix.perSecond.toFixed(0)} req/s; ratio ${mixRatios[pair - 1].toFixed(2)}`);
   }
 
-  // Interference: warm 1k alone, then while two cold 32k requests run at all times (a second client
-  // thread); INTERFERENCE_PAIRS pairs, the target read on their median ratio (the p99 of 300
-  // requests is the third slowest: one pair's ratio swings with whatever else the host ran).
-  const ratios: number[] = [];
-  for (let pair = 1; pair <= INTERFERENCE_PAIRS; pair++) {
-    const alone = await run(at, "warm-prefix", 1_000, 300);
+  /**
+   * Warm 1k alone, then beside cold 32k requests from a second client thread (`background`: two in
+   * flight at all times, or paced); the next "alone" is measured on a quiet router (QUIET_TIMEOUT_MS).
+   */
+  const interference = async (background: { concurrency: number; perSecond?: number }, warm = 300) => {
+    const alone = await run(at, "warm-prefix", 1_000, warm);
     const loader = startClient();
     await loader.send({ op: "prompts", systems, hugeText: "" });
-    await loader.send({ op: "background", address: at, bodies: [{ kind: "cold", size: 32_000 }], concurrency: 2 });
-    const busy = await run(at, "warm-prefix", 1_000, 300);
+    await loader.send({ op: "background", address: at, bodies: [{ kind: "cold", size: 32_000 }], ...background });
+    const busy = await run(at, "warm-prefix", 1_000, warm);
     const coldDone = await loader.send<ClientResult>({ op: "stop-background" });
     await loader.close();
-    // The next "alone" is measured on a quiet router (QUIET_TIMEOUT_MS).
     await quiet(router);
-    ratios.push(busy.roundTripUs.p99 / alone.roundTripUs.p99);
+    return { alone, busy, coldDone, ratio: busy.roundTripUs.p99 / alone.roundTripUs.p99 };
+  };
+
+  // Interference: two cold 32k requests in flight at all times, INTERFERENCE_PAIRS pairs, the target
+  // read on their median ratio (the p99 of 300 requests is the third slowest: one pair's ratio
+  // swings with whatever else the host ran).
+  const ratios: number[] = [];
+  for (let pair = 1; pair <= INTERFERENCE_PAIRS; pair++) {
+    const { alone, busy, coldDone, ratio } = await interference({ concurrency: 2 });
+    ratios.push(ratio);
     results.push({ scenario: "warm 1k alone", pair, ...alone }, { scenario: "warm 1k beside cold 32k", pair, ...busy, cold32k: coldDone });
     row("1k", `warm alone (${pair})`, alone);
-    row("1k", `warm beside 2 cold 32k (${pair})`, busy, `p99 ${ratios[pair - 1].toFixed(2)}× alone; ${coldDone.roundTripUs.n} cold 32k done, p50 ${us(coldDone.roundTripUs.p50)} µs`);
+    row("1k", `warm beside 2 cold 32k (${pair})`, busy, `p99 ${ratio.toFixed(2)}× alone; ${coldDone.roundTripUs.n} cold 32k done, p50 ${us(coldDone.roundTripUs.p50)} µs`);
+  }
+  // Two in flight at all times is as many cold 32k prompts a second as the router can take (60-100
+  // on 2 cores: 2-3M new tokens/s, what dozens of GPUs prefill); paced rows show the ratio at lower
+  // rates, arrivals not waiting for answers (information: the target is read on the pairs above).
+  const paced: { perSecond: number; ratio: number; sent: number; skipped: number }[] = [];
+  for (const perSecond of COLD_RATES) {
+    const { alone, busy, coldDone, ratio } = await interference({ concurrency: 4, perSecond }, PACED_WARM);
+    paced.push({ perSecond, ratio, sent: coldDone.roundTripUs.n, skipped: coldDone.skipped ?? 0 });
+    results.push({ scenario: `warm 1k alone, paced ${perSecond}/s`, ...alone }, { scenario: `warm 1k beside cold 32k at ${perSecond}/s`, ...busy, cold32k: coldDone });
+    row("1k", `warm alone (paced ${perSecond}/s)`, alone);
+    row("1k", `warm beside cold 32k ${perSecond}/s`, busy, `p99 ${ratio.toFixed(2)}× alone; ${coldDone.roundTripUs.n} cold 32k done (${coldDone.skipped ?? 0} skipped: 4 in flight), p50 ${us(coldDone.roundTripUs.p50)} µs`);
   }
 
   // Huge tool description (issue 11): 5 MB of real text, new every time.
@@ -305,10 +331,11 @@ async function main(): Promise<void> {
   ].map((t) => ({ ...t, pass: t.atLeast ? t.value >= t.limit : t.value <= t.limit }));
   console.log("\nTargets (issue 12), ratios within this run:\n");
   for (const t of targets) console.log(`  ${t.pass ? "PASS" : "FAIL"}  ${t.target}: ${t.value.toFixed(2)} ${t.unit}`);
+  console.log(`\nWarm 1k p99 beside paced cold 32k prompts, × alone: ${paced.map((p) => `${p.perSecond}/s ${p.ratio.toFixed(2)}`).join(", ")}`);
 
   const outDir = join(REPO_ROOT, "bench-results");
   mkdirSync(outDir, { recursive: true });
-  const out = { command: "npm run bench:decision", date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage1m: { start: load, end: loadavg()[0] }, tokenizerThreads: (router.service.tokenizers as { size?: number }).size ?? "none (event loop)", bulkNice: router.service.config.tokenizerCache.bulkNice, largeLane: router.service.config.tokenizerCache.largeLane, targets, results };
+  const out = { command: "npm run bench:decision", nodeFlags: [...process.execArgv.filter((a) => a.startsWith("--") && !a.startsWith("--import")), ...(process.env.NODE_OPTIONS ? [`NODE_OPTIONS=${process.env.NODE_OPTIONS}`] : [])], date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage1m: { start: load, end: loadavg()[0] }, tokenizerThreads: (router.service.tokenizers as { size?: number }).size ?? "none (event loop)", bulkNice: router.service.config.tokenizerCache.bulkNice, largeLane: router.service.config.tokenizerCache.largeLane, targets, pacedInterference: paced, results };
   writeFileSync(join(outDir, OUT_FILE), JSON.stringify(out, null, 1));
   console.log(`\nwrote ${join(outDir, OUT_FILE)} (load average ${load.toFixed(1)} → ${loadavg()[0].toFixed(1)} on ${cpus().length} cores)`);
 }
