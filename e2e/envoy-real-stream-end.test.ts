@@ -87,7 +87,10 @@ describe.skipIf(SKIP !== null)(`when a real Envoy ends the ext_proc stream — $
         // How it ends varies: a reset right after the last body message (1.37+ mostly), or a half-close (1.36).
       } else {
         expect(bodies).toEqual([]);
-        expect(o.halfClosedAt).not.toBeNull();
+        // A half-close, or a reset: a CI run on a busy host saw 1.40.0 reset the stream when
+        // response_headers reached the ext_proc server after the response was done (headers at
+        // 339 ms, done at 333, reset at 345). The router releases the count on either.
+        expect(o.halfClosedAt ?? o.cancelledAt).not.toBeNull();
       }
     });
 
