@@ -29,5 +29,5 @@ COPY --from=build /src/proto ./proto
 USER 10001:10001
 # ext_proc (Envoy), ingest (KV events), admin (/metrics, /healthz).
 EXPOSE 9002 9003 9004
-ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--initial-old-space-size=64", "dist/cli.js"]
 CMD ["serve", "--config", "/etc/prefix-router/router.yaml"]

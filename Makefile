@@ -30,7 +30,7 @@ stack: run
 
 # The router alone, for your own Envoy (examples/router.yaml).
 serve: build
-	node --max-semi-space-size=8 dist/cli.js serve --config examples/router.yaml
+	node --max-semi-space-size=8 --initial-old-space-size=64 dist/cli.js serve --config examples/router.yaml
 
 # On the oldest Envoy, the suites that depend on Envoy's behaviour (not the stack and dashboard ones).
 OLDEST_SKIPS = -- --exclude e2e/envoy-real-stack.test.ts --exclude e2e/envoy-real-dashboard.test.ts

@@ -1,17 +1,25 @@
 /**
  * The V8 flags the router's process runs with (the Docker image, the systemd unit, `npm start`,
- * `make serve` and `stack` pass them; `serve` warns when they are missing). They can only be
- * given at start (node's command line or NODE_OPTIONS): V8 sizes its heap once.
+ * `make serve` and `stack` pass them on node's command line; `serve` warns when they are
+ * missing). They can only be given at start: V8 sizes its heap once. Node refuses
+ * --initial-old-space-size in NODE_OPTIONS, so the launchers name node itself.
  *
- * --max-semi-space-size=8 (MB): V8 starts marking for a full collection whenever the old
- * generation (or the heap with its external memory) has less room left before its limit than the
- * young generation's capacity (Heap::IncrementalMarkingLimitReached). The router's event loop keeps a small heap (~30 MB:
- * the memory index lives in typed arrays outside it), and beside a stream of large prompts the
- * default young generation (16 MB semi-spaces) outgrew that room: the event loop ran a
- * mark-compact every ~150-200 ms (5-12 ms pauses). With 8 MB semi-spaces the same load ran none,
- * only scavenges of ~1.5 ms (docs/benchmark.md, round 9).
+ * V8 starts marking for a full collection once the old generation's room before its limit is no
+ * more than the young generation's capacity, two semi-spaces (Heap::IncrementalMarkingLimitReached),
+ * and after each mark-compact it sets that limit to max(live × factor, live + 8 MB) plus one
+ * semi-space (MemoryController::BoundAllocationLimit). The router's event loop keeps a small heap
+ * (20-30 MB live: the memory index lives in typed arrays outside it), so the room after a
+ * mark-compact was hardly more than the young generation: beside a stream of large prompts the
+ * event loop marked again at once, a mark-compact every ~150-450 ms with 5-17 ms pauses — with
+ * the default 16 MB semi-spaces and with 8 MB alike (a `serve` process, docs/benchmark.md round 9).
+ *
+ * --initial-old-space-size=64 (MB): V8 keeps the limit at 64 MB at least ("skip full GCs below
+ * that threshold"): the old generation has to grow to ~48 MB before marking starts, at the cost
+ * of a heap that may reach 64 MB before it is collected.
+ * --max-semi-space-size=8 (MB): a young generation of 16 MB, so that room stays 30+ MB for a
+ * live heap up to ~30 MB (with 16 MB semi-spaces it would take 32 of it).
  */
-export const ROUTER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=8"];
+export const ROUTER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=8", "--initial-old-space-size=64"];
 
 /** The flags of ROUTER_NODE_FLAGS that node was not started with (neither on its command line nor in NODE_OPTIONS), by name. */
 export function missingNodeFlags(execArgv: readonly string[] = process.execArgv, nodeOptions: string = process.env.NODE_OPTIONS ?? ""): string[] {

@@ -18,7 +18,7 @@ async function serve(file: string): Promise<void> {
   const service = await startRouterService(config);
   const missing = missingNodeFlags();
   if (missing.length > 0) {
-    service.logger.warn({ missing, fix: `NODE_OPTIONS="${missing.join(" ")}"` }, "node was started without the router's V8 flags: beside large prompts its event loop pauses for full collections (src/cli/node-flags.ts)");
+    service.logger.warn({ missing, fix: `node ${missing.join(" ")} dist/cli.js serve …` }, "node was started without the router's V8 flags: beside large prompts its event loop pauses for full collections (src/cli/node-flags.ts)");
   }
   const stop = (signal: string) => {
     service.logger.info({ signal }, "shutting down");
