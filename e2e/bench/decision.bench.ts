@@ -26,7 +26,6 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { Worker } from "node:worker_threads";
 import { Server, type ServerDuplexStream } from "@grpc/grpc-js";
 import { bindAndWrap } from "../../src/common/grpc-server";
 import type { ProcessingRequest, ProcessingResponse } from "../../src/extproc/messages";
@@ -40,6 +39,7 @@ import { table } from "../../src/bench/report/console-report";
 import { IngestTestClient, withIngestTokens } from "../support/ingest-client";
 import { chat, HISTORY } from "./decision-bodies";
 import type { BodyKind, ClientCommand, ClientResult } from "./decision-client";
+import { startClientThread, type ClientThread } from "./client-thread";
 
 const SIZES = [1_000, 8_000, 32_000];
 const ITERATIONS: Record<number, number> = { 1_000: 300, 8_000: 150, 32_000: 40 };
@@ -177,16 +177,8 @@ interface Measured extends ClientResult {
   loopDelayMs: { p99: number; max: number };
 }
 
-/** The load generator thread (decision-client.ts), loaded through tsx like the sources. */
-function startClient() {
-  const entry = join(__dirname, "decision-client.ts");
-  const worker = new Worker(`require(${JSON.stringify(require.resolve("tsx/cjs/api"))}).register(); require(${JSON.stringify(entry)});`, { eval: true });
-  const send = <T>(cmd: ClientCommand) => new Promise<T>((resolve) => (worker.once("message", resolve), worker.postMessage(cmd)));
-  return { send, close: () => worker.terminate() };
-}
-
 /** Runs a client command while watching this thread's event-loop delay (the router's or the floor's). */
-async function watched(client: ReturnType<typeof startClient>, cmd: ClientCommand): Promise<Measured> {
+async function watched(client: ClientThread, cmd: ClientCommand): Promise<Measured> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   const result = await client.send<ClientResult>(cmd);
@@ -208,7 +200,7 @@ async function main(): Promise<void> {
   const systems = await systemPrompts(router.service.config);
   /** A warm prompt of `size` with a question of its own: explained to find the workers holding its prefix. */
   const seenBody = (size: number) => chat(systems[size], HISTORY, "a question the replica has seen?");
-  const client = startClient();
+  const client = startClientThread();
   await client.send({ op: "prompts", systems, hugeText: realPrompts().join("\n\n").repeat(6).slice(0, 5_000_000) });
   const at = router.service.extProc.address;
   const run = (address: string, kind: BodyKind, size: number, total: number, concurrency = 1) => watched(client, { op: "run", address, bodies: [{ kind, size }], total, concurrency });
@@ -263,7 +255,7 @@ async function main(): Promise<void> {
    */
   const interference = async (background: { concurrency: number; perSecond?: number }, warm = 300) => {
     const alone = await run(at, "warm-prefix", 1_000, warm);
-    const loader = startClient();
+    const loader = startClientThread();
     await loader.send({ op: "prompts", systems, hugeText: "" });
     await loader.send({ op: "background", address: at, bodies: [{ kind: "cold", size: 32_000 }], ...background });
     const busy = await run(at, "warm-prefix", 1_000, warm);

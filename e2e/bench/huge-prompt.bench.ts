@@ -17,19 +17,13 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
-import type { ClientCommand, ClientResult } from "./decision-client";
+import type { ClientResult } from "./decision-client";
+import { startClientThread } from "./client-thread";
 import { realPrompts, REPO_ROOT, startTestRouter, testConfig } from "../support/router-fixture";
 
 const REQUESTS = Number(process.argv[2] ?? 20);
 const THREADS = process.env.BENCH_TOKENIZER_THREADS ? { tokenizerCache: { threads: Number(process.env.BENCH_TOKENIZER_THREADS) } } : {};
 
-function startClient() {
-  const entry = join(__dirname, "decision-client.ts");
-  const worker = new Worker(`require(${JSON.stringify(require.resolve("tsx/cjs/api"))}).register(); require(${JSON.stringify(entry)});`, { eval: true });
-  const send = <T>(cmd: ClientCommand) => new Promise<T>((resolve) => (worker.once("message", resolve), worker.postMessage(cmd)));
-  return { send, close: () => worker.terminate() };
-}
 
 const rssMiB = () => {
   (globalThis as { gc?: () => void }).gc?.();
@@ -38,7 +32,7 @@ const rssMiB = () => {
 
 async function scenario(name: string, chars: number, routing: Record<string, unknown>, concurrency = 1) {
   const router = await startTestRouter(testConfig({ routing, tokenizerCache: { threads: 2 }, ...THREADS }));
-  const client = startClient();
+  const client = startClientThread();
   await client.send({ op: "prompts", systems: {}, hugeText: realPrompts().join("\n\n").repeat(8).slice(0, chars) });
   const rss: number[] = [rssMiB()];
   const decisionMs: number[] = [];
@@ -66,8 +60,8 @@ async function scenario(name: string, chars: number, routing: Record<string, unk
 /** Small warm chats timed while two 10,000-message chats are in flight at all times. */
 async function manyMessagesBeside() {
   const router = await startTestRouter(testConfig({ routing: { decisionTimeoutMs: 150 }, tokenizerCache: { threads: 2 }, ...THREADS }));
-  const fore = startClient();
-  const back = startClient();
+  const fore = startClientThread();
+  const back = startClientThread();
   const systems = { 1: realPrompts().slice(0, 8).join("\n\n") };
   await fore.send({ op: "prompts", systems, hugeText: "" });
   await back.send({ op: "prompts", systems, hugeText: "" });
