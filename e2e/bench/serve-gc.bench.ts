@@ -25,7 +25,7 @@ import type { ClientResult } from "./decision-client";
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 3);
 const WARM = 600;
 /** Idle time between the warm-up and the first pair (BENCH_IDLE_MS). */
-const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 5_000);
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 15_000);
 const WARMUP_BATCHES = 30;
 const flagsEnv = process.env.BENCH_NODE_FLAGS;
 const FLAGS = flagsEnv === undefined ? [...ROUTER_NODE_FLAGS] : flagsEnv === "none" ? [] : flagsEnv.split(/\s+/).filter(Boolean);
