@@ -13,10 +13,11 @@
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitUntil } from "../../src/cli/envoy-runner";
 import { ROUTER_NODE_FLAGS } from "../../src/cli/node-flags";
+import { freePort } from "../support/free-port";
 import { table } from "../../src/bench/report/console-report";
 import { QWEN3_TOKENIZER, realPrompts, REPO_ROOT } from "../support/router-fixture";
 import { startClientThread } from "./client-thread";
@@ -29,14 +30,6 @@ const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 15_000);
 const WARMUP_BATCHES = 30;
 const flagsEnv = process.env.BENCH_NODE_FLAGS;
 const FLAGS = flagsEnv === undefined ? [...ROUTER_NODE_FLAGS] : flagsEnv === "none" ? [] : flagsEnv.split(/\s+/).filter(Boolean);
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 type GcKind = "major" | "minor" | "incremental";
 type GcTotals = Record<GcKind, { count: number; seconds: number }>;
@@ -55,15 +48,6 @@ async function gcTotals(admin: string): Promise<GcTotals> {
 const diff = (a: GcTotals, b: GcTotals): GcTotals =>
   Object.fromEntries((Object.keys(a) as GcKind[]).map((k) => [k, { count: b[k].count - a[k].count, seconds: b[k].seconds - a[k].seconds }])) as GcTotals;
 
-async function waitForHealthy(admin: string, until: number): Promise<void> {
-  while (Date.now() < until) {
-    const ok = await fetch(`http://${admin}/healthz`).then((r) => r.ok, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error("the router did not become healthy");
-}
-
 async function main(): Promise<void> {
   const load = loadavg()[0];
   const [extProc, admin] = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
@@ -79,7 +63,7 @@ async function main(): Promise<void> {
   const router = spawn(process.execPath, [...FLAGS, join(REPO_ROOT, "dist/cli.js"), "serve", "--config", config], { stdio: ["ignore", "inherit", "inherit"] });
   const clients = [startClientThread(), startClientThread()];
   try {
-    await waitForHealthy(admin, Date.now() + 60_000);
+    await waitUntil("the router's /healthz", async () => (await fetch(`http://${admin}/healthz`)).ok, 60_000);
     const pool = realPrompts();
     const text = (chars: number) => {
       let t = "";

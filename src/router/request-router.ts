@@ -569,5 +569,5 @@ function continuesLookup(ahead: PrefixLookup, chain: readonly BlockKey[], worker
 
 /** Whether two chains are the same keys (a head's chain and the keys a decision came back with). */
 function sameChain(a: readonly BlockKey[], b: readonly BlockKey[]): boolean {
-  return a.length === b.length && (a.length === 0 || a[a.length - 1] === b[b.length - 1]);
+  return a.length === b.length && isChainPrefix(a, b);
 }
